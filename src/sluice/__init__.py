@@ -1,0 +1,85 @@
+"""sluice: flow control for AI calls.
+
+Run calls to LLMs, retrievers, tools and peers concurrently, bounded and safely: a `Gate`
+bundles a concurrency limit, rate limits, retries, timeouts and a circuit breaker around one
+kind of upstream, and runs async, blocking and CPU-bound functions alike.
+
+    gate = sluice.Gate("llm", concurrency=16, rate=sluice.Rate(rpm=600), retry=4, timeout=30)
+    answer = await gate.run(ask_model, prompt)
+    print(gate.statistics().latency.p99)
+"""
+
+from __future__ import annotations
+
+from ._clock import Clock, LoopClock
+from ._errors import (
+    AttemptTimeout,
+    CircuitOpenError,
+    ConfigError,
+    DeadlineExceeded,
+    GateClosedError,
+    OverloadedError,
+    RejectedError,
+    SluiceError,
+    SluiceTimeoutError,
+)
+from ._gate import Gate
+from ._offload import CpuFunction, cpu
+from ._portal import run_sync
+from ._stats import GateStatistics, LatencySummary
+from ._usage import record_usage
+from .policies.backoff import Backoff
+from .policies.breaker import Breaker, BreakerStatistics
+from .policies.budget import RetryBudget
+from .policies.limit import Concurrency
+from .policies.rate import Rate, RateStatistics
+from .policies.retry import Attempt, Retry, attempt_history, is_retryable
+from .policies.timeout import Timeout, current_deadline, time_remaining
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Attempt",
+    "AttemptTimeout",
+    "Backoff",
+    "Breaker",
+    "BreakerStatistics",
+    "CircuitOpenError",
+    "Clock",
+    "Concurrency",
+    "ConfigError",
+    "CpuFunction",
+    "DeadlineExceeded",
+    "Gate",
+    "GateClosedError",
+    "GateStatistics",
+    "LatencySummary",
+    "LoopClock",
+    "OverloadedError",
+    "Rate",
+    "RateStatistics",
+    "RejectedError",
+    "Retry",
+    "RetryBudget",
+    "SluiceError",
+    "SluiceTimeoutError",
+    "Timeout",
+    "__version__",
+    "attempt_history",
+    "cpu",
+    "current_deadline",
+    "is_retryable",
+    "record_usage",
+    "run_sync",
+    "time_remaining",
+]
+
+# Tracebacks and reprs show the public path (sluice.Gate), not the private module.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        try:
+            _obj.__module__ = __name__
+        except (AttributeError, TypeError):  # pragma: no cover - builtins refuse
+            pass
+del _name, _obj

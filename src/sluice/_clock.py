@@ -1,0 +1,48 @@
+"""Where policies read the time and sleep.
+
+Nothing inside a policy calls `time.monotonic()` or `asyncio.sleep()` directly: it asks a
+`Clock`. The default, `LoopClock`, reads the running event loop's clock, so a loop with virtual
+time (see `sluice.testing`) makes every timeout, backoff, rate limit and breaker window run on
+virtual time without any change to the code under test.
+
+    clock = LoopClock()
+    start = clock.now()
+    await clock.sleep(0.5)          # clock.now() - start >= 0.5
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Clock", "LoopClock"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """A monotonic clock in seconds, and a way to wait on it."""
+
+    def now(self) -> float:
+        """Current time in seconds; only differences are meaningful."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Suspend the calling task for ``seconds`` of this clock's time."""
+
+
+class LoopClock:
+    """The running event loop's clock (`loop.time()`), and `asyncio.sleep`.
+
+    Sharing the loop's time base matters: `asyncio.timeout` schedules on it, so deadlines
+    computed from this clock and timers armed on the loop agree exactly.
+    """
+
+    __slots__ = ()
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    def __repr__(self) -> str:
+        return "LoopClock()"

@@ -1,0 +1,125 @@
+"""Statistics snapshots: frozen, typed, cheap to take.
+
+`Gate.statistics()` returns a `GateStatistics`; nothing private needs to be read by callers.
+Latency percentiles come from a ring of the most recent successful calls (nearest-rank
+definition), so recording costs one store and a snapshot sorts at most `LatencyRecorder.size`
+numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .policies.breaker import BreakerStateName, BreakerStatistics
+from .policies.rate import RateStatistics
+
+__all__ = ["GateStatistics", "LatencyRecorder", "LatencySummary", "percentile"]
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list: the smallest value with at least ``q``
+    percent of the samples at or below it."""
+    if not ordered:
+        raise ValueError("percentile() of no samples")
+    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySummary:
+    """Latency of successful calls, in seconds. Percentiles cover the last ``window`` calls;
+    ``count``, ``mean`` and ``max`` cover all of them. Values are ``None`` before any call."""
+
+    count: int
+    window: int
+    mean: float | None
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    max: float | None
+
+
+class LatencyRecorder:
+    """A fixed ring of recent samples plus running count, sum and maximum."""
+
+    __slots__ = ("_count", "_max", "_next", "_ring", "_sum", "size")
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._ring: list[float] = []
+        self._next = 0
+        self._count = 0
+        self._sum = 0.0
+        self._max = 0.0
+
+    def record(self, seconds: float) -> None:
+        self._count += 1
+        self._sum += seconds
+        if seconds > self._max:
+            self._max = seconds
+        ring = self._ring
+        if len(ring) < self.size:
+            ring.append(seconds)
+        else:
+            ring[self._next] = seconds
+            self._next = (self._next + 1) % self.size
+
+    def recent(self) -> list[float]:
+        """The samples in the ring, ascending."""
+        return sorted(self._ring)
+
+    def summary(self) -> LatencySummary:
+        ordered = sorted(self._ring)
+        if not ordered:
+            return LatencySummary(0, 0, None, None, None, None, None)
+        return LatencySummary(
+            count=self._count,
+            window=len(ordered),
+            mean=self._sum / self._count,
+            p50=percentile(ordered, 50),
+            p90=percentile(ordered, 90),
+            p99=percentile(ordered, 99),
+            max=self._max,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GateStatistics:
+    """A snapshot of a gate.
+
+    ``active`` counts calls inside `Gate.run` (waiting, sleeping between attempts or running);
+    ``in_flight`` counts attempts running right now; ``waiting`` those queued for a permit.
+    ``rejected`` maps a reason (``"circuit_open"``, ``"queue_full"``, ``"max_wait"``,
+    ``"closed"``) to a count. ``timeouts`` counts attempt and deadline timeouts.
+    """
+
+    name: str
+    calls_started: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    rejected: Mapping[str, int]
+    retried: int
+    timeouts: int
+    active: int
+    in_flight: int
+    waiting: int
+    concurrency_limit: int | None
+    breaker: BreakerStatistics | None
+    rate: RateStatistics | None
+    latency: LatencySummary
+
+    @property
+    def breaker_state(self) -> BreakerStateName | None:
+        return None if self.breaker is None else self.breaker.state
+
+    @property
+    def rate_delay(self) -> float:
+        """Seconds a new call would wait for the rate limiter now (0 without one)."""
+        return 0.0 if self.rate is None else self.rate.delay
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())

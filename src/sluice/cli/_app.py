@@ -1,0 +1,17 @@
+"""The ``sluice`` command group: one module per subcommand, registered here."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .demo import demo
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sluice")
+def cli() -> None:
+    """sluice: flow control for AI calls."""
+
+
+cli.add_command(demo)

@@ -1,0 +1,1 @@
+"""Policy configs (immutable, validated) and their state machines (pure decision logic)."""

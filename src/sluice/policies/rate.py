@@ -1,0 +1,203 @@
+"""Rate limits: GCRA for requests, the same algorithm weighted by tokens for token budgets.
+
+GCRA keeps one number per limit, the *theoretical arrival time* (TAT). A unit costs one
+emission interval ``T``; a cost ``n`` is admissible at time ``t`` when
+``max(TAT, t) + n*T - t <= capacity*T``. Consequences that matter here:
+
+- the long-run rate is exact and a burst is bounded by ``capacity`` (no initial burst beyond it);
+- the wait is computed, never polled;
+- each caller books its slot on arrival, so slots are served in arrival order: a large token
+  reservation is never starved by a stream of small ones;
+- a cost larger than the whole bucket is admitted once the bucket is full (it then leaves a
+  debt that later calls wait for) instead of waiting forever;
+- token reservations are settled afterwards: the difference between the estimate and the real
+  usage is added to, or refunded from, the TAT.
+
+    limiter = RateLimiter(Rate(rpm=600, burst=10, tpm=90_000), clock=LoopClock(), gate="llm")
+    await limiter.acquire(tokens=1200, deadline=None)   # books the slot, sleeps until it
+    limiter.settle(reserved=1200, actual=950)           # refund 250 tokens
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .._clock import Clock
+from .._errors import ConfigError, DeadlineExceeded
+from .._validate import check_int_at_least, check_optional_positive, check_positive
+
+__all__ = ["Gcra", "Rate", "RateLimiter", "RateStatistics"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """Request and token rates. Give ``rps`` or ``rpm`` (not both), and/or ``tpm``.
+
+    burst:
+        requests that may start back to back after an idle period (1 = evenly spaced).
+    token_burst:
+        tokens that may be spent back to back; default: one second's worth of ``tpm``.
+    """
+
+    rps: float | None = None
+    rpm: float | None = None
+    tpm: float | None = None
+    burst: int = 1
+    token_burst: float | None = None
+
+    def __post_init__(self) -> None:
+        rps = check_optional_positive("Rate", "rps", self.rps)
+        rpm = check_optional_positive("Rate", "rpm", self.rpm)
+        tpm = check_optional_positive("Rate", "tpm", self.tpm)
+        if rps is not None and rpm is not None:
+            raise ConfigError("Rate(rps=..., rpm=...): give one of them, not both")
+        if rps is None and rpm is None and tpm is None:
+            raise ConfigError("Rate() needs at least one of rps=, rpm= or tpm=")
+        object.__setattr__(self, "rps", rps)
+        object.__setattr__(self, "rpm", rpm)
+        object.__setattr__(self, "tpm", tpm)
+        check_int_at_least("Rate", "burst", self.burst, 1)
+        if self.token_burst is not None:
+            if tpm is None:
+                raise ConfigError("Rate(token_burst=...) only makes sense with tpm=")
+            burst = check_positive("Rate", "token_burst", self.token_burst)
+            object.__setattr__(self, "token_burst", burst)
+
+    @property
+    def requests_per_second(self) -> float | None:
+        if self.rps is not None:
+            return self.rps
+        return None if self.rpm is None else self.rpm / 60.0
+
+    @property
+    def token_capacity(self) -> float | None:
+        if self.tpm is None:
+            return None
+        return self.token_burst if self.token_burst is not None else self.tpm / 60.0
+
+
+class Gcra:
+    """One GCRA limit: ``interval`` seconds per unit, ``capacity`` units of burst."""
+
+    __slots__ = ("capacity", "interval", "tat")
+
+    def __init__(self, interval: float, capacity: float) -> None:
+        self.interval = interval
+        self.capacity = capacity
+        self.tat = -math.inf
+
+    def earliest(self, now: float, cost: float) -> float:
+        """Earliest time >= ``now`` at which ``cost`` units are admissible."""
+        # A cost above capacity is checked as exactly "capacity": it passes when the bucket is full.
+        booked = min(cost, self.capacity) * self.interval
+        return max(now, self.tat + booked - self.capacity * self.interval)
+
+    def commit(self, at: float, cost: float) -> None:
+        """Book ``cost`` units admitted at time ``at``."""
+        self.tat = max(self.tat, at) + cost * self.interval
+
+    def adjust(self, delta: float) -> None:
+        """Add (or, if negative, refund) ``delta`` units to what was booked."""
+        self.tat += delta * self.interval
+
+
+@dataclass(frozen=True, slots=True)
+class RateStatistics:
+    """Snapshot of a rate limiter: the wait a new 1-request, 0-token call would face now."""
+
+    requests_per_second: float | None
+    tokens_per_minute: float | None
+    delay: float
+    paused_for: float
+
+
+class RateLimiter:
+    """Books request and token slots on a `Rate` and waits for them on a `Clock`."""
+
+    __slots__ = ("_clock", "_gate", "_paused_until", "_requests", "_tokens")
+
+    def __init__(self, rate: Rate, *, clock: Clock, gate: str = "gate") -> None:
+        self._clock = clock
+        self._gate = gate
+        rps = rate.requests_per_second
+        self._requests = None if rps is None else Gcra(1.0 / rps, rate.burst)
+        capacity = rate.token_capacity
+        self._tokens = (
+            None if rate.tpm is None or capacity is None else Gcra(60.0 / rate.tpm, capacity)
+        )
+        self._paused_until = -math.inf
+
+    def reserve(self, now: float, tokens: float) -> float:
+        """Book one request and ``tokens`` tokens at the earliest joint slot; return it."""
+        at = now if self._paused_until <= now else self._paused_until
+        requests = self._requests
+        if requests is not None:
+            at = max(at, requests.earliest(now, 1.0))
+        token_limit = self._tokens
+        if token_limit is not None and tokens > 0:
+            at = max(at, token_limit.earliest(now, tokens))
+        if requests is not None:
+            requests.commit(at, 1.0)
+        if token_limit is not None and tokens > 0:
+            token_limit.commit(at, tokens)
+        return at
+
+    def earliest(self, now: float, tokens: float = 0.0) -> float:
+        """When a call booking now would be admitted, without booking it."""
+        at = max(now, self._paused_until)
+        if self._requests is not None:
+            at = max(at, self._requests.earliest(now, 1.0))
+        if self._tokens is not None and tokens > 0:
+            at = max(at, self._tokens.earliest(now, tokens))
+        return at
+
+    def refund(self, tokens: float) -> None:
+        """Give back a booking that was never used (the caller left before its slot)."""
+        if self._requests is not None:
+            self._requests.adjust(-1.0)
+        if self._tokens is not None and tokens > 0:
+            self._tokens.adjust(-tokens)
+
+    def settle(self, reserved: float, actual: float) -> None:
+        """Replace a token estimate by the real count once it is known."""
+        if self._tokens is not None and actual != reserved:
+            self._tokens.adjust(actual - reserved)
+
+    def pause_until(self, when: float) -> None:
+        """Admit nothing before ``when`` (a shared cooldown, e.g. after a 429)."""
+        self._paused_until = max(self._paused_until, when)
+
+    async def acquire(self, tokens: float, deadline: float | None) -> None:
+        """Wait for a slot for one request carrying ``tokens`` tokens.
+
+        Raises `DeadlineExceeded` at once, without booking, when the slot lies at or beyond
+        ``deadline``: waiting could only end in a timeout.
+        """
+        clock = self._clock
+        now = clock.now()
+        if deadline is not None and (slot := self.earliest(now, tokens)) >= deadline:
+            wait = slot - now
+            raise DeadlineExceeded(
+                f"gate {self._gate!r}: the rate limit admits this call in {wait:.3g}s, "
+                f"after the deadline ({deadline - now:.3g}s left)",
+                gate=self._gate,
+                timeout=max(0.0, deadline - now),
+            )
+        at = self.reserve(now, tokens)
+        if at > now:
+            try:
+                await clock.sleep(at - now)
+            except BaseException:
+                self.refund(tokens)
+                raise
+
+    def statistics(self, now: float) -> RateStatistics:
+        requests = self._requests
+        tokens = self._tokens
+        return RateStatistics(
+            requests_per_second=None if requests is None else 1.0 / requests.interval,
+            tokens_per_minute=None if tokens is None else 60.0 / tokens.interval,
+            delay=self.earliest(now) - now,
+            paused_for=max(0.0, self._paused_until - now),
+        )

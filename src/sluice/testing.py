@@ -1,0 +1,143 @@
+"""Test helpers: an event loop whose clock is virtual, and a manual clock.
+
+`VirtualTimeLoop` is a normal asyncio loop except for its clock: whenever no callback is ready
+and nothing real is pending (no I/O, no job on a worker thread or process), it jumps straight
+to the next timer instead of sleeping. Timeouts, backoff, rate limits, breaker windows and
+`asyncio.sleep` all run on it unchanged, in microseconds of real time, at exact instants::
+
+    async def scenario() -> float:
+        await asyncio.sleep(30)
+        return asyncio.get_running_loop().time()
+
+    assert sluice.testing.run(scenario()) == 30.0
+
+While a job runs on a worker thread or process, time flows at the real rate, so real work and
+virtual timers still interleave correctly.
+
+`ManualClock` is for driving policy objects by hand (``clock.advance(1.5)``) without a loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import selectors
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from . import _offload
+
+__all__ = ["ManualClock", "VirtualTimeLoop", "run"]
+
+T = TypeVar("T")
+
+
+class _VirtualSelector(selectors.BaseSelector):
+    """Delegates to a real selector, but turns "sleep until the next timer" into a time jump."""
+
+    def __init__(self, loop: VirtualTimeLoop) -> None:
+        self._real = selectors.DefaultSelector()
+        self._loop = loop
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.register(fileobj, events, data)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._real.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.modify(fileobj, events, data)
+
+    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._real.get_key(fileobj)
+
+    def get_map(self) -> Any:
+        return self._real.get_map()
+
+    def close(self) -> None:
+        self._real.close()
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = self._real.select(0)
+        if ready or timeout == 0:
+            return ready
+        if self._loop.real_work_pending():
+            # Something real (a thread, a process) will post a result: wait for it for as long
+            # as the next timer allows, in real time, then fall through to the jump.
+            ready = self._real.select(timeout)
+            if ready:
+                return ready
+        elif timeout is None:
+            return self._real.select(None)
+        self._loop.advance_to_next_timer()
+        return []
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An asyncio event loop whose ``time()`` is virtual and jumps when the loop is idle."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._virtual_now = float(start)
+        self._executor_jobs = 0
+        super().__init__(_VirtualSelector(self))
+
+    def time(self) -> float:
+        return self._virtual_now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds`` (timers that become due fire next iteration)."""
+        if seconds < 0:
+            raise ValueError(f"advance(seconds=...) must be >= 0, got {seconds!r}")
+        self._virtual_now += seconds
+
+    def advance_to_next_timer(self) -> None:
+        # The loop's timer heap is private to asyncio, but it is the only exact source of
+        # "when is the next timer"; jumping to it exactly keeps asserted instants exact.
+        scheduled: list[asyncio.TimerHandle] = self._scheduled  # type: ignore[attr-defined]
+        while scheduled and scheduled[0].cancelled():
+            heapq.heappop(scheduled)
+        if scheduled:
+            self._virtual_now = max(self._virtual_now, scheduled[0].when())
+
+    def real_work_pending(self) -> bool:
+        return self._executor_jobs > 0 or _offload.pending_jobs() > 0
+
+    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
+        future = super().run_in_executor(executor, func, *args)
+        self._executor_jobs += 1
+        future.add_done_callback(self._executor_job_done)
+        return future
+
+    def _executor_job_done(self, _future: asyncio.Future[Any]) -> None:
+        self._executor_jobs -= 1
+
+
+def run(main: Coroutine[Any, Any, T], *, start: float = 0.0, debug: bool | None = None) -> T:
+    """Run ``main`` on a fresh `VirtualTimeLoop` (like `asyncio.run`) and return its result."""
+    with asyncio.Runner(debug=debug, loop_factory=lambda: VirtualTimeLoop(start)) as runner:
+        return runner.run(main)
+
+
+class ManualClock:
+    """A clock that moves only when told to: for driving policies by hand in tests.
+
+    ``sleep`` advances the clock by the requested amount and yields once, so code that sleeps
+    on this clock sees exactly the time it asked for.
+    """
+
+    __slots__ = ("_now",)
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = float(start)
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"advance(seconds=...) must be >= 0, got {seconds!r}")
+        self._now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self._now += max(0.0, seconds)
+        await asyncio.sleep(0)
