@@ -11,6 +11,8 @@ kind of upstream, and runs async, blocking and CPU-bound functions alike.
 
 from __future__ import annotations
 
+import contextlib
+
 from ._clock import Clock, LoopClock
 from ._errors import (
     AttemptTimeout,
@@ -78,8 +80,6 @@ __all__ = [
 for _name in __all__:
     _obj = globals()[_name]
     if isinstance(_obj, type) or callable(_obj):
-        try:
+        with contextlib.suppress(AttributeError, TypeError):  # some builtins refuse
             _obj.__module__ = __name__
-        except (AttributeError, TypeError):  # pragma: no cover - builtins refuse
-            pass
-del _name, _obj
+del _name, _obj, contextlib

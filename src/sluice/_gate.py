@@ -1,13 +1,7 @@
 """The Gate: a named bundle of policies around calls to one kind of upstream.
 
-Policies apply in a fixed order, outermost first::
-
-    total timeout > retry > breaker > rate > concurrency > attempt timeout > the call
-
-so a backoff sleep holds neither a permit nor a rate slot, a rejected call costs nothing
-upstream, and the total budget covers everything. Each policy's decisions are made by its own
-pure object (`Retry.decide`, `CircuitBreaker.admit/record`, `Gcra`); this module only carries
-them out.
+This module holds the public surface (construction, `run`, statistics, lifecycle, the sync
+facade); the pipeline a call goes through lives in `sluice._engine`.
 
     gate = Gate("llm", concurrency=64, rate=Rate(rpm=600, burst=10), retry=Retry(attempts=4),
                 timeout=30.0, breaker=Breaker())
@@ -18,33 +12,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import random
-import time
 from collections.abc import Awaitable, Callable
 from types import MappingProxyType
 from typing import Any, TypeVar, overload
 
 from ._clock import Clock, LoopClock
+from ._engine import Engine
 from ._errors import (
-    AttemptTimeout,
     CircuitOpenError,
     ConfigError,
-    DeadlineExceeded,
     GateClosedError,
     OverloadedError,
     RejectedError,
 )
-from ._offload import ASYNC, Executors, call_kind
+from ._offload import Executors
 from ._portal import portal
 from ._stats import GateStatistics, LatencyRecorder
-from ._usage import CURRENT_USAGE, UsageBox, usage_of
+from ._validate import check_int_at_least
 from .policies.breaker import Breaker, CircuitBreaker
 from .policies.budget import RetryBudgetState
 from .policies.limit import Concurrency, ConcurrencyLimiter
 from .policies.rate import Rate, RateLimiter
-from .policies.retry import Attempt, Retry, attach_history
-from .policies.timeout import _DEADLINE, Timeout
+from .policies.retry import Retry
+from .policies.timeout import Timeout
 
 __all__ = ["Gate"]
 
@@ -52,24 +45,7 @@ T = TypeVar("T")
 logger = logging.getLogger("sluice")
 
 
-class _RunState:
-    """Per-run memory kept only when a deadline may have to report what happened before it."""
-
-    __slots__ = ("history", "last_error")
-
-    def __init__(self) -> None:
-        self.history: list[Attempt] = []
-        self.last_error: BaseException | None = None
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    if len(text) > 120:
-        text = text[:117] + "..."
-    return f"{type(exc).__name__}({text!r})" if text else type(exc).__name__
-
-
-class Gate:
+class Gate(Engine):
     """Runs calls under concurrency, rate, retry, timeout and circuit-breaker policies.
 
     Args:
@@ -114,36 +90,35 @@ class Gate:
         if rate is not None and not isinstance(rate, Rate):
             raise ConfigError(f"Gate(rate=...) must be a sluice.Rate or None, got {rate!r}")
         self._rate = None if rate is None else RateLimiter(rate, clock=self._clock, gate=name)
-        self._count_tokens = rate is not None and rate.tpm is not None
         if isinstance(retry, int) and not isinstance(retry, bool):
             retry = Retry(attempts=retry)
         if retry is not None and not isinstance(retry, Retry):
             raise ConfigError(
-                f"Gate(retry=...) must be a sluice.Retry, a number of attempts or None, got {retry!r}"
+                "Gate(retry=...) must be a sluice.Retry, a number of attempts or None, "
+                f"got {retry!r}"
             )
         self._retry = retry
-        self._budget = None if retry is None or retry.budget is None else RetryBudgetState(retry.budget)
+        self._budget = (
+            None if retry is None or retry.budget is None else RetryBudgetState(retry.budget)
+        )
         self._timeout = Timeout.coerce(timeout)
         self._attempt_timeout = None if self._timeout is None else self._timeout.attempt
         self._total_timeout = None if self._timeout is None else self._timeout.total
         if breaker is not None and not isinstance(breaker, Breaker):
-            raise ConfigError(f"Gate(breaker=...) must be a sluice.Breaker or None, got {breaker!r}")
+            raise ConfigError(
+                f"Gate(breaker=...) must be a sluice.Breaker or None, got {breaker!r}"
+            )
         self._breaker = None if breaker is None else CircuitBreaker(breaker, gate=name)
 
         if threads is None:
             threads = limit.limit if limit is not None else min(32, (os.cpu_count() or 1) + 4)
         for label, value in (("threads", threads), ("processes", processes)):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise ConfigError(f"Gate({label}=...) must be an integer >= 1, got {value!r}")
+            if value is not None:
+                check_int_at_least("Gate", label, value, 1)
         self._executors = Executors(name=name, threads=threads, processes=processes)
         self._rng = random.Random(seed)
-        self._plain = (
-            self._limiter is None
-            and self._rate is None
-            and retry is None
-            and self._timeout is None
-            and self._breaker is None
-        )
+        self._paused_until = -math.inf
+        self._plain = self._has_no_policy()
 
         self._closed = False
         self._started = 0
@@ -168,7 +143,12 @@ class Gate:
 
     @overload
     async def run(
-        self, fn: Callable[..., Awaitable[T]], /, *args: Any, tokens: float | None = None, **kwargs: Any
+        self,
+        fn: Callable[..., Awaitable[T]],
+        /,
+        *args: Any,
+        tokens: float | None = None,
+        **kwargs: Any,
     ) -> T: ...
 
     @overload
@@ -219,8 +199,8 @@ class Gate:
     def wrap(self, fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
         """Decorate ``fn`` so every call goes through this gate.
 
-            @gate.wrap
-            async def ask(prompt: str) -> str: ...
+        @gate.wrap
+        async def ask(prompt: str) -> str: ...
         """
 
         async def gated(*args: Any, **kwargs: Any) -> Any:
@@ -231,6 +211,43 @@ class Gate:
         gated.__doc__ = getattr(fn, "__doc__", None)
         gated.__wrapped__ = fn  # type: ignore[attr-defined]
         return gated
+
+    def observe_limits(
+        self,
+        *,
+        requests_limit: float | None = None,
+        requests_remaining: float | None = None,
+        requests_reset: float | None = None,
+        tokens_limit: float | None = None,
+        tokens_remaining: float | None = None,
+        tokens_reset: float | None = None,
+    ) -> None:
+        """Adjust the rate limits to what the upstream reports (per-minute budgets).
+
+        Typically fed from ``x-ratelimit-*`` response headers. Without a configured rate the
+        gate learns one; with one configured too high it tightens to the upstream's; a
+        configured rate lower than the upstream's is kept. When nothing remains, new
+        attempts wait for the reported reset.
+        """
+        now = self._now_anywhere()
+        if self._rate is None:
+            if requests_limit is None and tokens_limit is None:
+                return
+            self._rate = RateLimiter(None, clock=self._clock, gate=self._name)
+            self._plain = False
+        self._rate.observe(
+            now,
+            requests_limit=requests_limit,
+            requests_remaining=requests_remaining,
+            tokens_limit=tokens_limit,
+            tokens_remaining=tokens_remaining,
+        )
+        for remaining, reset in (
+            (requests_remaining, requests_reset),
+            (tokens_remaining, tokens_reset),
+        ):
+            if remaining is not None and remaining <= 0 and reset is not None:
+                self.pause(reset)
 
     def statistics(self) -> GateStatistics:
         """A frozen snapshot of counters, limiter state, breaker state and latency."""
@@ -252,6 +269,7 @@ class Gate:
             breaker=None if self._breaker is None else self._breaker.statistics(now),
             rate=None if self._rate is None else self._rate.statistics(now),
             latency=self._latency.summary(),
+            paused_for=max(0.0, self._paused_until - now),
         )
 
     async def __aenter__(self) -> Gate:
@@ -260,14 +278,15 @@ class Gate:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def aclose(self, timeout: float | None = None) -> None:
-        """Refuse new calls and wait (up to ``timeout`` s) for offloaded work to finish.
+    async def aclose(self) -> None:
+        """Refuse new calls and wait for offloaded work to finish (bound it with
+        `asyncio.timeout` if a blocking call might never return).
 
         Calls already running on the event loop belong to their callers and are not touched;
         threads and processes of this gate are stopped once their current job ends.
         """
         self._closed = True
-        await self._executors.aclose(timeout)
+        await self._executors.aclose()
 
     def close(self) -> None:
         """Synchronous `aclose`: refuse new calls, block until offloaded work has finished."""
@@ -289,233 +308,6 @@ class Gate:
             policies.append("rate=...")
         return f"Gate({self._name!r}{''.join(', ' + p for p in policies)})"
 
-    # ------------------------------------------------------------------ the pipeline
-    async def _call_plain(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        kind = call_kind(fn)
-        self._in_flight += 1
-        if kind == ASYNC:
-            try:
-                return await fn(*args, **kwargs)
-            finally:
-                self._in_flight -= 1
-        return await self._offload(kind, fn, args, kwargs)
-
-    async def _run_with_policies(
-        self, fn: Callable[..., Any], args: Any, kwargs: Any, tokens: float | None
-    ) -> Any:
-        outer = _DEADLINE.get()
-        deadline = outer
-        if self._total_timeout is not None:
-            own = self._clock.now() + self._total_timeout
-            if deadline is None or own < deadline:
-                deadline = own
-        if deadline is None:
-            return await self._retry_loop(fn, args, kwargs, tokens, None, None)
-        return await self._run_until(deadline, deadline != outer, fn, args, kwargs, tokens)
-
-    async def _run_until(
-        self,
-        deadline: float,
-        own: bool,
-        fn: Callable[..., Any],
-        args: Any,
-        kwargs: Any,
-        tokens: float | None,
-    ) -> Any:
-        now = self._clock.now()
-        budget = deadline - now
-        if budget <= 0:
-            self._timeouts += 1
-            raise DeadlineExceeded(
-                f"gate {self._name!r}: the deadline has already passed", gate=self._name, timeout=0.0
-            )
-        state = _RunState()
-        context_token = _DEADLINE.set(deadline) if own else None
-        scope = asyncio.timeout_at(self._loop_time(deadline, now))
-        try:
-            async with scope:
-                return await self._retry_loop(fn, args, kwargs, tokens, deadline, state)
-        except TimeoutError as exc:
-            if not scope.expired():
-                raise
-            self._timeouts += 1
-            error = DeadlineExceeded(
-                f"gate {self._name!r}: deadline of {budget:.3g}s passed", gate=self._name, timeout=budget
-            )
-            if state.history:
-                attach_history(error, self._name, state.history, "the deadline passed")
-            raise error from (state.last_error or exc)
-        finally:
-            if context_token is not None:
-                _DEADLINE.reset(context_token)
-
-    async def _retry_loop(
-        self,
-        fn: Callable[..., Any],
-        args: Any,
-        kwargs: Any,
-        tokens: float | None,
-        deadline: float | None,
-        state: _RunState | None,
-    ) -> Any:
-        retry = self._retry
-        if retry is None:
-            return await self._attempt(fn, args, kwargs, tokens, deadline)
-        clock = self._clock
-        budget = self._budget
-        if budget is not None:
-            budget.deposit(clock.now())
-        history = state.history if state is not None else None
-        attempt = 1
-        while True:
-            started = clock.now()
-            try:
-                return await self._attempt(fn, args, kwargs, tokens, deadline)
-            except Exception as exc:
-                now = clock.now()
-                decision = retry.decide(
-                    exc, attempt=attempt, now=now, deadline=deadline, rng=self._rng, budget=budget
-                )
-                if history is None:
-                    history = []
-                delay = decision.delay if decision.retry else None
-                history.append(Attempt(attempt, _describe(exc), now - started, delay))
-                if not decision.retry:
-                    if attempt > 1 or (retry.attempts > 1 and decision.reason != "not retryable"):
-                        attach_history(exc, self._name, history, decision.reason)
-                    raise
-                if state is not None:
-                    state.last_error = exc
-                self._retried += 1
-            # Sleep outside the except block: nothing is held (no permit, no rate slot) and a
-            # cancellation here is not chained to the error being retried.
-            await clock.sleep(decision.delay)
-            attempt += 1
-
-    async def _attempt(
-        self,
-        fn: Callable[..., Any],
-        args: Any,
-        kwargs: Any,
-        tokens: float | None,
-        deadline: float | None,
-    ) -> Any:
-        clock = self._clock
-        breaker = self._breaker
-        ticket = 0 if breaker is None else breaker.admit(clock.now())
-        rate = self._rate
-        reserved = 0.0 if tokens is None else float(tokens)
-        started: float | None = None
-        usage: UsageBox | None = None
-        try:
-            if rate is not None:
-                await rate.acquire(reserved, deadline)
-            limiter = self._limiter
-            if limiter is not None and not limiter.try_acquire():
-                try:
-                    await limiter.acquire()
-                except BaseException:
-                    if rate is not None:
-                        rate.refund(reserved)  # never sent: the slot goes back
-                    raise
-            started = clock.now()
-            if self._count_tokens:
-                usage = UsageBox()
-                usage_token = CURRENT_USAGE.set(usage)
-                try:
-                    result = await self._call(fn, args, kwargs, deadline, started)
-                finally:
-                    CURRENT_USAGE.reset(usage_token)
-            else:
-                result = await self._call(fn, args, kwargs, deadline, started)
-        except BaseException as exc:
-            if breaker is not None:
-                self._record(breaker, ticket, exc, started)
-            if rate is not None and started is not None and getattr(exc, "overloaded", False):
-                rate.settle(reserved, 0.0)  # refused upstream: those tokens were not spent
-            raise
-        if breaker is not None:
-            self._record(breaker, ticket, None, started)
-        if usage is not None and rate is not None:
-            actual = usage.tokens if usage.tokens is not None else usage_of(result)
-            if actual is not None:
-                rate.settle(reserved, actual)
-        return result
-
-    async def _call(
-        self, fn: Callable[..., Any], args: Any, kwargs: Any, deadline: float | None, started: float
-    ) -> Any:
-        timeout = self._attempt_timeout
-        when = None
-        if timeout is not None:
-            when = started + timeout
-            if deadline is not None and when >= deadline:
-                when = None  # the total deadline's own timer will fire first (or together)
-        kind = call_kind(fn)
-        self._in_flight += 1
-        if kind == ASYNC:
-            try:
-                if when is None:
-                    return await fn(*args, **kwargs)
-                return await self._bounded(fn(*args, **kwargs), when, timeout)
-            finally:
-                self._attempt_done()
-        if when is None:
-            return await self._offload(kind, fn, args, kwargs)
-        return await self._bounded(self._offload(kind, fn, args, kwargs), when, timeout)
-
-    async def _offload(self, kind: int, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        try:
-            future = self._executors.submit(kind, fn, args, kwargs, self._attempt_done)
-        except BaseException:
-            self._attempt_done()
-            raise
-        return await future
-
-    def _attempt_done(self) -> None:
-        self._in_flight -= 1
-        if self._limiter is not None:
-            self._limiter.release()
-
-    async def _bounded(self, awaitable: Awaitable[T], when: float, timeout: float | None) -> T:
-        scope = asyncio.timeout_at(self._loop_time(when, None))
-        try:
-            async with scope:
-                return await awaitable
-        except TimeoutError as exc:
-            if not scope.expired():
-                raise
-            self._timeouts += 1
-            raise AttemptTimeout(
-                f"gate {self._name!r}: attempt took longer than {timeout:g}s",
-                gate=self._name,
-                timeout=timeout or 0.0,
-            ) from exc
-
-    # ------------------------------------------------------------------ bookkeeping
-    def _record(
-        self, breaker: CircuitBreaker, ticket: int, exc: BaseException | None, started: float | None
-    ) -> None:
-        now = self._clock.now()
-        if exc is None:
-            failed: bool | None = False
-        elif started is None or not isinstance(exc, Exception):
-            failed = None  # never reached the upstream, or cancelled: not an outcome
-        else:
-            failed = breaker.config.is_failure(exc)
-        duration = 0.0 if started is None else now - started
-        change = breaker.record(ticket, now, failed=failed, duration=duration)
-        if change == "open":
-            stats = breaker.statistics(now)
-            logger.warning(
-                "gate %r: circuit opened (%d times so far); rejecting calls for %.3gs",
-                self._name,
-                stats.times_opened,
-                breaker.config.open_for,
-            )
-        elif change == "closed":
-            logger.info("gate %r: circuit closed after a successful probe", self._name)
-
     def _count_error(self, exc: BaseException) -> None:
         if isinstance(exc, asyncio.CancelledError):
             self._cancelled += 1
@@ -530,14 +322,11 @@ class Gate:
         else:
             self._failed += 1
 
-    def _loop_time(self, when: float, now: float | None) -> float:
-        if self._loop_clock:
-            return when
-        current = self._clock.now() if now is None else now
-        return asyncio.get_running_loop().time() + (when - current)
-
-    def _now_anywhere(self) -> float:
-        try:
-            return self._clock.now()
-        except RuntimeError:  # statistics() called with no loop running
-            return time.monotonic()
+    def _has_no_policy(self) -> bool:
+        return (
+            self._limiter is None
+            and self._rate is None
+            and self._retry is None
+            and self._timeout is None
+            and self._breaker is None
+        )

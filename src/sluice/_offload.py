@@ -116,7 +116,8 @@ def cpu(fn: Callable[P, R]) -> CpuFunction[P, R]:
         return fn
     if inspect.iscoroutinefunction(fn) or not callable(fn):
         raise TypeError(
-            f"sluice.cpu() needs a plain (non-async) function to run in a worker process, got {fn!r}"
+            "sluice.cpu() needs a plain (non-async) function to run in a worker process, "
+            f"got {fn!r}"
         )
     try:
         pickle.dumps(fn)
@@ -137,9 +138,10 @@ def call_kind(fn: object) -> int:
         return PROCESS
     if inspect.iscoroutinefunction(fn):
         return ASYNC
-    call = getattr(type(fn), "__call__", None)
-    if call is not None and inspect.iscoroutinefunction(call):
-        return ASYNC
+    # An instance whose class (or a base) defines `async def __call__`.
+    for klass in type(fn).__mro__:
+        if "__call__" in klass.__dict__:
+            return ASYNC if inspect.iscoroutinefunction(klass.__dict__["__call__"]) else THREAD
     return THREAD
 
 
@@ -273,24 +275,19 @@ class Executors:
         for pool in self._take_pools():
             pool.shutdown(wait=wait, cancel_futures=True)
 
-    async def aclose(self, timeout: float | None = None) -> bool:
-        """Stop the pools without blocking the loop; wait up to ``timeout`` s for running jobs.
-
-        Returns whether every worker finished and was joined.
-        """
+    async def aclose(self) -> None:
+        """Stop the pools without blocking the loop: queued jobs are cancelled, running ones
+        are awaited, then the idle workers are joined. Bound it with `asyncio.timeout`."""
         pools = self._take_pools()
         for pool in pools:
             pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             live = list(self._live)
         if live:
-            _, pending = await asyncio.wait([asyncio.wrap_future(job) for job in live], timeout=timeout)
-            if pending:
-                return False
+            await asyncio.wait([asyncio.wrap_future(job) for job in live])
         for pool in pools:
             # Every job has ended, so the workers are only exiting: joining them is brief.
             pool.shutdown(wait=True)
-        return True
 
     def _take_pools(self) -> list[cf.Executor]:
         with self._lock:

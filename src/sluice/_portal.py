@@ -73,7 +73,8 @@ class Portal:
                 "would wait for itself forever; `await` the coroutine instead"
             )
         loop = self._ensure_loop()
-        future: cf.Future[T] = asyncio.run_coroutine_threadsafe(_as_coroutine(fn, args, kwargs), loop)
+        coroutine = _as_coroutine(fn, args, kwargs)
+        future: cf.Future[T] = asyncio.run_coroutine_threadsafe(coroutine, loop)
         try:
             return future.result()
         except BaseException:
@@ -130,8 +131,8 @@ atexit.register(portal.stop)
 def run_sync(fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
     """Run an async function to completion from synchronous code and return its result.
 
-        result = sluice.run_sync(client.chat, model="m", messages=msgs)
-        results = sluice.run_sync(gate.map, work, items)
-        sluice.run_sync(asyncio.sleep, 0.1)
+    result = sluice.run_sync(client.chat, model="m", messages=msgs)
+    results = sluice.run_sync(gate.map, work, items)
+    sluice.run_sync(asyncio.sleep, 0.1)
     """
     return portal.call(fn, *args, **kwargs)

@@ -93,6 +93,7 @@ class GateStatistics:
     ``in_flight`` counts attempts running right now; ``waiting`` those queued for a permit.
     ``rejected`` maps a reason (``"circuit_open"``, ``"queue_full"``, ``"max_wait"``,
     ``"closed"``) to a count. ``timeouts`` counts attempt and deadline timeouts.
+    ``paused_for`` is what remains of a cooldown requested by the upstream (see `Gate.pause`).
     """
 
     name: str
@@ -110,6 +111,7 @@ class GateStatistics:
     breaker: BreakerStatistics | None
     rate: RateStatistics | None
     latency: LatencySummary
+    paused_for: float = 0.0
 
     @property
     def breaker_state(self) -> BreakerStateName | None:

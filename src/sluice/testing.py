@@ -22,14 +22,16 @@ from __future__ import annotations
 import asyncio
 import heapq
 import selectors
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Executor
+from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 from . import _offload
 
 __all__ = ["ManualClock", "VirtualTimeLoop", "run"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 class _VirtualSelector(selectors.BaseSelector):
@@ -102,7 +104,9 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def real_work_pending(self) -> bool:
         return self._executor_jobs > 0 or _offload.pending_jobs() > 0
 
-    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
+    def run_in_executor(
+        self, executor: Executor | None, func: Callable[[Unpack[Ts]], T], *args: *Ts
+    ) -> asyncio.Future[T]:
         future = super().run_in_executor(executor, func, *args)
         self._executor_jobs += 1
         future.add_done_callback(self._executor_job_done)

@@ -93,7 +93,8 @@ class Breaker:
                 )
         elif failure_on is not None and not callable(failure_on):
             raise ConfigError(
-                f"Breaker(failure_on=...) must be exception types or a predicate, got {failure_on!r}"
+                "Breaker(failure_on=...) must be exception types or a predicate, "
+                f"got {failure_on!r}"
             )
 
     def is_failure(self, exc: BaseException) -> bool:

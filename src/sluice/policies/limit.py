@@ -15,6 +15,7 @@ the queue. The limit may change at run time (`set_limit`), which adaptive concur
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from dataclasses import dataclass
 
@@ -28,8 +29,8 @@ __all__ = ["Concurrency", "ConcurrencyLimiter", "ConcurrencyStatistics"]
 class Concurrency:
     """A fixed concurrency limit, with optional bounds on waiting.
 
-        Gate(concurrency=64)                                   # shorthand
-        Gate(concurrency=Concurrency(64, max_queue=500, max_wait=2.0))
+    Gate(concurrency=64)                                   # shorthand
+    Gate(concurrency=Concurrency(64, max_queue=500, max_wait=2.0))
     """
 
     limit: int
@@ -122,9 +123,9 @@ class ConcurrencyLimiter:
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.append(waiter)
         self._waiting += 1
-        timer = (
-            None if self._max_wait is None else loop.call_later(self._max_wait, self._expire, waiter)
-        )
+        timer = None
+        if self._max_wait is not None:
+            timer = loop.call_later(self._max_wait, self._expire, waiter)
         try:
             await waiter
         except BaseException:
@@ -133,10 +134,9 @@ class ConcurrencyLimiter:
                 self.release()
             else:
                 self._waiting -= 1
-                try:
+                # release() may already have popped it and skipped it as done.
+                with contextlib.suppress(ValueError):
                     self._waiters.remove(waiter)
-                except ValueError:  # already popped by release() and skipped as done
-                    pass
             raise
         finally:
             if timer is not None:

@@ -104,36 +104,55 @@ class Gcra:
 
 @dataclass(frozen=True, slots=True)
 class RateStatistics:
-    """Snapshot of a rate limiter: the wait a new 1-request, 0-token call would face now."""
+    """Snapshot of a rate limiter: current rates (configured or learned) and the wait a new
+    one-request, zero-token call would face now."""
 
     requests_per_second: float | None
     tokens_per_minute: float | None
     delay: float
-    paused_for: float
 
 
 class RateLimiter:
-    """Books request and token slots on a `Rate` and waits for them on a `Clock`."""
+    """Books request and token slots on a `Rate` and waits for them on a `Clock`.
 
-    __slots__ = ("_clock", "_gate", "_paused_until", "_requests", "_tokens")
+    Limits can also be *learned*: `observe` takes what an upstream reports (its per-minute
+    limit and what remains of it) and tightens the limiter to match, so a client with no
+    configured rate slows down before it is refused, and one configured too high corrects
+    itself. A configured rate that is lower than the upstream's is kept.
+    """
 
-    def __init__(self, rate: Rate, *, clock: Clock, gate: str = "gate") -> None:
+    __slots__ = ("_clock", "_configured", "_gate", "_requests", "_tokens")
+
+    def __init__(self, rate: Rate | None, *, clock: Clock, gate: str = "gate") -> None:
         self._clock = clock
         self._gate = gate
-        rps = rate.requests_per_second
-        self._requests = None if rps is None else Gcra(1.0 / rps, rate.burst)
-        capacity = rate.token_capacity
-        self._tokens = (
-            None if rate.tpm is None or capacity is None else Gcra(60.0 / rate.tpm, capacity)
-        )
-        self._paused_until = -math.inf
+        self._requests: Gcra | None = None
+        self._tokens: Gcra | None = None
+        # The configured (request interval, token interval): floors that learning never undercuts.
+        self._configured: tuple[float, float] = (0.0, 0.0)
+        if rate is not None:
+            rps = rate.requests_per_second
+            if rps is not None:
+                self._requests = Gcra(1.0 / rps, rate.burst)
+            capacity = rate.token_capacity
+            if rate.tpm is not None and capacity is not None:
+                self._tokens = Gcra(60.0 / rate.tpm, capacity)
+            self._configured = (
+                0.0 if self._requests is None else self._requests.interval,
+                0.0 if self._tokens is None else self._tokens.interval,
+            )
+
+    @property
+    def counts_tokens(self) -> bool:
+        """Whether a token budget is in force (configured or learned)."""
+        return self._tokens is not None
 
     def reserve(self, now: float, tokens: float) -> float:
         """Book one request and ``tokens`` tokens at the earliest joint slot; return it."""
-        at = now if self._paused_until <= now else self._paused_until
+        at = now
         requests = self._requests
         if requests is not None:
-            at = max(at, requests.earliest(now, 1.0))
+            at = requests.earliest(now, 1.0)
         token_limit = self._tokens
         if token_limit is not None and tokens > 0:
             at = max(at, token_limit.earliest(now, tokens))
@@ -145,9 +164,9 @@ class RateLimiter:
 
     def earliest(self, now: float, tokens: float = 0.0) -> float:
         """When a call booking now would be admitted, without booking it."""
-        at = max(now, self._paused_until)
+        at = now
         if self._requests is not None:
-            at = max(at, self._requests.earliest(now, 1.0))
+            at = self._requests.earliest(now, 1.0)
         if self._tokens is not None and tokens > 0:
             at = max(at, self._tokens.earliest(now, tokens))
         return at
@@ -164,9 +183,25 @@ class RateLimiter:
         if self._tokens is not None and actual != reserved:
             self._tokens.adjust(actual - reserved)
 
-    def pause_until(self, when: float) -> None:
-        """Admit nothing before ``when`` (a shared cooldown, e.g. after a 429)."""
-        self._paused_until = max(self._paused_until, when)
+    def observe(
+        self,
+        now: float,
+        *,
+        requests_limit: float | None = None,
+        requests_remaining: float | None = None,
+        tokens_limit: float | None = None,
+        tokens_remaining: float | None = None,
+    ) -> None:
+        """Align with an upstream's report: limits per minute, and what remains of them now."""
+        request_floor, token_floor = self._configured
+        if requests_limit is not None and requests_limit > 0:
+            self._requests = _learn(self._requests, requests_limit, request_floor)
+        if tokens_limit is not None and tokens_limit > 0:
+            self._tokens = _learn(self._tokens, tokens_limit, token_floor)
+        if requests_remaining is not None and self._requests is not None:
+            _align(self._requests, now, requests_remaining)
+        if tokens_remaining is not None and self._tokens is not None:
+            _align(self._tokens, now, tokens_remaining)
 
     async def acquire(self, tokens: float, deadline: float | None) -> None:
         """Wait for a slot for one request carrying ``tokens`` tokens.
@@ -177,9 +212,8 @@ class RateLimiter:
         clock = self._clock
         now = clock.now()
         if deadline is not None and (slot := self.earliest(now, tokens)) >= deadline:
-            wait = slot - now
             raise DeadlineExceeded(
-                f"gate {self._gate!r}: the rate limit admits this call in {wait:.3g}s, "
+                f"gate {self._gate!r}: the rate limit admits this call in {slot - now:.3g}s, "
                 f"after the deadline ({deadline - now:.3g}s left)",
                 gate=self._gate,
                 timeout=max(0.0, deadline - now),
@@ -199,5 +233,26 @@ class RateLimiter:
             requests_per_second=None if requests is None else 1.0 / requests.interval,
             tokens_per_minute=None if tokens is None else 60.0 / tokens.interval,
             delay=self.earliest(now) - now,
-            paused_for=max(0.0, self._paused_until - now),
         )
+
+
+def _learn(limit: Gcra | None, per_minute: float, floor: float) -> Gcra:
+    """Adopt an upstream's per-minute limit, never going faster than a configured interval.
+
+    A learned limit (nothing configured) also takes the upstream's burst: its whole budget.
+    """
+    interval = 60.0 / per_minute
+    if limit is None:
+        return Gcra(interval, per_minute)
+    limit.interval = max(interval, floor)
+    if floor == 0.0:
+        limit.capacity = per_minute
+    return limit
+
+
+def _align(limit: Gcra, now: float, remaining: float) -> None:
+    """Leave at most ``remaining`` units available now (the upstream knows best, and it also
+    counts traffic from other clients sharing the key)."""
+    available_to = now + (limit.capacity - max(0.0, remaining)) * limit.interval
+    if available_to > limit.tat:
+        limit.tat = available_to

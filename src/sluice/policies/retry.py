@@ -14,6 +14,7 @@ budget is empty. An error carrying ``retry_after`` is waited for exactly that lo
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -139,9 +140,8 @@ class Retry:
             return RetryDecision(False, 0.0, f"all {self.attempts} attempts used")
         asked = _retry_after(exc)
         if asked is not None and asked > self.max_retry_after:
-            return RetryDecision(
-                False, 0.0, f"retry_after={asked:g}s exceeds max_retry_after={self.max_retry_after:g}s"
-            )
+            reason = f"retry_after={asked:g}s exceeds max_retry_after={self.max_retry_after:g}s"
+            return RetryDecision(False, 0.0, reason)
         delay = asked if asked is not None else self.backoff.delay(attempt, rng)
         if deadline is not None and now + delay >= deadline:
             return RetryDecision(False, 0.0, f"waiting {delay:.3g}s would pass the deadline")
@@ -160,20 +160,19 @@ class Attempt:
     delay: float | None
 
 
-def attach_history(
-    exc: BaseException, gate: str, history: list[Attempt], reason: str
-) -> None:
+def attach_history(exc: BaseException, gate: str, history: list[Attempt], reason: str) -> None:
     """Record the attempts on ``exc`` (readable with `attempt_history`) and add a note."""
-    try:
+    # Exceptions with __slots__ and no __dict__ refuse the attribute; the note still tells.
+    with contextlib.suppress(AttributeError):
         setattr(exc, _HISTORY_ATTR, tuple(history))
-    except AttributeError:  # exceptions with __slots__ and no __dict__: the note still tells
-        pass
     steps = "; ".join(
         f"#{a.number} {a.error} after {a.duration:.3g}s"
         + (f", waited {a.delay:.3g}s" if a.delay is not None else "")
         for a in history
     )
-    exc.add_note(f"sluice: gate {gate!r} stopped after {len(history)} attempt(s): {reason}. {steps}")
+    exc.add_note(
+        f"sluice: gate {gate!r} stopped after {len(history)} attempt(s): {reason}. {steps}"
+    )
 
 
 def attempt_history(exc: BaseException) -> tuple[Attempt, ...]:

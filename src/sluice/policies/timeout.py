@@ -31,16 +31,17 @@ _DEADLINE: ContextVar[float | None] = ContextVar("sluice_deadline", default=None
 class Timeout:
     """Time limits for one attempt and for the whole run (seconds; ``None`` = no limit).
 
-        Timeout(attempt=30.0)                 # each try gets 30 s
-        Timeout(attempt=10.0, total=25.0)     # tries of 10 s, but 25 s for everything
-        Gate(timeout=30.0)                    # shorthand for Timeout(attempt=30.0)
+    Timeout(attempt=30.0)                 # each try gets 30 s
+    Timeout(attempt=10.0, total=25.0)     # tries of 10 s, but 25 s for everything
+    Gate(timeout=30.0)                    # shorthand for Timeout(attempt=30.0)
     """
 
     attempt: float | None = None
     total: float | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "attempt", check_optional_positive("Timeout", "attempt", self.attempt))
+        attempt = check_optional_positive("Timeout", "attempt", self.attempt)
+        object.__setattr__(self, "attempt", attempt)
         object.__setattr__(self, "total", check_optional_positive("Timeout", "total", self.total))
 
     @classmethod
@@ -51,7 +52,8 @@ class Timeout:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return cls(attempt=value)
         raise ConfigError(
-            f"Gate(timeout=...) must be a number of seconds, a sluice.Timeout or None, got {value!r}"
+            "Gate(timeout=...) must be a number of seconds, a sluice.Timeout or None, "
+            f"got {value!r}"
         )
 
 
