@@ -41,7 +41,9 @@ def _no_leaked_threads() -> Iterator[None]:
     leaked = [
         t
         for t in threading.enumerate()
-        if t.ident not in before and t.is_alive() and t.name.startswith("sluice-")
+        if t.ident not in before
+        and t.is_alive()
+        and t.name.startswith("sluice-")
         and t.name != "sluice-portal"
     ]
     for thread in leaked:

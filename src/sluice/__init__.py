@@ -9,8 +9,6 @@ kind of upstream, and runs async, blocking and CPU-bound functions alike.
     print(gate.statistics().latency.p99)
 """
 
-from __future__ import annotations
-
 import contextlib
 
 from ._clock import Clock, LoopClock

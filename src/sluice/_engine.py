@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from ._clock import Clock
 from ._errors import AttemptTimeout, DeadlineExceeded
-from ._offload import ASYNC, Executors, call_kind
+from ._offload import ASYNC, THREAD, Executors, call_kind, explain_pickling_error
+from ._timers import DeadlineQueue, Expiry
 from ._usage import CURRENT_USAGE, UsageBox, usage_of
 from .policies.breaker import CircuitBreaker
 from .policies.budget import RetryBudgetState
@@ -68,6 +68,7 @@ class Engine:
     _total_timeout: float | None
     _breaker: CircuitBreaker | None
     _executors: Executors
+    _deadlines: DeadlineQueue
     _rng: random.Random
     _paused_until: float
     _plain: bool
@@ -85,28 +86,22 @@ class Engine:
                 self._paused_until = until
                 self._plain = False
 
-    async def _call_plain(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        kind = call_kind(fn)
-        self._in_flight += 1
-        if kind == ASYNC:
-            try:
-                return await fn(*args, **kwargs)
-            finally:
-                self._in_flight -= 1
-        return await self._offload(kind, fn, args, kwargs)
-
-    async def _run_with_policies(
-        self, fn: Callable[..., Any], args: Any, kwargs: Any, tokens: float | None
-    ) -> Any:
+    def _pipeline(
+        self, fn: Callable[..., Any], args: Any, kwargs: Any, tokens: float | None, now: float
+    ) -> Coroutine[Any, Any, Any]:
+        """The coroutine that runs one call through the policies (built without an extra
+        coroutine frame: this is the hot path)."""
         outer = _DEADLINE.get()
         deadline = outer
         if self._total_timeout is not None:
-            own = self._clock.now() + self._total_timeout
+            own = now + self._total_timeout
             if deadline is None or own < deadline:
                 deadline = own
-        if deadline is None:
-            return await self._retry_loop(fn, args, kwargs, tokens, None, None)
-        return await self._run_until(deadline, deadline != outer, fn, args, kwargs, tokens)
+        if deadline is not None:
+            return self._run_until(deadline, deadline != outer, fn, args, kwargs, tokens, now)
+        if self._retry is None:
+            return self._attempt(fn, args, kwargs, tokens, None, now)
+        return self._retry_loop(fn, args, kwargs, tokens, None, None, now)
 
     async def _run_until(
         self,
@@ -116,8 +111,8 @@ class Engine:
         args: Any,
         kwargs: Any,
         tokens: float | None,
+        now: float,
     ) -> Any:
-        now = self._clock.now()
         budget = deadline - now
         if budget <= 0:
             self._timeouts += 1
@@ -128,7 +123,9 @@ class Engine:
         scope = asyncio.timeout_at(self._loop_time(deadline, now))
         try:
             async with scope:
-                return await self._retry_loop(fn, args, kwargs, tokens, deadline, state)
+                if self._retry is None:
+                    return await self._attempt(fn, args, kwargs, tokens, deadline, now)
+                return await self._retry_loop(fn, args, kwargs, tokens, deadline, state, now)
         except TimeoutError as exc:
             if not scope.expired():
                 raise
@@ -150,29 +147,33 @@ class Engine:
         tokens: float | None,
         deadline: float | None,
         state: _RunState | None,
+        now: float,
     ) -> Any:
         retry = self._retry
-        if retry is None:
-            return await self._attempt(fn, args, kwargs, tokens, deadline)
+        assert retry is not None
         clock = self._clock
         budget = self._budget
         if budget is not None:
-            budget.deposit(clock.now())
+            budget.deposit(now)
         history = state.history if state is not None else None
         attempt = 1
         while True:
-            started = clock.now()
             try:
-                return await self._attempt(fn, args, kwargs, tokens, deadline)
+                return await self._attempt(fn, args, kwargs, tokens, deadline, now)
             except Exception as exc:
-                now = clock.now()
+                failed_at = clock.now()
                 decision = retry.decide(
-                    exc, attempt=attempt, now=now, deadline=deadline, rng=self._rng, budget=budget
+                    exc,
+                    attempt=attempt,
+                    now=failed_at,
+                    deadline=deadline,
+                    rng=self._rng,
+                    budget=budget,
                 )
                 if history is None:
                     history = []
                 delay = decision.delay if decision.retry else None
-                history.append(Attempt(attempt, _describe(exc), now - started, delay))
+                history.append(Attempt(attempt, _describe(exc), failed_at - now, delay))
                 if not decision.retry:
                     if attempt > 1 or (retry.attempts > 1 and decision.reason != "not retryable"):
                         attach_history(exc, self._name, history, decision.reason)
@@ -184,6 +185,7 @@ class Engine:
             # cancellation here is not chained to the error being retried.
             await clock.sleep(decision.delay)
             attempt += 1
+            now = clock.now()
 
     async def _attempt(
         self,
@@ -192,20 +194,29 @@ class Engine:
         kwargs: Any,
         tokens: float | None,
         deadline: float | None,
+        now: float,
     ) -> Any:
-        clock = self._clock
+        """One try: breaker, cooldown, rate, permit, then the call under its attempt timeout.
+
+        ``now`` is the time the attempt begins; the clock is read again only after a wait.
+        """
         breaker = self._breaker
-        ticket = 0 if breaker is None else breaker.admit(clock.now())
+        ticket = 0 if breaker is None else breaker.admit(now)
         rate = self._rate
+        limiter = self._limiter
         reserved = 0.0 if tokens is None else float(tokens)
         started: float | None = None
         usage: UsageBox | None = None
         try:
-            if self._paused_until > -math.inf:
-                await self._cooldown(deadline)
+            waited = False
+            if self._paused_until > now:
+                await self._cooldown(deadline, now)
+                now = self._clock.now()
             if rate is not None:
-                await rate.acquire(reserved, deadline)
-            limiter = self._limiter
+                slot = rate.book(reserved, deadline, now)
+                if slot > now:
+                    await rate.wait(slot - now, reserved)
+                    waited = True
             if limiter is not None and not limiter.try_acquire():
                 try:
                     await limiter.acquire()
@@ -213,16 +224,22 @@ class Engine:
                     if rate is not None:
                         rate.refund(reserved)  # never sent: the slot goes back
                     raise
-            started = clock.now()
+                waited = True
+            started = self._clock.now() if waited else now
+            usage_token = None
             if rate is not None and rate.counts_tokens:
                 usage = UsageBox()
                 usage_token = CURRENT_USAGE.set(usage)
-                try:
-                    result = await self._call(fn, args, kwargs, deadline, started)
-                finally:
+            try:
+                limit = self._attempt_timeout
+                if limit is None or (deadline is not None and started + limit >= deadline):
+                    # No timer of its own: none is set, or the deadline's timer fires first.
+                    result = await self._call(fn, args, kwargs)
+                else:
+                    result = await self._call_with_timer(fn, args, kwargs, started, limit)
+            finally:
+                if usage_token is not None:
                     CURRENT_USAGE.reset(usage_token)
-            else:
-                result = await self._call(fn, args, kwargs, deadline, started)
         except BaseException as exc:
             if breaker is not None:
                 self._record(breaker, ticket, exc, started)
@@ -234,19 +251,74 @@ class Engine:
                     self.pause(retry_after)
             raise
         if breaker is not None:
-            self._record(breaker, ticket, None, started)
+            if breaker.config.slow_call_s is None:
+                breaker.record_success(ticket)
+            else:
+                self._record(breaker, ticket, None, started)
         if usage is not None and rate is not None:
             actual = usage.tokens if usage.tokens is not None else usage_of(result)
             if actual is not None:
                 rate.settle(reserved, actual)
         return result
 
-    async def _cooldown(self, deadline: float | None) -> None:
-        clock = self._clock
-        now = clock.now()
+    async def _call(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        """Run the call where it belongs; the attempt ends (permit released) when it does."""
+        kind = call_kind(fn)
+        self._in_flight += 1
+        if kind != ASYNC:
+            return await self._offload(kind, fn, args, kwargs)
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            self._attempt_done()
+
+    async def _call_with_timer(
+        self, fn: Callable[..., Any], args: Any, kwargs: Any, started: float, limit: float
+    ) -> Any:
+        # The protocol of asyncio.timeout (the timer cancels the task; here the cancellation
+        # is uncancelled and converted), on the gate's shared deadline queue: one loop timer
+        # for all attempts instead of one heap entry per call.
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - gates always run inside a task
+            raise RuntimeError("sluice gates must be awaited from inside an asyncio task")
+        loop = asyncio.get_running_loop()
+        when = self._loop_time(started + limit, started)
+        expiry = self._deadlines.start(loop, when, task)
+        private: asyncio.TimerHandle | None = None
+        if expiry is None:  # the queue belongs to another loop: a timer of our own
+            expiry = Expiry(task, when)
+            private = loop.call_at(when, expiry.fire)
+        try:
+            result = await self._call(fn, args, kwargs)
+        except asyncio.CancelledError as exc:
+            self._stop_timer(expiry, private)
+            if expiry.fired and task.uncancel() <= expiry.cancelling:
+                self._timeouts += 1
+                raise AttemptTimeout(
+                    f"gate {self._name!r}: attempt took longer than {limit:g}s",
+                    gate=self._name,
+                    timeout=limit,
+                ) from exc
+            raise
+        except BaseException:
+            self._stop_timer(expiry, private)
+            if expiry.fired:
+                task.uncancel()
+            raise
+        self._stop_timer(expiry, private)
+        if expiry.fired:  # fired as the call finished: the result stands
+            task.uncancel()
+        return result
+
+    def _stop_timer(self, expiry: Expiry, private: asyncio.TimerHandle | None) -> None:
+        if private is None:
+            self._deadlines.finish(expiry)
+        else:
+            private.cancel()
+            expiry.done = True
+
+    async def _cooldown(self, deadline: float | None, now: float) -> None:
         until = self._paused_until
-        if until <= now:
-            return
         if deadline is not None and until >= deadline:
             raise DeadlineExceeded(
                 f"gate {self._name!r} is paused for {until - now:.3g}s (the upstream asked for "
@@ -254,57 +326,27 @@ class Engine:
                 gate=self._name,
                 timeout=max(0.0, deadline - now),
             )
-        await clock.sleep(until - now)
-
-    async def _call(
-        self, fn: Callable[..., Any], args: Any, kwargs: Any, deadline: float | None, started: float
-    ) -> Any:
-        timeout = self._attempt_timeout
-        when = None
-        if timeout is not None:
-            when = started + timeout
-            if deadline is not None and when >= deadline:
-                when = None  # the total deadline's own timer will fire first (or together)
-        kind = call_kind(fn)
-        self._in_flight += 1
-        if kind == ASYNC:
-            try:
-                if when is None:
-                    return await fn(*args, **kwargs)
-                return await self._bounded(fn(*args, **kwargs), when, timeout)
-            finally:
-                self._attempt_done()
-        if when is None:
-            return await self._offload(kind, fn, args, kwargs)
-        return await self._bounded(self._offload(kind, fn, args, kwargs), when, timeout)
+        await self._clock.sleep(until - now)
 
     async def _offload(self, kind: int, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        """Run ``fn`` on a worker; the attempt ends (permit released) when the worker is free."""
         try:
             future = self._executors.submit(kind, fn, args, kwargs, self._attempt_done)
         except BaseException:
             self._attempt_done()
             raise
-        return await future
+        if kind == THREAD:
+            return await future
+        try:
+            return await future
+        except Exception as exc:
+            explain_pickling_error(exc)
+            raise
 
     def _attempt_done(self) -> None:
         self._in_flight -= 1
         if self._limiter is not None:
             self._limiter.release()
-
-    async def _bounded(self, awaitable: Awaitable[T], when: float, limit: float | None) -> T:
-        scope = asyncio.timeout_at(self._loop_time(when, None))
-        try:
-            async with scope:
-                return await awaitable
-        except TimeoutError as exc:
-            if not scope.expired():
-                raise
-            self._timeouts += 1
-            raise AttemptTimeout(
-                f"gate {self._name!r}: attempt took longer than {limit:g}s",
-                gate=self._name,
-                timeout=limit or 0.0,
-            ) from exc
 
     # ------------------------------------------------------------------ bookkeeping
     def _record(
@@ -316,7 +358,7 @@ class Engine:
         elif started is None or not isinstance(exc, Exception):
             failed = None  # never reached the upstream, or cancelled: not an outcome
         else:
-            failed = breaker.config.is_failure(exc)
+            failed = True if breaker.config.is_failure(exc) else None
         duration = 0.0 if started is None else now - started
         change = breaker.record(ticket, now, failed=failed, duration=duration)
         if change == "open":

@@ -28,9 +28,10 @@ from ._errors import (
     OverloadedError,
     RejectedError,
 )
-from ._offload import Executors
+from ._offload import ASYNC, Executors, call_kind
 from ._portal import portal
 from ._stats import GateStatistics, LatencyRecorder
+from ._timers import DeadlineQueue
 from ._validate import check_int_at_least
 from .policies.breaker import Breaker, CircuitBreaker
 from .policies.budget import RetryBudgetState
@@ -118,6 +119,7 @@ class Gate(Engine):
         self._executors = Executors(name=name, threads=threads, processes=processes)
         self._rng = random.Random(seed)
         self._paused_until = -math.inf
+        self._deadlines = DeadlineQueue()
         self._plain = self._has_no_policy()
 
         self._closed = False
@@ -173,10 +175,19 @@ class Gate(Engine):
         self._started += 1
         self._active += 1
         try:
-            if self._plain:
-                result = await self._call_plain(fn, args, kwargs)
+            if not self._plain:
+                result = await self._pipeline(fn, args, kwargs, tokens, start)
             else:
-                result = await self._run_with_policies(fn, args, kwargs, tokens)
+                # The fast path: no policy, no task, nothing allocated beyond the call.
+                kind = call_kind(fn)
+                self._in_flight += 1
+                if kind == ASYNC:
+                    try:
+                        result = await fn(*args, **kwargs)
+                    finally:
+                        self._in_flight -= 1
+                else:
+                    result = await self._offload(kind, fn, args, kwargs)
         except BaseException as exc:
             self._active -= 1
             self._count_error(exc)

@@ -33,7 +33,16 @@ from collections.abc import Callable
 from types import FunctionType
 from typing import Any, Generic, ParamSpec, TypeVar
 
-__all__ = ["ASYNC", "PROCESS", "THREAD", "CpuFunction", "Executors", "call_kind", "cpu"]
+__all__ = [
+    "ASYNC",
+    "PROCESS",
+    "THREAD",
+    "CpuFunction",
+    "Executors",
+    "call_kind",
+    "cpu",
+    "explain_pickling_error",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -89,7 +98,7 @@ class CpuFunction(Generic[P, R]):
         return (CpuFunction, (self.__wrapped__,))
 
     def __repr__(self) -> str:
-        return f"sluice.cpu({self._qualname or self.__wrapped__!r})"
+        return f"sluice.cpu({self._qualname or repr(self.__wrapped__)})"
 
 
 def _lookup(module: str, qualname: str) -> object:
@@ -119,14 +128,25 @@ def cpu(fn: Callable[P, R]) -> CpuFunction[P, R]:
             "sluice.cpu() needs a plain (non-async) function to run in a worker process, "
             f"got {fn!r}"
         )
-    try:
-        pickle.dumps(fn)
-    except Exception as exc:
-        raise TypeError(
-            f"sluice.cpu() cannot send {fn!r} to a worker process: it is not picklable ({exc}). "
-            "Define the function at module level (lambdas and nested functions cannot be "
-            "pickled), or use a plain function to run it on a thread instead."
-        ) from exc
+    hint = (
+        "Define the function at module level (lambdas and nested functions cannot be "
+        "pickled), or pass a plain function to run it on a thread instead."
+    )
+    if isinstance(fn, FunctionType):
+        # Functions travel by name. Used as a decorator, the name is not bound yet, so pickling
+        # cannot be tried here; a name that can never be looked up is refused at once.
+        if "<" in fn.__qualname__:
+            raise TypeError(
+                f"sluice.cpu() cannot send {fn.__qualname__} to a worker process. {hint}"
+            )
+    else:
+        try:
+            pickle.dumps(fn)
+        except Exception as exc:
+            raise TypeError(
+                f"sluice.cpu() cannot send {fn!r} to a worker process: it is not picklable "
+                f"({exc}). {hint}"
+            ) from exc
     return CpuFunction(fn)
 
 
@@ -143,6 +163,17 @@ def call_kind(fn: object) -> int:
         if "__call__" in klass.__dict__:
             return ASYNC if inspect.iscoroutinefunction(klass.__dict__["__call__"]) else THREAD
     return THREAD
+
+
+def explain_pickling_error(exc: BaseException) -> None:
+    """Add a hint to an error raised while sending a call to (or from) a worker process."""
+    if isinstance(exc, pickle.PicklingError) or (
+        isinstance(exc, TypeError | AttributeError) and "pickle" in str(exc)
+    ):
+        exc.add_note(
+            "sluice: the arguments and the result of a sluice.cpu function travel between "
+            "processes and must be picklable"
+        )
 
 
 def _run_in_thread(ctx: contextvars.Context, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:

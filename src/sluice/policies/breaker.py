@@ -11,10 +11,10 @@ States and transitions:
   closes the circuit (with a fresh window); one that fails (or is slow) re-opens it for a new
   full ``open_for``. Probes that end in a cancellation or an ignored error free their slot.
 
-Cancellations and errors that do not count (``retryable = False`` client errors such as a bad
-request, local rejections) are neither successes nor failures. Every admission returns a
-*ticket* (the state generation); outcomes that arrive after the state moved on are dropped, so a
-slow call admitted before the circuit opened cannot close it.
+Only successes and failures count. Cancellations, local rejections and client errors
+(``retryable = False``, such as a bad request) are neutral: neither successes nor failures.
+Every admission returns a *ticket* (the state generation); outcomes that arrive after the state
+moved on are dropped, so a slow call admitted before the circuit opened cannot close it.
 
     breaker = CircuitBreaker(Breaker(failure_rate=0.5, window=20, min_calls=10), gate="llm")
     ticket = breaker.admit(now)                    # raises CircuitOpenError when open
@@ -41,7 +41,10 @@ _SLOW = 2
 
 def counts_as_failure(exc: BaseException) -> bool:
     """Default failure classification: any error except local rejections and errors that
-    declare themselves not retryable (client errors: the upstream is fine, the request is not)."""
+    declare themselves not retryable (client errors: the upstream is fine, the request is not).
+
+    Errors that are not failures are neutral: they count neither way.
+    """
     if isinstance(exc, RejectedError):
         return False
     return getattr(exc, "retryable", None) is not False
@@ -98,7 +101,7 @@ class Breaker:
             )
 
     def is_failure(self, exc: BaseException) -> bool:
-        """Whether ``exc`` counts against the circuit."""
+        """Whether ``exc`` counts against the circuit (if not, it does not count at all)."""
         failure_on = self.failure_on
         if failure_on is None:
             return counts_as_failure(exc)
@@ -224,6 +227,22 @@ class CircuitBreaker:
         ):
             self._open(now)
             return "open"
+        return None
+
+    def record_success(self, ticket: int) -> BreakerStateName | None:
+        """`record` for a success when no slow-call threshold is set (no clock read needed)."""
+        if ticket != self._generation:
+            return None
+        if self._state == "half_open":
+            self._probes -= 1
+            self._enter("closed")
+            return "closed"
+        outcomes = self._outcomes
+        if len(outcomes) == self._config.window:
+            evicted = outcomes.popleft()
+            self._failures -= evicted & _FAILED
+            self._slows -= (evicted & _SLOW) >> 1
+        outcomes.append(0)
         return None
 
     def _open(self, now: float) -> None:

@@ -14,7 +14,7 @@ emission interval ``T``; a cost ``n`` is admissible at time ``t`` when
   usage is added to, or refunded from, the TAT.
 
     limiter = RateLimiter(Rate(rpm=600, burst=10, tpm=90_000), clock=LoopClock(), gate="llm")
-    await limiter.acquire(tokens=1200, deadline=None)   # books the slot, sleeps until it
+    await limiter.acquire(tokens=1200, deadline=None, now=clock.now())  # books, sleeps
     limiter.settle(reserved=1200, actual=950)           # refund 250 tokens
 """
 
@@ -203,14 +203,13 @@ class RateLimiter:
         if tokens_remaining is not None and self._tokens is not None:
             _align(self._tokens, now, tokens_remaining)
 
-    async def acquire(self, tokens: float, deadline: float | None) -> None:
-        """Wait for a slot for one request carrying ``tokens`` tokens.
+    def book(self, tokens: float, deadline: float | None, now: float) -> float:
+        """Book a slot for one request carrying ``tokens`` tokens and return its time; the
+        caller waits until then (see `wait`).
 
         Raises `DeadlineExceeded` at once, without booking, when the slot lies at or beyond
         ``deadline``: waiting could only end in a timeout.
         """
-        clock = self._clock
-        now = clock.now()
         if deadline is not None and (slot := self.earliest(now, tokens)) >= deadline:
             raise DeadlineExceeded(
                 f"gate {self._gate!r}: the rate limit admits this call in {slot - now:.3g}s, "
@@ -218,13 +217,21 @@ class RateLimiter:
                 gate=self._gate,
                 timeout=max(0.0, deadline - now),
             )
-        at = self.reserve(now, tokens)
+        return self.reserve(now, tokens)
+
+    async def wait(self, seconds: float, tokens: float) -> None:
+        """Sleep until a booked slot; if the caller leaves first, the booking is refunded."""
+        try:
+            await self._clock.sleep(seconds)
+        except BaseException:
+            self.refund(tokens)
+            raise
+
+    async def acquire(self, tokens: float, deadline: float | None, now: float) -> None:
+        """`book` a slot and `wait` for it."""
+        at = self.book(tokens, deadline, now)
         if at > now:
-            try:
-                await clock.sleep(at - now)
-            except BaseException:
-                self.refund(tokens)
-                raise
+            await self.wait(at - now, tokens)
 
     def statistics(self, now: float) -> RateStatistics:
         requests = self._requests
