@@ -146,3 +146,38 @@ def test_a_gate_serves_successive_loops() -> None:
     gate = sluice.Gate(concurrency=1, retry=2)
     for _ in range(3):
         assert asyncio.run(gate.run(Upstream())) == "ok"
+
+
+async def test_run_outcome_captures_success_failure_and_attempts() -> None:
+    gate = sluice.Gate(retry=sluice.Retry(attempts=3, backoff=sluice.Backoff.constant(1.0)))
+    ok = await gate.run_outcome(Upstream(latency=0.5, script=[TimeoutError(), "v"]))
+    assert ok.ok
+    assert ok.unwrap() == "v"
+    assert ok.value == "v"
+    assert ok.error is None
+    assert ok.attempts == 2
+    assert ok.elapsed == 2.0
+    err = await gate.run_outcome(Upstream(script=[ValueError("no")]))
+    assert not err.ok
+    assert isinstance(err.error, ValueError)
+    assert err.value is None
+    assert err.attempts == 1
+    with pytest.raises(ValueError, match="no"):
+        err.unwrap()
+
+
+async def test_run_outcome_counts_only_its_own_gates_attempts() -> None:
+    inner = sluice.Gate(retry=sluice.Retry(attempts=3, backoff=sluice.Backoff.constant(0.1)))
+    outer = sluice.Gate(retry=2)
+    outcome = await outer.run_outcome(inner.run, Upstream(script=[TimeoutError(), TimeoutError()]))
+    assert outcome.ok
+    assert outcome.attempts == 1
+
+
+async def test_run_outcome_lets_cancellation_through() -> None:
+    gate = sluice.Gate()
+    task = asyncio.create_task(gate.run_outcome(Upstream(latency=10.0)))
+    await asyncio.sleep(1.0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -25,6 +25,7 @@ from ._errors import (
 )
 from ._gate import Gate
 from ._offload import CpuFunction, cpu
+from ._outcome import Err, Ok
 from ._portal import run_sync
 from ._stats import GateStatistics, LatencySummary
 from ._usage import record_usage
@@ -50,11 +51,13 @@ __all__ = [
     "ConfigError",
     "CpuFunction",
     "DeadlineExceeded",
+    "Err",
     "Gate",
     "GateClosedError",
     "GateStatistics",
     "LatencySummary",
     "LoopClock",
+    "Ok",
     "OverloadedError",
     "Rate",
     "RateStatistics",

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from ._clock import Clock
 from ._errors import AttemptTimeout, DeadlineExceeded
 from ._offload import ASYNC, THREAD, Executors, call_kind, explain_pickling_error
+from ._outcome import CURRENT_COUNT
 from ._timers import DeadlineQueue, Expiry
 from ._usage import CURRENT_USAGE, UsageBox, usage_of
 from .policies.breaker import CircuitBreaker
@@ -156,8 +157,13 @@ class Engine:
         if budget is not None:
             budget.deposit(now)
         history = state.history if state is not None else None
+        count = CURRENT_COUNT.get()
+        if count is not None and count.gate is not self:
+            count = None  # it belongs to an enclosing gate's call
         attempt = 1
         while True:
+            if count is not None:
+                count.count = attempt
             try:
                 return await self._attempt(fn, args, kwargs, tokens, deadline, now)
             except Exception as exc:

@@ -29,6 +29,7 @@ from ._errors import (
     RejectedError,
 )
 from ._offload import ASYNC, Executors, call_kind
+from ._outcome import CURRENT_COUNT, AttemptCount, Err, Ok
 from ._portal import portal
 from ._stats import GateStatistics, LatencyRecorder
 from ._timers import DeadlineQueue
@@ -196,6 +197,41 @@ class Gate(Engine):
         self._succeeded += 1
         self._latency.record(clock.now() - start)
         return result
+
+    @overload
+    async def run_outcome(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        /,
+        *args: Any,
+        tokens: float | None = None,
+        **kwargs: Any,
+    ) -> Ok[T] | Err: ...
+
+    @overload
+    async def run_outcome(
+        self, fn: Callable[..., T], /, *args: Any, tokens: float | None = None, **kwargs: Any
+    ) -> Ok[T] | Err: ...
+
+    async def run_outcome(
+        self, fn: Callable[..., Any], /, *args: Any, tokens: float | None = None, **kwargs: Any
+    ) -> Ok[Any] | Err:
+        """Like `run`, but return `Ok` or `Err` instead of raising (cancellation still
+        propagates), with the number of attempts made and the time taken.
+
+            outcome = await gate.run_outcome(fetch, url)
+            print(outcome.ok, outcome.attempts, outcome.elapsed)
+        """
+        count = AttemptCount(self)
+        token = CURRENT_COUNT.set(count)
+        start = self._now_anywhere()
+        try:
+            value = await self.run(fn, *args, tokens=tokens, **kwargs)
+        except Exception as exc:
+            return Err(exc, attempts=count.count, elapsed=self._now_anywhere() - start)
+        finally:
+            CURRENT_COUNT.reset(token)
+        return Ok(value, attempts=count.count, elapsed=self._now_anywhere() - start)
 
     def run_sync(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """`run` from synchronous code: executes on sluice's background event loop."""
