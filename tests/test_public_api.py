@@ -7,7 +7,7 @@ import sluice
 EXPECTED = {
     "Attempt", "AttemptTimeout", "Backoff", "Breaker", "BreakerStatistics", "CircuitOpenError",
     "Clock", "Concurrency", "ConfigError", "CpuFunction", "DeadlineExceeded", "Err", "Gate",
-    "GateClosedError", "GateStatistics", "LatencySummary", "LoopClock", "Ok", "OverloadedError",
+    "GateClosedError", "GateStatistics", "Hedge", "LatencySummary", "LoopClock", "Ok", "OverloadedError",
     "Rate", "RateStatistics", "RejectedError", "Retry", "RetryBudget", "SluiceError",
     "SluiceTimeoutError", "Timeout", "__version__", "attempt_history", "cpu", "current_deadline",
     "is_retryable", "record_usage", "run_sync", "time_remaining",

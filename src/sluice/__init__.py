@@ -32,6 +32,7 @@ from ._usage import record_usage
 from .policies.backoff import Backoff
 from .policies.breaker import Breaker, BreakerStatistics
 from .policies.budget import RetryBudget
+from .policies.hedge import Hedge
 from .policies.limit import Concurrency
 from .policies.rate import Rate, RateStatistics
 from .policies.retry import Attempt, Retry, attempt_history, is_retryable
@@ -55,6 +56,7 @@ __all__ = [
     "Gate",
     "GateClosedError",
     "GateStatistics",
+    "Hedge",
     "LatencySummary",
     "LoopClock",
     "Ok",

@@ -21,12 +21,14 @@ from typing import Any, TypeVar
 
 from ._clock import Clock
 from ._errors import AttemptTimeout, DeadlineExceeded
+from ._hedging import hedged_attempt
 from ._offload import ASYNC, THREAD, Executors, call_kind, explain_pickling_error
 from ._outcome import CURRENT_COUNT
 from ._timers import DeadlineQueue, Expiry
 from ._usage import CURRENT_USAGE, UsageBox, usage_of
 from .policies.breaker import CircuitBreaker
 from .policies.budget import RetryBudgetState
+from .policies.hedge import Hedge, HedgeDelay
 from .policies.limit import ConcurrencyLimiter
 from .policies.rate import RateLimiter
 from .policies.retry import Attempt, Retry, attach_history
@@ -70,6 +72,12 @@ class Engine:
     _breaker: CircuitBreaker | None
     _executors: Executors
     _deadlines: DeadlineQueue
+    _hedge: Hedge | None
+    _hedge_delay: HedgeDelay | None
+    _hedge_budget: RetryBudgetState | None
+    _hedges: int
+    _hedge_wins: int
+    _observing: bool
     _rng: random.Random
     _paused_until: float
     _plain: bool
@@ -101,7 +109,7 @@ class Engine:
         if deadline is not None:
             return self._run_until(deadline, deadline != outer, fn, args, kwargs, tokens, now)
         if self._retry is None:
-            return self._attempt(fn, args, kwargs, tokens, None, now)
+            return self._try(fn, args, kwargs, tokens, None, now)
         return self._retry_loop(fn, args, kwargs, tokens, None, None, now)
 
     async def _run_until(
@@ -125,7 +133,7 @@ class Engine:
         try:
             async with scope:
                 if self._retry is None:
-                    return await self._attempt(fn, args, kwargs, tokens, deadline, now)
+                    return await self._try(fn, args, kwargs, tokens, deadline, now)
                 return await self._retry_loop(fn, args, kwargs, tokens, deadline, state, now)
         except TimeoutError as exc:
             if not scope.expired():
@@ -165,7 +173,7 @@ class Engine:
             if count is not None:
                 count.count = attempt
             try:
-                return await self._attempt(fn, args, kwargs, tokens, deadline, now)
+                return await self._try(fn, args, kwargs, tokens, deadline, now)
             except Exception as exc:
                 failed_at = clock.now()
                 decision = retry.decide(
@@ -249,6 +257,8 @@ class Engine:
         except BaseException as exc:
             if breaker is not None:
                 self._record(breaker, ticket, exc, started)
+            if self._observing and started is not None:
+                self._observe(started, exc)
             if started is not None and getattr(exc, "overloaded", False):
                 if rate is not None:
                     rate.settle(reserved, 0.0)  # refused upstream: those tokens were not spent
@@ -261,6 +271,8 @@ class Engine:
                 breaker.record_success(ticket)
             else:
                 self._record(breaker, ticket, None, started)
+        if self._observing:
+            self._observe(started, None)
         if usage is not None and rate is not None:
             actual = usage.tokens if usage.tokens is not None else usage_of(result)
             if actual is not None:
@@ -355,6 +367,28 @@ class Engine:
             self._limiter.release()
 
     # ------------------------------------------------------------------ bookkeeping
+    def _try(
+        self,
+        fn: Callable[..., Any],
+        args: Any,
+        kwargs: Any,
+        tokens: float | None,
+        deadline: float | None,
+        now: float,
+    ) -> Coroutine[Any, Any, Any]:
+        """One attempt, hedged when the gate hedges (no coroutine frame of its own)."""
+        if self._hedge is None:
+            return self._attempt(fn, args, kwargs, tokens, deadline, now)
+        return hedged_attempt(self, fn, args, kwargs, tokens, deadline, now)
+
+    def _observe(self, started: float, exc: BaseException | None) -> None:
+        """Feed an attempt's latency and outcome to the policies that learn from them."""
+        if isinstance(exc, asyncio.CancelledError):
+            return  # a cancelled attempt (a hedge loser, a caller that left) says nothing
+        latency = self._clock.now() - started
+        if exc is None and self._hedge_delay is not None:
+            self._hedge_delay.record(latency)
+
     def _record(
         self, breaker: CircuitBreaker, ticket: int, exc: BaseException | None, started: float | None
     ) -> None:

@@ -11,6 +11,7 @@ facade); the pipeline a call goes through lives in `sluice._engine`.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 import os
@@ -35,7 +36,8 @@ from ._stats import GateStatistics, LatencyRecorder
 from ._timers import DeadlineQueue
 from ._validate import check_int_at_least
 from .policies.breaker import Breaker, CircuitBreaker
-from .policies.budget import RetryBudgetState
+from .policies.budget import RetryBudget, RetryBudgetState
+from .policies.hedge import Hedge, HedgeDelay
 from .policies.limit import Concurrency, ConcurrencyLimiter
 from .policies.rate import Rate, RateLimiter
 from .policies.retry import Retry
@@ -57,6 +59,9 @@ class Gate(Engine):
         retry: a `Retry`, an int (attempts, with default backoff), or ``None``.
         timeout: a `Timeout`, a number (seconds per attempt), or ``None``.
         breaker: a `Breaker`, or ``None``.
+        hedge: a `Hedge` (extra attempts when one is slow), or ``None``.
+        fallback: used when a call fails for good: a value, or a callable receiving the error
+            (sync or async) whose result is returned instead. ``None``: no fallback.
         threads: size of the pool that runs plain (blocking) functions; default: the
             concurrency limit, or ``min(32, cpus + 4)`` when unbounded.
         processes: size of the pool for `sluice.cpu` functions; default: the CPU count.
@@ -73,6 +78,8 @@ class Gate(Engine):
         retry: Retry | int | None = None,
         timeout: Timeout | float | None = None,
         breaker: Breaker | None = None,
+        hedge: Hedge | None = None,
+        fallback: Any = None,
         threads: int | None = None,
         processes: int | None = None,
         clock: Clock | None = None,
@@ -111,6 +118,21 @@ class Gate(Engine):
                 f"Gate(breaker=...) must be a sluice.Breaker or None, got {breaker!r}"
             )
         self._breaker = None if breaker is None else CircuitBreaker(breaker, gate=name)
+        if hedge is not None and not isinstance(hedge, Hedge):
+            raise ConfigError(f"Gate(hedge=...) must be a sluice.Hedge or None, got {hedge!r}")
+        self._hedge = hedge
+        self._hedge_delay = None if hedge is None else HedgeDelay(hedge)
+        self._hedge_budget = (
+            None
+            if hedge is None
+            else RetryBudgetState(RetryBudget(percent=hedge.budget, min_per_second=0.0))
+        )
+        self._hedges = 0
+        self._hedge_wins = 0
+        self._fallback = fallback
+        self._fallbacks = 0
+        # Attempt latencies are measured only for the policies that learn from them.
+        self._observing = hedge is not None and isinstance(hedge.after, str)
 
         if threads is None:
             threads = limit.limit if limit is not None else min(32, (os.cpu_count() or 1) + 4)
@@ -151,22 +173,36 @@ class Gate(Engine):
         /,
         *args: Any,
         tokens: float | None = None,
+        fallback: Any = None,
         **kwargs: Any,
     ) -> T: ...
 
     @overload
     async def run(
-        self, fn: Callable[..., T], /, *args: Any, tokens: float | None = None, **kwargs: Any
+        self,
+        fn: Callable[..., T],
+        /,
+        *args: Any,
+        tokens: float | None = None,
+        fallback: Any = None,
+        **kwargs: Any,
     ) -> T: ...
 
     async def run(
-        self, fn: Callable[..., Any], /, *args: Any, tokens: float | None = None, **kwargs: Any
+        self,
+        fn: Callable[..., Any],
+        /,
+        *args: Any,
+        tokens: float | None = None,
+        fallback: Any = None,
+        **kwargs: Any,
     ) -> Any:
         """Call ``fn(*args, **kwargs)`` under the gate's policies and return its result.
 
         ``fn`` may be an ``async def`` (awaited on the loop), a plain function (run on the
         gate's thread pool) or a `sluice.cpu` function (run on its process pool). ``tokens``
         reserves an estimate on the gate's ``tpm`` budget, settled after the call.
+        ``fallback`` overrides the gate's fallback for this call.
         """
         if self._closed:
             self._rejected["closed"] = self._rejected.get("closed", 0) + 1
@@ -192,7 +228,12 @@ class Gate(Engine):
         except BaseException as exc:
             self._active -= 1
             self._count_error(exc)
-            raise
+            if fallback is None:
+                fallback = self._fallback
+            if fallback is None or not isinstance(exc, Exception):
+                raise
+            self._fallbacks += 1
+            return await _fall_back(fallback, exc)
         self._active -= 1
         self._succeeded += 1
         self._latency.record(clock.now() - start)
@@ -205,16 +246,29 @@ class Gate(Engine):
         /,
         *args: Any,
         tokens: float | None = None,
+        fallback: Any = None,
         **kwargs: Any,
     ) -> Ok[T] | Err: ...
 
     @overload
     async def run_outcome(
-        self, fn: Callable[..., T], /, *args: Any, tokens: float | None = None, **kwargs: Any
+        self,
+        fn: Callable[..., T],
+        /,
+        *args: Any,
+        tokens: float | None = None,
+        fallback: Any = None,
+        **kwargs: Any,
     ) -> Ok[T] | Err: ...
 
     async def run_outcome(
-        self, fn: Callable[..., Any], /, *args: Any, tokens: float | None = None, **kwargs: Any
+        self,
+        fn: Callable[..., Any],
+        /,
+        *args: Any,
+        tokens: float | None = None,
+        fallback: Any = None,
+        **kwargs: Any,
     ) -> Ok[Any] | Err:
         """Like `run`, but return `Ok` or `Err` instead of raising (cancellation still
         propagates), with the number of attempts made and the time taken.
@@ -226,7 +280,7 @@ class Gate(Engine):
         token = CURRENT_COUNT.set(count)
         start = self._now_anywhere()
         try:
-            value = await self.run(fn, *args, tokens=tokens, **kwargs)
+            value = await self.run(fn, *args, tokens=tokens, fallback=fallback, **kwargs)
         except Exception as exc:
             return Err(exc, attempts=count.count, elapsed=self._now_anywhere() - start)
         finally:
@@ -317,6 +371,9 @@ class Gate(Engine):
             rate=None if self._rate is None else self._rate.statistics(now),
             latency=self._latency.summary(),
             paused_for=max(0.0, self._paused_until - now),
+            hedges=self._hedges,
+            hedge_wins=self._hedge_wins,
+            fallbacks=self._fallbacks,
         )
 
     async def __aenter__(self) -> Gate:
@@ -376,4 +433,16 @@ class Gate(Engine):
             and self._retry is None
             and self._timeout is None
             and self._breaker is None
+            and self._hedge is None
         )
+
+
+async def _fall_back(fallback: Any, exc: Exception) -> Any:
+    """The fallback's answer for ``exc``: a callable is called with it (and awaited if it
+    returns an awaitable); anything else is the answer itself."""
+    if not callable(fallback):
+        return fallback
+    answer = fallback(exc)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    return answer

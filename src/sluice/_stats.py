@@ -94,6 +94,9 @@ class GateStatistics:
     ``rejected`` maps a reason (``"circuit_open"``, ``"queue_full"``, ``"max_wait"``,
     ``"closed"``) to a count. ``timeouts`` counts attempt and deadline timeouts.
     ``paused_for`` is what remains of a cooldown requested by the upstream (see `Gate.pause`).
+    ``hedges`` counts extra attempts started by hedging, ``hedge_wins`` those that answered
+    first; ``fallbacks`` counts failed calls answered by the fallback instead (they are also
+    counted in ``failed``).
     """
 
     name: str
@@ -112,6 +115,9 @@ class GateStatistics:
     rate: RateStatistics | None
     latency: LatencySummary
     paused_for: float = 0.0
+    hedges: int = 0
+    hedge_wins: int = 0
+    fallbacks: int = 0
 
     @property
     def breaker_state(self) -> BreakerStateName | None:

@@ -13,6 +13,9 @@ States and transitions:
 
 Only successes and failures count. Cancellations, local rejections and client errors
 (``retryable = False``, such as a bad request) are neutral: neither successes nor failures.
+An attempt cut short by the caller's total deadline is a cancellation too (the caller's budget
+says nothing about the upstream's health); `Timeout(attempt=...)` is the gate's measure of an
+attempt that took too long, and it counts as a failure.
 Every admission returns a *ticket* (the state generation); outcomes that arrive after the state
 moved on are dropped, so a slow call admitted before the circuit opened cannot close it.
 
