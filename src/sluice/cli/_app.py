@@ -6,6 +6,7 @@ import click
 
 from .. import __version__
 from .demo import demo
+from .sim import sim
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,3 +16,4 @@ def cli() -> None:
 
 
 cli.add_command(demo)
+cli.add_command(sim)

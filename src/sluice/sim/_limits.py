@@ -1,0 +1,165 @@
+"""Per-key request and token rate limits, reported the way OpenAI reports them. Pure: the
+caller passes the time in.
+
+Each API key (the bearer token; ``""`` when there is none) has two buckets that refill
+continuously: ``rpm`` requests and ``tpm`` tokens per minute, each starting full. A request
+needs one request and its token cost (prompt tokens + the completion it will get); both are
+taken, or neither. A cost larger than the whole token bucket is admitted once the bucket is full
+(it goes into debt), so an oversized request is slow, never impossible.
+
+    limiter = RateLimiter(rpm=60, tpm=0)
+    decision = limiter.acquire("sk-a", tokens=10, now=0.0)
+    decision.allowed, decision.headers()   # True, [(b"x-ratelimit-limit-requests", b"60"), ...]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["RateDecision", "RateLimiter", "format_reset"]
+
+_MAX_KEYS = 10_000  # a client inventing keys must not grow the table without bound
+
+
+def format_reset(seconds: float) -> str:
+    """OpenAI's duration format for ``x-ratelimit-reset-*``.
+
+    Milliseconds are rounded up: ``20ms``, ``1.5s``, ``6m0s``, ``1h2m3s``.
+    """
+    millis = max(0, math.ceil(seconds * 1000 - 1e-6))
+    if millis == 0:
+        return "0s"
+    if millis < 1000:
+        return f"{millis}ms"
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    """The outcome of one admission: allowed or not, and what the headers should say."""
+
+    allowed: bool
+    retry_after: float
+    limited_by: str  # "requests", "tokens" or "" when allowed
+    request_limit: int
+    request_remaining: int
+    request_reset: float
+    token_limit: int
+    token_remaining: int
+    token_reset: float
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """``x-ratelimit-*`` headers for the limits in force, plus Retry-After when refused."""
+        out: list[tuple[bytes, bytes]] = []
+        if self.request_limit:
+            out += [
+                (b"x-ratelimit-limit-requests", b"%d" % self.request_limit),
+                (b"x-ratelimit-remaining-requests", b"%d" % self.request_remaining),
+                (b"x-ratelimit-reset-requests", format_reset(self.request_reset).encode()),
+            ]
+        if self.token_limit:
+            out += [
+                (b"x-ratelimit-limit-tokens", b"%d" % self.token_limit),
+                (b"x-ratelimit-remaining-tokens", b"%d" % self.token_remaining),
+                (b"x-ratelimit-reset-tokens", format_reset(self.token_reset).encode()),
+            ]
+        if not self.allowed:
+            out += retry_after_headers(self.retry_after)
+        return out
+
+
+def retry_after_headers(seconds: float) -> list[tuple[bytes, bytes]]:
+    """``Retry-After`` in whole seconds (rounded up, at least 1) and ``retry-after-ms``."""
+    return [
+        (b"retry-after", b"%d" % max(1, math.ceil(seconds))),
+        (b"retry-after-ms", b"%d" % max(1, math.ceil(seconds * 1000))),
+    ]
+
+
+class _Buckets:
+    __slots__ = ("requests", "tokens", "updated")
+
+    def __init__(self, requests: float, tokens: float, now: float) -> None:
+        self.requests = requests
+        self.tokens = tokens
+        self.updated = now
+
+
+class RateLimiter:
+    """Token buckets per key for requests per minute and tokens per minute (0 = no limit)."""
+
+    __slots__ = ("_keys", "_request_rate", "_token_rate", "rpm", "tpm")
+
+    def __init__(self, rpm: int, tpm: int) -> None:
+        self.rpm = rpm
+        self.tpm = tpm
+        self._request_rate = rpm / 60.0
+        self._token_rate = tpm / 60.0
+        self._keys: dict[str, _Buckets] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.rpm or self.tpm)
+
+    def _refilled(self, key: str, now: float) -> _Buckets:
+        buckets = self._keys.get(key)
+        if buckets is None:
+            if len(self._keys) >= _MAX_KEYS:
+                # Forget the oldest key: at worst it gets a fresh, full allowance.
+                del self._keys[next(iter(self._keys))]
+            buckets = self._keys[key] = _Buckets(self.rpm, self.tpm, now)
+            return buckets
+        elapsed = max(0.0, now - buckets.updated)
+        buckets.requests = min(self.rpm, buckets.requests + elapsed * self._request_rate)
+        buckets.tokens = min(self.tpm, buckets.tokens + elapsed * self._token_rate)
+        buckets.updated = now
+        return buckets
+
+    def acquire(self, key: str, tokens: int, now: float) -> RateDecision:
+        """Take one request and ``tokens`` tokens from ``key``'s buckets if both allow it."""
+        buckets = self._refilled(key, now)
+        wait_requests = 0.0
+        if self.rpm and buckets.requests < 1:
+            wait_requests = (1 - buckets.requests) / self._request_rate
+        wait_tokens = 0.0
+        if self.tpm:
+            need = min(tokens, self.tpm)
+            if buckets.tokens < need:
+                wait_tokens = (need - buckets.tokens) / self._token_rate
+        if wait_requests or wait_tokens:
+            limited_by = "requests" if wait_requests >= wait_tokens else "tokens"
+            return self._decision(buckets, False, max(wait_requests, wait_tokens), limited_by)
+        if self.rpm:
+            buckets.requests -= 1
+        if self.tpm:
+            buckets.tokens -= tokens
+        return self._decision(buckets, True, 0.0, "")
+
+    def peek(self, key: str, now: float) -> RateDecision:
+        """The headers ``key`` would see now, taking nothing."""
+        return self._decision(self._refilled(key, now), True, 0.0, "")
+
+    def _decision(
+        self, buckets: _Buckets, allowed: bool, retry_after: float, limited_by: str
+    ) -> RateDecision:
+        request_reset = (self.rpm - buckets.requests) / self._request_rate if self.rpm else 0.0
+        token_reset = (self.tpm - buckets.tokens) / self._token_rate if self.tpm else 0.0
+        return RateDecision(
+            allowed=allowed,
+            retry_after=retry_after,
+            limited_by=limited_by,
+            request_limit=self.rpm,
+            request_remaining=max(0, math.floor(buckets.requests)),
+            request_reset=request_reset,
+            token_limit=self.tpm,
+            token_remaining=max(0, math.floor(buckets.tokens)),
+            token_reset=token_reset,
+        )

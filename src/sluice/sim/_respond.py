@@ -1,0 +1,197 @@
+"""Timed delivery of an admitted request: whole bodies or SSE streams, with mid-response faults.
+
+Every emission waits for its scheduled instant (`TokenSchedule`), and records how late it
+actually went out. Faults that strike mid-response do so after half the tokens.
+
+    responder = Responder(config, latency, corpus, metrics, admission)
+    await responder.serve(exchange, plan)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._capacity import Admission
+from ._config import SimConfig
+from ._content import Corpus, embedding
+from ._encode import ChunkTemplates, completion_body, embedding_body
+from ._exchange import Exchange, SimulatedReset
+from ._latency import LatencyModel, TokenSchedule
+from ._metrics import MetricsRecorder
+from ._protocol import DONE, Inference, error_body
+
+__all__ = ["JSON_HEADER", "Plan", "Responder"]
+
+JSON_HEADER = (b"content-type", b"application/json")
+_STREAM_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+]
+_MID_STREAM = frozenset({"stall", "reset", "truncate", "malformed"})
+
+
+@dataclass(slots=True)
+class Plan:
+    """What an admitted request will get: its answer's size, its fault, its extra headers."""
+
+    endpoint: str
+    inference: Inference
+    fault: str | None
+    headers: list[tuple[bytes, bytes]]
+    id: str
+    created: int
+    offset: int
+    tokens: int
+    finish_reason: str
+
+
+class Responder:
+    """Delivers planned answers on schedule; shared by all requests of one app."""
+
+    __slots__ = ("_admission", "_config", "_corpus", "_latency", "_metrics")
+
+    def __init__(
+        self,
+        config: SimConfig,
+        latency: LatencyModel,
+        corpus: Corpus,
+        metrics: MetricsRecorder,
+        admission: Admission,
+    ) -> None:
+        self._config = config
+        self._latency = latency
+        self._corpus = corpus
+        self._metrics = metrics
+        self._admission = admission
+
+    async def serve(self, exchange: Exchange, plan: Plan) -> None:
+        start = exchange.now()
+        if plan.fault == "hang":
+            if not await exchange.pause_until(start + self._config.max_hang):
+                await self._stopped(exchange, plan)
+                return
+            start = exchange.now()
+        ttft = self._latency.time_to_first_token(
+            plan.inference.prompt_tokens, self._admission.active
+        )
+        if plan.inference.stream:
+            await self._stream(exchange, plan, TokenSchedule(start, ttft))
+        else:
+            await self._whole(exchange, plan, start + ttft)
+
+    async def _stopped(self, exchange: Exchange, plan: Plan) -> None:
+        """End an exchange whose pause was cut short: nothing if the client left."""
+        if exchange.disconnected:
+            return
+        if not exchange.started:
+            body = error_body("the simulator is shutting down", "server_error", None, "shutdown")
+            headers = [JSON_HEADER, (b"content-length", b"%d" % len(body)), *plan.headers]
+            self._metrics.response(plan.endpoint, 503)
+            await exchange.start(503, headers)
+            await exchange.body(body)
+        else:
+            await exchange.body(b"")
+
+    def _body(self, plan: Plan) -> bytes:
+        inference = plan.inference
+        config = self._config
+        if inference.kind == "embedding":
+            dimensions = inference.dimensions or config.embedding_dim
+            vectors = [
+                embedding(config.seed, inference.model, key, dimensions)
+                for key, _ in inference.inputs
+            ]
+            return embedding_body(
+                inference.model, vectors, inference.base64, inference.prompt_tokens
+            )
+        return completion_body(
+            inference.kind,
+            plan.id,
+            plan.created,
+            inference.model,
+            self._corpus.text(plan.offset, plan.tokens),
+            plan.finish_reason,
+            inference.prompt_tokens,
+            plan.tokens,
+        )
+
+    async def _whole(self, exchange: Exchange, plan: Plan, first_token: float) -> None:
+        deadline = first_token + self._latency.decode_time(
+            plan.tokens, self._admission.active, slow=plan.fault == "slow"
+        )
+        if not await exchange.pause_until(deadline):
+            await self._stopped(exchange, plan)
+            return
+        metrics = self._metrics
+        metrics.lateness(exchange.now() - deadline)
+        metrics.completion_tokens += plan.tokens
+        body = self._body(plan)
+        fault = plan.fault
+        if fault == "truncate":
+            body = body[: len(body) // 2]
+        elif fault == "malformed":
+            body = body[:-1] + b",}"  # a trailing comma: looks complete, is not JSON
+        headers = [JSON_HEADER, (b"content-length", b"%d" % len(body)), *plan.headers]
+        metrics.response(plan.endpoint, 200)
+        await exchange.start(200, headers)
+        if fault == "stall":
+            stalled = await exchange.pause_until(exchange.now() + self._config.max_hang)
+            if not stalled and exchange.disconnected:
+                return
+        elif fault == "reset":
+            await exchange.body(body[: len(body) // 2], more=True)
+            raise SimulatedReset("simulated connection reset")
+        await exchange.body(body)
+
+    async def _stream(self, exchange: Exchange, plan: Plan, schedule: TokenSchedule) -> None:
+        inference = plan.inference
+        templates = ChunkTemplates(inference.kind, plan.id, plan.created, inference.model)
+        corpus, latency, admission = self._corpus, self._latency, self._admission
+        metrics = self._metrics
+        fault = plan.fault
+        fault_at = (plan.tokens + 1) // 2 if fault in _MID_STREAM else 0
+        slow = fault == "slow"
+        per_chunk = self._config.tokens_per_chunk
+        last = plan.tokens - 1
+        pending: list[bytes] = []
+        emitted = 0
+        try:
+            for i, index in enumerate(corpus.indices(plan.offset, plan.tokens)):
+                if i:
+                    schedule.advance(latency.inter_token(admission.active, slow=slow))
+                pending.append(corpus.json_piece(index, i == 0))
+                # A chunk goes out when it is full, at the end, or where a fault strikes.
+                if len(pending) < per_chunk and i != last and i + 1 != fault_at:
+                    continue
+                if not await exchange.pause_until(schedule.deadline):
+                    await self._stopped(exchange, plan)
+                    return
+                metrics.lateness(exchange.now() - schedule.deadline)
+                data = templates.content(pending)
+                pending = []
+                if not exchange.started:
+                    metrics.response(plan.endpoint, 200)
+                    await exchange.start(200, [*_STREAM_HEADERS, *plan.headers])
+                    data = templates.opening() + data
+                await exchange.body(data, more=True)
+                emitted = i + 1
+                if emitted == fault_at:
+                    if fault == "truncate":
+                        await exchange.body(b"")
+                        return
+                    if fault == "reset":
+                        raise SimulatedReset("simulated connection reset")
+                    if fault == "malformed":
+                        await exchange.body(templates.malformed(), more=True)
+                    elif fault == "stall":
+                        if not await exchange.pause_until(exchange.now() + self._config.max_hang):
+                            await self._stopped(exchange, plan)
+                            return
+                        # The rest of the answer follows on a schedule shifted by the stall.
+                        schedule.deadline = exchange.now()
+            tail = templates.finish(plan.finish_reason)
+            if inference.include_usage:
+                tail += templates.usage(inference.prompt_tokens, emitted)
+            await exchange.body(tail + DONE)
+        finally:
+            metrics.completion_tokens += emitted

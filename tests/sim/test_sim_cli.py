@@ -1,0 +1,184 @@
+"""``sluice sim`` in-process with CliRunner, and SimProcess with a real child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sluice.cli._app import cli
+from sluice.cli.sim import DEFAULTS
+from sluice.sim import SimConfig, SimProcess
+
+
+def test_help_documents_every_flag() -> None:
+    result = CliRunner().invoke(cli, ["sim", "--help"])
+    assert result.exit_code == 0
+    flags = set(re.findall(r"--[a-z][a-z-]+", result.output))
+    expected = {
+        "--host",
+        "--port",
+        "--config",
+        "--ttft",
+        "--prefill-per-token",
+        "--itl",
+        "--jitter",
+        "--jitter-cv",
+        "--load-factor",
+        "--load-batch",
+        "--max-concurrency",
+        "--max-queue",
+        "--overflow-status",
+        "--retry-after",
+        "--rpm",
+        "--tpm",
+        "--error-rate",
+        "--fault",
+        "--max-hang",
+        "--slow-itl",
+        "--output-tokens",
+        "--tokens-per-chunk",
+        "--context-length",
+        "--embedding-dim",
+        "--model",
+        "--seed",
+        "--log-level",
+        "--access-log",
+        "--watch-stdin",
+    }
+    assert expected <= flags
+    # Every config field has its flag.
+    fields = {"--" + name.replace("_", "-") for name in SimConfig.__dataclass_fields__}
+    assert fields - {"--faults", "--models"} <= flags
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--ttft", "-1"], "sim config: ttft must be >= 0, got -1\n"),
+        (["--itl", "fast"], "sim config: itl must be a duration like"),
+        (["--max-concurrency", "-3"], "sim config: max_concurrency must be an integer >= 0"),
+        (["--error-rate", "1.5"], "sim config: error_rate must be a probability"),
+        (["--fault", "boom=0.1"], "sim config: faults must be keyed by one of"),
+        (["--fault", "429"], "expected NAME=PROBABILITY"),
+        (["--jitter", "gamma"], "Invalid value for '--jitter'"),
+    ],
+)
+def test_bad_flags_exit_with_code_2(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, ["sim", "--port", "0", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_bad_config_file_exits_with_code_2(tmp_path: Path) -> None:
+    path = tmp_path / "sim.toml"
+    path.write_text("ttft = -1\n")
+    result = CliRunner().invoke(cli, ["sim", "--config", str(path)])
+    assert result.exit_code == 2
+    assert "sim config: ttft must be >= 0, got -1" in result.output
+    path.write_text("speed = 3\n")
+    result = CliRunner().invoke(cli, ["sim", "--config", str(path)])
+    assert result.exit_code == 2
+    assert "unknown field 'speed'" in result.output
+
+
+@pytest.mark.realtime
+def test_sim_process_starts_serves_and_stops(tmp_path: Path) -> None:
+    config_file = tmp_path / "sim.toml"
+    config_file.write_text('output_tokens = 3\n[faults]\n"503" = 0.0\n')
+    with SimProcess(["--config", str(config_file), "--rpm", "50"]) as sim:
+        pid = sim.pid
+        assert sim.port > 0
+        assert sim.base_url == f"http://127.0.0.1:{sim.port}/v1"
+        request = urllib.request.Request(
+            sim.base_url + "/chat/completions",
+            data=json.dumps(
+                {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+            ).encode(),
+            headers={"content-type": "application/json", "authorization": "Bearer sk-a"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = json.loads(response.read())
+            assert response.headers["x-ratelimit-limit-requests"] == "50"
+        assert body["usage"]["completion_tokens"] == 3
+        assert sim.metrics().status_count(200) == 1
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # reaped: no such process any more
+
+
+@pytest.mark.realtime
+def test_sim_process_reports_a_failed_start() -> None:
+    with pytest.raises(RuntimeError, match=r"exited before serving \(exit code 2\)") as info:
+        SimProcess(["--ttft", "-1"]).start()
+    assert "ttft" in str(info.value)
+
+
+def _alive(pid: int) -> bool:
+    """True if ``pid`` runs (a zombie awaiting its reaper does not count)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.mark.realtime
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_sim_process_child_follows_a_killed_parent() -> None:
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time, sluice.sim as s; p = s.SimProcess(); p.start(); "
+            "print(p.pid, flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert _alive(child)
+        parent.kill()  # no chance to clean up
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child)
+    finally:
+        parent.kill()
+        parent.wait(timeout=10)
+        if parent.stdout is not None:
+            parent.stdout.close()
+
+
+def test_help_defaults_match_the_config() -> None:
+    defaults = SimConfig()
+    for name, shown in DEFAULTS.items():
+        value = getattr(defaults, name)
+        if name == "models":
+            assert shown == ", ".join(value)
+        else:
+            assert float(shown) == value if not isinstance(value, str) else shown == value, name
+    assert set(DEFAULTS) == set(SimConfig.__dataclass_fields__) - {"faults"}
+
+
+@pytest.mark.realtime
+def test_bound_port_error_exits_cleanly() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["sim", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"cannot serve on 127.0.0.1:{port}" in result.output
