@@ -10,6 +10,7 @@ kind of upstream, and runs async, blocking and CPU-bound functions alike.
 """
 
 import contextlib
+import logging
 
 from ._clock import Clock, LoopClock
 from ._errors import (
@@ -79,10 +80,13 @@ __all__ = [
     "time_remaining",
 ]
 
+# A library logs, the application decides where logs go (and by default nowhere).
+logging.getLogger("sluice").addHandler(logging.NullHandler())
+
 # Tracebacks and reprs show the public path (sluice.Gate), not the private module.
 for _name in __all__:
     _obj = globals()[_name]
     if isinstance(_obj, type) or callable(_obj):
         with contextlib.suppress(AttributeError, TypeError):  # some builtins refuse
             _obj.__module__ = __name__
-del _name, _obj, contextlib
+del _name, _obj, contextlib, logging

@@ -404,10 +404,10 @@ class Engine:
         if change == "open":
             stats = breaker.statistics(now)
             logger.warning(
-                "gate %r: circuit opened (%d times so far); rejecting calls for %.3gs",
+                "gate %r: circuit opened, rejecting calls for %.3gs (opened %d time(s) so far)",
                 self._name,
-                stats.times_opened,
                 breaker.config.open_for,
+                stats.times_opened,
             )
         elif change == "closed":
             logger.info("gate %r: circuit closed after a successful probe", self._name)
