@@ -213,3 +213,18 @@ async def test_observation_without_limits_does_not_create_a_limiter() -> None:
     gate = sluice.Gate()
     gate.observe_limits(requests_remaining=5)
     assert gate.statistics().rate is None
+
+
+async def test_waiting_for_a_rate_slot_holds_no_permit() -> None:
+    # Rate comes before concurrency: a call paced to t=10 does not block the permit meanwhile.
+    gate = sluice.Gate(concurrency=1, rate=sluice.Rate(rps=0.1, burst=1))
+    slow = Upstream(latency=4.0)
+    first = asyncio.create_task(gate.run(slow))  # slot at 0, holds the permit until 4
+    await asyncio.sleep(0)
+    second = asyncio.create_task(gate.run(slow))  # slot at 10
+    await asyncio.sleep(5.0)
+    stats = gate.statistics()
+    assert stats.in_flight == 0  # the first finished at 4; the second waits for its slot
+    assert stats.waiting == 0  # ... without queueing for a permit
+    await asyncio.gather(first, second)
+    assert slow.starts == [0.0, 10.0]
