@@ -10,6 +10,8 @@ EXPECTED = {
     "Backoff",
     "Breaker",
     "BreakerStatistics",
+    "Cache",
+    "CacheStatistics",
     "CircuitOpenError",
     "Clock",
     "Concurrency",

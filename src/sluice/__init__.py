@@ -33,6 +33,7 @@ from ._usage import record_usage
 from .policies.backoff import Backoff
 from .policies.breaker import Breaker, BreakerStatistics
 from .policies.budget import RetryBudget
+from .policies.cache import Cache, CacheStatistics
 from .policies.hedge import Hedge
 from .policies.limit import Concurrency
 from .policies.rate import Rate, RateStatistics
@@ -47,6 +48,8 @@ __all__ = [
     "Backoff",
     "Breaker",
     "BreakerStatistics",
+    "Cache",
+    "CacheStatistics",
     "CircuitOpenError",
     "Clock",
     "Concurrency",

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from types import MappingProxyType
 from typing import Any, TypeVar, overload
 
+from ._cache_runner import CacheRunner
 from ._clock import Clock, LoopClock
 from ._engine import Engine
 from ._errors import (
@@ -37,6 +38,7 @@ from ._timers import DeadlineQueue
 from ._validate import check_int_at_least
 from .policies.breaker import Breaker, CircuitBreaker
 from .policies.budget import RetryBudget, RetryBudgetState
+from .policies.cache import Cache
 from .policies.hedge import Hedge, HedgeDelay
 from .policies.limit import Concurrency, ConcurrencyLimiter
 from .policies.rate import Rate, RateLimiter
@@ -62,6 +64,8 @@ class Gate(Engine):
         hedge: a `Hedge` (extra attempts when one is slow), or ``None``.
         fallback: used when a call fails for good: a value, or a callable receiving the error
             (sync or async) whose result is returned instead. ``None``: no fallback.
+        cache: a `Cache` (or ``True``, or a TTL in seconds): successful results are stored and
+            identical calls in flight share one execution. Fallback answers are never stored.
         threads: size of the pool that runs plain (blocking) functions; default: the
             concurrency limit, or ``min(32, cpus + 4)`` when unbounded.
         processes: size of the pool for `sluice.cpu` functions; default: the CPU count.
@@ -80,6 +84,7 @@ class Gate(Engine):
         breaker: Breaker | None = None,
         hedge: Hedge | None = None,
         fallback: Any = None,
+        cache: Cache | float | bool | None = None,
         threads: int | None = None,
         processes: int | None = None,
         clock: Clock | None = None,
@@ -131,6 +136,12 @@ class Gate(Engine):
         self._hedge_wins = 0
         self._fallback = fallback
         self._fallbacks = 0
+        cache_config = Cache.coerce(cache)
+        self._cache = (
+            None
+            if cache_config is None
+            else CacheRunner(cache_config, namespace=name, clock=self._clock)
+        )
         # Attempt latencies are measured only for the policies that learn from them.
         self._observing = hedge is not None and isinstance(hedge.after, str)
 
@@ -208,11 +219,20 @@ class Gate(Engine):
             self._rejected["closed"] = self._rejected.get("closed", 0) + 1
             raise GateClosedError(f"gate {self._name!r} is closed")
         clock = self._clock
+        # Built before the call is counted or can fall back: a key that cannot be built is
+        # a programming error (say, unserializable arguments) and must surface as such.
+        cache_key = None if self._cache is None else self._cache.key_for(fn, args, kwargs)
         start = clock.now()
         self._started += 1
         self._active += 1
         try:
-            if not self._plain:
+            if self._cache is not None and cache_key is not None:
+                # Outermost: a hit skips every policy; a miss runs the pipeline once for all
+                # identical calls in flight, starting when the shared execution starts.
+                result = await self._cache.run_keyed(
+                    cache_key, lambda: self._pipeline(fn, args, kwargs, tokens, clock.now())
+                )
+            elif not self._plain:
                 result = await self._pipeline(fn, args, kwargs, tokens, start)
             else:
                 # The fast path: no policy, no task, nothing allocated beyond the call.
@@ -374,6 +394,7 @@ class Gate(Engine):
             hedges=self._hedges,
             hedge_wins=self._hedge_wins,
             fallbacks=self._fallbacks,
+            cache=None if self._cache is None else self._cache.statistics(),
         )
 
     async def __aenter__(self) -> Gate:
@@ -390,11 +411,15 @@ class Gate(Engine):
         threads and processes of this gate are stopped once their current job ends.
         """
         self._closed = True
+        if self._cache is not None:
+            await self._cache.aclose()
         await self._executors.aclose()
 
     def close(self) -> None:
         """Synchronous `aclose`: refuse new calls, block until offloaded work has finished."""
         self._closed = True
+        if self._cache is not None:
+            self._cache.close()
         self._executors.shutdown(wait=True)
 
     def __repr__(self) -> str:
@@ -434,6 +459,7 @@ class Gate(Engine):
             and self._timeout is None
             and self._breaker is None
             and self._hedge is None
+            and self._cache is None
         )
 
 

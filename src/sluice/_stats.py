@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .policies.breaker import BreakerStateName, BreakerStatistics
+from .policies.cache import CacheStatistics
 from .policies.rate import RateStatistics
 
 __all__ = ["GateStatistics", "LatencyRecorder", "LatencySummary", "percentile"]
@@ -96,7 +97,7 @@ class GateStatistics:
     ``paused_for`` is what remains of a cooldown requested by the upstream (see `Gate.pause`).
     ``hedges`` counts extra attempts started by hedging, ``hedge_wins`` those that answered
     first; ``fallbacks`` counts failed calls answered by the fallback instead (they are also
-    counted in ``failed``).
+    counted in ``failed``). ``cache`` is the cache's snapshot, when the gate has one.
     """
 
     name: str
@@ -118,6 +119,7 @@ class GateStatistics:
     hedges: int = 0
     hedge_wins: int = 0
     fallbacks: int = 0
+    cache: CacheStatistics | None = None
 
     @property
     def breaker_state(self) -> BreakerStateName | None:
