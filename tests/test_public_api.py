@@ -5,11 +5,13 @@ import inspect
 import sluice
 
 EXPECTED = {
+    "AllFailedError",
     "Attempt",
     "AttemptTimeout",
     "Backoff",
     "Breaker",
     "BreakerStatistics",
+    "BroadcastResult",
     "Cache",
     "CacheStatistics",
     "CircuitOpenError",

@@ -12,6 +12,7 @@ kind of upstream, and runs async, blocking and CPU-bound functions alike.
 import contextlib
 import logging
 
+from ._broadcast import AllFailedError, BroadcastResult
 from ._clock import Clock, LoopClock
 from ._errors import (
     AttemptTimeout,
@@ -43,11 +44,13 @@ from .policies.timeout import Timeout, current_deadline, time_remaining
 __version__ = "0.1.0"
 
 __all__ = [
+    "AllFailedError",
     "Attempt",
     "AttemptTimeout",
     "Backoff",
     "Breaker",
     "BreakerStatistics",
+    "BroadcastResult",
     "Cache",
     "CacheStatistics",
     "CircuitOpenError",

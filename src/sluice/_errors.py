@@ -8,9 +8,10 @@ Every error sluice raises on its own account derives from `SluiceError`::
      ├── RejectedError          refused before the call started; the upstream saw nothing
      │    ├── CircuitOpenError  the breaker is open (or its half-open probes are all busy)
      │    └── OverloadedError   the wait queue is full, or a permit did not come within max_wait
-     └── SluiceTimeoutError     (also TimeoutError)
-          ├── AttemptTimeout    one attempt ran past Timeout(attempt=...); retryable
-          └── DeadlineExceeded  the total budget (this gate's or an enclosing one's) ran out
+     ├── SluiceTimeoutError     (also TimeoutError)
+     │    ├── AttemptTimeout    one attempt ran past Timeout(attempt=...); retryable
+     │    └── DeadlineExceeded  the total budget (this gate's or an enclosing one's) ran out
+     └── AllFailedError         (also ExceptionGroup) every target of `Gate.race` failed
 
 Errors raised by the called function itself pass through unchanged: sluice never wraps them.
 When retries were involved, the last underlying error is raised with the attempt history

@@ -30,6 +30,7 @@ from ._errors import (
     OverloadedError,
     RejectedError,
 )
+from ._fanout import FanOut
 from ._offload import ASYNC, Executors, call_kind
 from ._outcome import CURRENT_COUNT, AttemptCount, Err, Ok
 from ._portal import portal
@@ -51,7 +52,7 @@ T = TypeVar("T")
 logger = logging.getLogger("sluice")
 
 
-class Gate(Engine):
+class Gate(FanOut, Engine):
     """Runs calls under concurrency, rate, retry, timeout and circuit-breaker policies.
 
     Args:
