@@ -1,0 +1,112 @@
+"""sluice.llm: an async client for OpenAI-compatible APIs, with flow control built in.
+
+Every call goes through a `sluice.Gate` (concurrency, rate limits learned from the server's
+headers, retries honouring Retry-After, a circuit breaker, timeouts) over a pooled aiohttp
+session. Results are typed; streams record time to first token and inter-token gaps; errors
+form one tree under `sluice.SluiceError`. Needs the ``http`` extra (aiohttp).
+
+    async with sluice.llm.Client("http://127.0.0.1:8000/v1", api_key="sk-test") as client:
+        result = await client.chat(model="sim-model", messages=[{"role": "user", "content": "Hi"}])
+        print(result.text, result.usage.total_tokens, result.latency)
+"""
+
+try:
+    import aiohttp as _aiohttp  # noqa: F401 - only checking that it is there
+except ImportError as _exc:  # pragma: no cover - exercised in a subprocess
+    raise ImportError(
+        "sluice.llm needs aiohttp, which is not installed: pip install 'aiosluice[http]'"
+    ) from _exc
+
+import contextlib
+
+from ._client import Client
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    ContentPolicyError,
+    ContextLengthExceededError,
+    LLMError,
+    MalformedResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    ServiceUnavailableError,
+    StreamInterrupted,
+)
+from ._headers import parse_duration, parse_rate_limits, parse_retry_after
+from ._mock import MockResponse, MockTransport
+from ._settings import llm_failure
+from ._stream import ChatStream
+from ._sync import SyncChatStream
+from ._tokens import TokenEstimator, estimate_tokens, estimate_tokens_by_chars
+from ._transport import AiohttpTransport, Request, Response, Transport
+from ._types import (
+    ChatDelta,
+    ChatResult,
+    Choice,
+    ClientStatistics,
+    Embeddings,
+    Model,
+    RateLimits,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AiohttpTransport",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatDelta",
+    "ChatResult",
+    "ChatStream",
+    "Choice",
+    "Client",
+    "ClientClosedError",
+    "ClientStatistics",
+    "ContentPolicyError",
+    "ContextLengthExceededError",
+    "Embeddings",
+    "LLMError",
+    "MalformedResponseError",
+    "MockResponse",
+    "MockTransport",
+    "Model",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RateLimits",
+    "Request",
+    "Response",
+    "ServerError",
+    "ServiceUnavailableError",
+    "StreamInterrupted",
+    "SyncChatStream",
+    "TokenEstimator",
+    "ToolCall",
+    "ToolCallDelta",
+    "Transport",
+    "Usage",
+    "estimate_tokens",
+    "estimate_tokens_by_chars",
+    "llm_failure",
+    "parse_duration",
+    "parse_rate_limits",
+    "parse_retry_after",
+]
+
+# Tracebacks and reprs show the public path (sluice.llm.Client), not the private module.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        with contextlib.suppress(AttributeError, TypeError):
+            _obj.__module__ = __name__
+del _name, _obj, contextlib

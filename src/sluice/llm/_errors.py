@@ -1,0 +1,344 @@
+"""The errors of `sluice.llm`, and how an HTTP response becomes one.
+
+Every failure of an LLM call is translated here (``raise ... from`` the transport's own
+exception), so callers catch one tree whatever the transport::
+
+    SluiceError
+     └── LLMError                          .status .request_id .message .code .retry_after
+          ├── APIStatusError               any other HTTP error status (408/409 retryable)
+          │    ├── BadRequestError         400, 422                            not retryable
+          │    │    ├── ContextLengthExceededError   the prompt does not fit the model
+          │    │    └── ContentPolicyError           refused by a content filter
+          │    ├── AuthenticationError     401                                 not retryable
+          │    ├── PermissionDeniedError   403                                 not retryable
+          │    ├── NotFoundError           404                                 not retryable
+          │    ├── RateLimitError          429          retryable, overloaded, retry_after
+          │    └── ServerError             500, 502, 504 and other 5xx         retryable
+          │         └── ServiceUnavailableError  503, 529               retryable, overloaded
+          ├── APIConnectionError           (also ConnectionError) no answer     retryable
+          ├── APITimeoutError              (also TimeoutError) the transport timed out, retryable
+          ├── MalformedResponseError       the body is not what the API sends     retryable
+          ├── StreamInterrupted            failed after tokens were delivered  not retryable
+          └── ClientClosedError            (also RuntimeError) the client was closed
+
+The attributes ``retryable``, ``retry_after`` and ``overloaded`` are the error protocol the
+gate reads (see `sluice._errors`): a 429 or 503/529 carrying Retry-After pauses every new call
+of the gate for that long, and the retry waits exactly that long. A server may override the
+classification with the ``x-should-retry: true|false`` header.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .._errors import SluiceError
+from ._headers import parse_retry_after, request_id_of
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "ContentPolicyError",
+    "ContextLengthExceededError",
+    "LLMError",
+    "MalformedResponseError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "ServiceUnavailableError",
+    "StreamInterrupted",
+    "error_for_status",
+    "error_in_body",
+    "malformed",
+    "redact",
+]
+
+_EXCERPT = 200  # bytes of a bad body quoted in an error message
+
+
+class LLMError(SluiceError):
+    """Base class of the errors of `sluice.llm`.
+
+    ``status`` is the HTTP status (None when no response came), ``request_id`` the server's
+    request id, ``message`` the server's own explanation (or ours when it gave none).
+
+        try:
+            await client.chat(model="m", messages=msgs)
+        except sluice.llm.LLMError as exc:
+            print(exc.status, exc.request_id, exc.message)
+    """
+
+    retryable: bool = False
+    overloaded: bool = False
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+        message: str | None = None,
+        code: str | None = None,
+        error_type: str | None = None,
+        param: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(text)
+        self.status = status
+        self.request_id = request_id
+        self.message = text if message is None else message
+        self.code = code
+        self.error_type = error_type
+        self.param = param
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors do not survive pickling by default (process pools, logs).
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[LLMError], args: tuple[Any, ...], state: dict[str, Any]) -> LLMError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+class APIStatusError(LLMError):
+    """The server answered with an error status; this class covers statuses without a
+    class of their own (408 and 409 are retryable, like the OpenAI SDK treats them)."""
+
+    status: int
+
+    def __init__(self, text: str, *, status: int, **fields: Any) -> None:
+        super().__init__(text, status=status, **fields)
+        if type(self) is APIStatusError:
+            self.retryable = status in (408, 409) or status >= 500
+
+
+class BadRequestError(APIStatusError):
+    """400 (or 422): the request is invalid; sending it again will not help."""
+
+
+class ContextLengthExceededError(BadRequestError):
+    """The prompt plus ``max_tokens`` is longer than the model's context window."""
+
+
+class ContentPolicyError(BadRequestError):
+    """The request was refused by the provider's content filter."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not use this model or endpoint."""
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown model or endpoint (check ``base_url``: it usually ends in ``/v1``)."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests or tokens; ``retry_after`` says how long the server asked for."""
+
+    retryable = True
+    overloaded = True
+
+
+class ServerError(APIStatusError):
+    """A 5xx status: the server failed; another attempt may succeed."""
+
+    retryable = True
+
+
+class ServiceUnavailableError(ServerError):
+    """503 or 529: the server is overloaded and shedding load."""
+
+    overloaded = True
+
+
+class APIConnectionError(LLMError, ConnectionError):
+    """No usable answer: the connection failed, was refused, or broke mid-response."""
+
+    retryable = True
+
+
+class APITimeoutError(LLMError, TimeoutError):
+    """The transport gave up waiting (connecting, or for data)."""
+
+    retryable = True
+
+
+class MalformedResponseError(LLMError):
+    """The body is not what an OpenAI-compatible API sends (not JSON, wrong shape, a cut
+    stream). Retryable: it is usually a proxy or a server fault, not the request's."""
+
+    retryable = True
+
+
+class StreamInterrupted(LLMError):
+    """A stream failed after some of it had been delivered; it is not retried, because the
+    caller has already seen part of an answer that a new attempt would not reproduce.
+
+    ``text`` is what was received, ``deltas`` how many deltas; the cause is chained.
+    """
+
+    def __init__(self, text: str, *, received: str, deltas: int, **fields: Any) -> None:
+        super().__init__(text, **fields)
+        self.text = received
+        self.deltas = deltas
+
+
+class ClientClosedError(LLMError, RuntimeError):
+    """The client was closed; nothing was sent."""
+
+
+# ------------------------------------------------------------------ building errors
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: BadRequestError,
+    429: RateLimitError,
+    503: ServiceUnavailableError,
+    529: ServiceUnavailableError,
+}
+_CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
+_CONTEXT_PHRASES = ("maximum context length", "context length", "context window")
+_POLICY_CODES = frozenset({"content_policy_violation", "content_filter", "content_filtered"})
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret replaced by ``[redacted]``."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _str_or_none(value: object) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def error_fields(body: bytes) -> tuple[str | None, str | None, str | None, str | None]:
+    """(message, code, type, param) from an error body in any of the usual shapes:
+    ``{"error": {"message": ...}}`` (OpenAI), ``{"error": "..."}``, ``{"detail": ...}``,
+    ``{"message": ...}``; plain text is taken as the message."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        text = body[:_EXCERPT].decode("utf-8", "replace").strip()
+        return (text or None), None, None, None
+    if not isinstance(data, Mapping):
+        return _str_or_none(data), None, None, None
+    error = data.get("error", data)
+    if isinstance(error, Mapping):
+        message = error.get("message", error.get("detail"))
+        return (
+            _str_or_none(message),
+            _str_or_none(error.get("code")),
+            _str_or_none(error.get("type")),
+            _str_or_none(error.get("param")),
+        )
+    return _str_or_none(error), None, None, None
+
+
+def _status_class(status: int, code: str | None, message: str | None) -> type[APIStatusError]:
+    cls = _BY_STATUS.get(status)
+    if cls is None:
+        return ServerError if status >= 500 else APIStatusError
+    if cls is BadRequestError:
+        lowered = (message or "").lower()
+        if code in _CONTEXT_CODES or any(p in lowered for p in _CONTEXT_PHRASES):
+            return ContextLengthExceededError
+        if code in _POLICY_CODES or "content management policy" in lowered:
+            return ContentPolicyError
+    return cls
+
+
+def error_for_status(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    url: str,
+    secrets: Iterable[str] = (),
+) -> APIStatusError:
+    """The error for an HTTP error response; the message names status, URL and request id,
+    and never contains a secret."""
+    secrets = tuple(secrets)
+    message, code, error_type, param = error_fields(body)
+    if message is not None:
+        message = redact(message, secrets)
+    cls = _status_class(status, code, message)
+    request_id = request_id_of(headers)
+    retry_after = parse_retry_after(headers)
+    text = f"HTTP {status} from {url}: {message or 'no error message'}"
+    details = [f"request id {request_id}"] if request_id else []
+    if retry_after is not None:
+        details.append(f"retry after {retry_after:g}s")
+    if details:
+        text += f" ({'; '.join(details)})"
+    error = cls(
+        text,
+        status=status,
+        request_id=request_id,
+        message=message,
+        code=code,
+        error_type=error_type,
+        param=param,
+        retry_after=retry_after,
+    )
+    should_retry = headers.get("x-should-retry")
+    if should_retry == "true":
+        error.retryable = True
+    elif should_retry == "false":
+        error.retryable = False
+    return error
+
+
+def error_in_body(
+    body: Mapping[str, Any],
+    headers: Mapping[str, str],
+    url: str,
+    secrets: Iterable[str] = (),
+) -> APIStatusError:
+    """The error for an ``{"error": ...}`` object sent with a success status (a stream event
+    of vLLM and others, or a proxy's answer): its ``code`` gives the status when it is one,
+    else it counts as a server error."""
+    error = body.get("error")
+    code = error.get("code") if isinstance(error, Mapping) else None
+    status = code if isinstance(code, int) and 400 <= code < 600 else 500
+    return error_for_status(status, headers, json.dumps(body).encode(), url, secrets)
+
+
+def malformed(
+    reason: str,
+    *,
+    status: int,
+    body: bytes,
+    url: str,
+    headers: Mapping[str, str],
+    secrets: Iterable[str] = (),
+) -> MalformedResponseError:
+    """The error for a body that could not be understood: status and its first bytes."""
+    excerpt = redact(repr(body[:_EXCERPT]), secrets)
+    more = f" (of {len(body)})" if len(body) > _EXCERPT else ""
+    request_id = request_id_of(headers)
+    text = (
+        f"HTTP {status} from {url}: {reason}; first bytes{more}: {excerpt}. "
+        "Is base_url an OpenAI-compatible API (usually ending in /v1)?"
+    )
+    if request_id:
+        text += f" (request id {request_id})"
+    return MalformedResponseError(text, status=status, request_id=request_id, message=reason)

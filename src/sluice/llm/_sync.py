@@ -1,0 +1,90 @@
+"""Streams from synchronous code: each step of the async stream runs on sluice's portal
+loop, so a plain ``for`` loop can consume it::
+
+    for delta in client.stream_chat_sync(model="m", messages=msgs):
+        print(delta.text, end="")
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from types import TracebackType
+
+from .._portal import run_sync
+from ._stream import ChatStream
+from ._types import ChatDelta, ToolCall, Usage
+
+__all__ = ["SyncChatStream"]
+
+
+class SyncChatStream:
+    """A plain iterator over a `ChatStream`, with the same figures once iteration is over.
+    For example::
+
+        with client.stream_chat_sync(model="m", messages=msgs) as stream:
+            text = "".join(delta.text for delta in stream)
+        print(stream.ttft, stream.usage)
+    """
+
+    def __init__(self, stream: ChatStream) -> None:
+        self.stream = stream
+        self._deltas: AsyncIterator[ChatDelta] | None = None
+
+    def __iter__(self) -> Iterator[ChatDelta]:
+        deltas = self._deltas = aiter(self.stream)
+        try:
+            while True:
+                try:
+                    delta = run_sync(deltas.__anext__)
+                except StopAsyncIteration:
+                    return
+                yield delta
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the stream and release its connection (idempotent)."""
+        deltas, self._deltas = self._deltas, None
+        close = getattr(deltas, "aclose", None)
+        if close is not None:  # finish the async generator on the loop it runs on
+            run_sync(close)
+        run_sync(self.stream.aclose)
+
+    def __enter__(self) -> SyncChatStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def text(self) -> str:
+        return self.stream.text
+
+    @property
+    def ttft(self) -> float | None:
+        return self.stream.ttft
+
+    @property
+    def itl(self) -> tuple[float, ...]:
+        return self.stream.itl
+
+    @property
+    def usage(self) -> Usage | None:
+        return self.stream.usage
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.stream.finish_reason
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return self.stream.tool_calls
+
+    @property
+    def request_id(self) -> str | None:
+        return self.stream.request_id

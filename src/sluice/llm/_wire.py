@@ -1,0 +1,206 @@
+"""One request on the wire: send it through the transport, feed the server's rate limits to
+the gate, and turn what comes back into a decoded reply or an `LLMError`.
+
+This is what a gate attempt runs; the public `Client` builds requests and results around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from .._gate import Gate
+from ._decode import ShapeError
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ClientClosedError,
+    LLMError,
+    error_for_status,
+    error_in_body,
+    malformed,
+)
+from ._headers import parse_rate_limits
+from ._transport import Request, Response, Transport, wrong_loop_error
+from ._types import RateLimits, Usage
+
+__all__ = ["Decoder", "Opened", "Reply", "Wire", "send_json"]
+
+
+@dataclass(slots=True)
+class Opened:
+    """A response whose status says success, with when it was sent and answered."""
+
+    response: Response
+    sent: float
+    received: float
+    rate_limits: RateLimits | None
+
+
+@dataclass(slots=True)
+class Reply:
+    """A decoded successful answer; ``usage`` is what the gate settles its token budget with."""
+
+    status: int
+    headers: Mapping[str, str]
+    rate_limits: RateLimits | None
+    ttfb: float
+    data: Mapping[str, Any]
+    value: Any
+    usage: Usage | None
+
+
+class Wire:
+    """Sends requests for one client and keeps its counters."""
+
+    __slots__ = (
+        "closed",
+        "display_url",
+        "gate",
+        "interrupted",
+        "last_limits",
+        "loop",
+        "requests",
+        "responses",
+        "secrets",
+        "transport",
+        "transport_errors",
+    )
+
+    def __init__(
+        self, transport: Transport, gate: Gate, secrets: tuple[str, ...], display_url: str
+    ) -> None:
+        self.transport = transport
+        self.gate = gate
+        self.secrets = secrets
+        self.display_url = display_url
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.closed = False
+        self.requests = 0
+        self.responses: dict[int, int] = {}
+        self.transport_errors = 0
+        self.interrupted = 0
+        self.last_limits: RateLimits | None = None
+
+    def enter(self) -> asyncio.AbstractEventLoop:
+        """Refuse a closed client, or a loop other than the one its pool belongs to."""
+        if self.closed:
+            raise ClientClosedError(f"the client for {self.display_url} is closed")
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:
+            if self.loop is not None:
+                raise wrong_loop_error("sluice.llm.Client")
+            self.loop = loop
+        return loop
+
+    async def open(self, request: Request) -> Opened:
+        """Send ``request`` and return once its headers say success (streams use this; the
+        body is theirs to read). An error status is read and raised as its `LLMError`."""
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        self.requests += 1
+        try:
+            response = await self.transport.send(request)
+            received = loop.time()
+            limits = self.answered(response)
+            if not 200 <= response.status < 300:
+                await self.fail(response, request)
+        except Exception as exc:
+            error = self.translate(exc, request)
+            if error is exc:
+                raise
+            raise error from exc
+        return Opened(response, sent, received, limits)
+
+    def answered(self, response: Response) -> RateLimits | None:
+        """Count the status and feed the rate-limit headers to the gate."""
+        status = response.status
+        self.responses[status] = self.responses.get(status, 0) + 1
+        return self.observe(response.headers)
+
+    async def fail(self, response: Response, request: Request) -> NoReturn:
+        """Read an error response and raise it as its `LLMError`."""
+        try:
+            body = await response.read()
+        finally:
+            await response.aclose()
+        raise error_for_status(response.status, response.headers, body, request.url, self.secrets)
+
+    def translate(self, exc: Exception, request: Request) -> Exception:
+        """A transport's exception as an `LLMError`; unknown ones are returned unchanged."""
+        if isinstance(exc, LLMError):
+            if isinstance(exc, APIConnectionError | APITimeoutError):
+                self.transport_errors += 1
+            return exc
+        if isinstance(exc, TimeoutError):
+            self.transport_errors += 1
+            return APITimeoutError(f"{request.method} {request.url}: timed out ({exc!r})")
+        if isinstance(exc, OSError):
+            self.transport_errors += 1
+            return APIConnectionError(f"{request.method} {request.url}: {exc!r}")
+        return exc
+
+    def observe(self, headers: Mapping[str, str]) -> RateLimits | None:
+        """Feed the server's ``x-ratelimit-*`` headers to the gate."""
+        limits = parse_rate_limits(headers)
+        if limits is None:
+            return None
+        self.last_limits = limits
+        self.gate.observe_limits(
+            requests_limit=limits.requests_limit,
+            requests_remaining=limits.requests_remaining,
+            requests_reset=limits.requests_reset,
+            tokens_limit=limits.tokens_limit,
+            tokens_remaining=limits.tokens_remaining,
+            tokens_reset=limits.tokens_reset,
+        )
+        return limits
+
+
+Decoder = Callable[[Mapping[str, Any]], tuple[Any, Usage | None]]
+"""Turns a decoded JSON body into (the call's value, its usage)."""
+
+
+async def send_json(wire: Wire, request: Request, decode: Decoder) -> Reply:
+    """One attempt of a non-streamed call: the function the gate runs (a plain function,
+    not a method: gates recognise those fastest; the steps of `Wire.open` are inlined for
+    the same reason)."""
+    loop = asyncio.get_running_loop()
+    sent = loop.time()
+    wire.requests += 1
+    try:
+        response = await wire.transport.send(request)
+        received = loop.time()
+        limits = wire.answered(response)
+        if not 200 <= response.status < 300:
+            await wire.fail(response, request)
+        try:
+            body = await response.read()
+        finally:
+            await response.aclose()
+    except Exception as exc:
+        error = wire.translate(exc, request)
+        if error is exc:
+            raise
+        raise error from exc
+    try:
+        data = json.loads(body)
+        if type(data) is not dict:
+            raise ShapeError("the body is not a JSON object")
+        if data.get("error"):
+            raise error_in_body(data, response.headers, request.url, wire.secrets)
+        value, usage = decode(data)
+    except ValueError as exc:  # ShapeError, JSONDecodeError, UnicodeDecodeError
+        reason = str(exc) if isinstance(exc, ShapeError) else "the body is not valid JSON"
+        raise malformed(
+            reason,
+            status=response.status,
+            body=body,
+            url=request.url,
+            headers=response.headers,
+            secrets=wire.secrets,
+        ) from exc
+    return Reply(response.status, response.headers, limits, received - sent, data, value, usage)

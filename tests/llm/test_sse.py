@@ -1,0 +1,63 @@
+"""The SSE decoder: any chunking gives the same events."""
+
+from __future__ import annotations
+
+import pytest
+
+from sluice.llm._sse import ServerSentEvent, SSEDecoder
+
+STREAM = (
+    b": keep-alive\n\n"
+    b'data: {"a": 1}\n\n'
+    b"event: error\r\ndata: line one\r\ndata: line two\r\n\r\n"
+    b"data:no-space\r\rdata: [DONE]\n\n"
+)
+EXPECTED = [
+    ServerSentEvent(b'{"a": 1}'),
+    ServerSentEvent(b"line one\nline two", "error"),
+    ServerSentEvent(b"no-space"),
+    ServerSentEvent(b"[DONE]"),
+]
+
+
+def decode(pieces: list[bytes]) -> list[ServerSentEvent]:
+    decoder = SSEDecoder()
+    events = []
+    for piece in pieces:
+        events += decoder.feed(piece)
+    return events + decoder.flush()
+
+
+def test_whole() -> None:
+    assert decode([STREAM]) == EXPECTED
+
+
+def test_byte_by_byte() -> None:
+    assert decode([STREAM[i : i + 1] for i in range(len(STREAM))]) == EXPECTED
+
+
+@pytest.mark.parametrize("size", [2, 3, 5, 7, 13])
+def test_any_split(size: int) -> None:
+    assert decode([STREAM[i : i + size] for i in range(0, len(STREAM), size)]) == EXPECTED
+
+
+def test_crlf_split_between_chunks_is_one_line_end() -> None:
+    assert decode([b"data: a\r", b"\ndata: b\r", b"\n\r", b"\n"]) == [ServerSentEvent(b"a\nb")]
+
+
+def test_flush_dispatches_an_unterminated_last_event() -> None:
+    assert decode([b"data: [DONE]"]) == [ServerSentEvent(b"[DONE]")]
+    assert decode([b"data: x\n"]) == [ServerSentEvent(b"x")]
+    assert decode([b""]) == []
+
+
+def test_fields_other_than_data_and_event_are_ignored() -> None:
+    assert decode([b"id: 7\nretry: 10\nfoo\ndata: x\n\n"]) == [ServerSentEvent(b"x")]
+
+
+def test_a_line_without_end_is_bounded() -> None:
+    decoder = SSEDecoder()
+    for _ in range(16):
+        decoder.feed(b"x" * 1024 * 1024)
+    with pytest.raises(ValueError, match="exceeds"):
+        decoder.feed(b"x")
