@@ -49,6 +49,9 @@ def test_call_kinds() -> None:
     assert call_kind(SyncCallable()) == THREAD
     assert call_kind(time.sleep) == THREAD
     assert call_kind(cpu_square) == PROCESS
+    assert call_kind(AsyncCallable().__call__) == ASYNC  # bound methods
+    assert call_kind(SyncCallable().__call__) == THREAD
+    assert call_kind(functools.partial(square, 2)) == THREAD
 
 
 async def test_plain_function_runs_on_the_gates_threads_not_the_loop() -> None:

@@ -30,7 +30,7 @@ import pickle
 import sys
 import threading
 from collections.abc import Callable
-from types import FunctionType
+from types import FunctionType, MethodType
 from typing import Any, Generic, ParamSpec, TypeVar
 
 __all__ = [
@@ -154,6 +154,11 @@ def call_kind(fn: object) -> int:
     """`ASYNC`, `THREAD` or `PROCESS`: how a gate must run ``fn``."""
     if type(fn) is FunctionType:
         return ASYNC if fn.__code__.co_flags & _CO_COROUTINE else THREAD
+    if type(fn) is MethodType:
+        # Bound methods (client.chat) are common and inspect's generic check is slow for them.
+        func = fn.__func__
+        if type(func) is FunctionType:
+            return ASYNC if func.__code__.co_flags & _CO_COROUTINE else THREAD
     if isinstance(fn, CpuFunction):
         return PROCESS
     if inspect.iscoroutinefunction(fn):
