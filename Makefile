@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --quiet --disable-pip-version-check
 # Modules that make up the core (standard library only); the coverage floor applies to them.
 NOT_CORE := */sluice/cli/*,*/sluice/llm/*,*/sluice/sim/*,*/sluice/bench/*
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,21 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.demo-installed
 	$(BIN)/sluice demo
 
-test: $(VENV)/.test-installed
+test: $(VENV)/.test-installed chromium
 	$(MAKE) --no-print-directory lint typecheck unit
+
+# The report test renders the HTML report in headless Chromium: installed here when missing
+# and running as root on Debian/Ubuntu; otherwise that test is skipped.
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing chromium for the report test..."; \
+		apt-get update -q >/dev/null && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
+	else \
+		echo "chromium not found: the report test will be skipped."; \
+	fi
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests benchmarks

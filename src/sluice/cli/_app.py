@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .bench import bench
 from .demo import demo
 from .sim import sim
 
@@ -15,5 +16,6 @@ def cli() -> None:
     """sluice: flow control for AI calls."""
 
 
+cli.add_command(bench)
 cli.add_command(demo)
 cli.add_command(sim)

@@ -1,12 +1,14 @@
-"""``sluice demo``: what a Gate changes, measured on this machine in a few seconds."""
+"""``sluice demo``: what concurrency buys on this machine, measured, with a report to open."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 
 import click
 
-from ..bench import _scenarios as scenarios
+from ._params import DURATION, LEVELS, Interrupted, raise_file_limit
 
 
 def _section(title: str) -> None:
@@ -15,47 +17,153 @@ def _section(title: str) -> None:
     click.echo("-" * len(title))
 
 
-async def _run() -> None:
-    _section("1. Blocking calls inside async code (two agent steps, 0.83 s and 0.70 s)")
-    blocking = await scenarios.blocking_calls((0.83, 0.70))
-    click.echo(
-        f"  asyncio.gather over async defs that block : {blocking.naive_s:5.2f} s"
-        f"  (sum of the calls: {blocking.total:.2f} s; they ran one after the other)"
-    )
-    click.echo(
-        f"  the same functions through gate.run       : {blocking.gated_s:5.2f} s"
-        f"  ({blocking.gated_s / blocking.longest:.2f}x the longest call: they overlapped)"
-    )
+async def _policies() -> None:
+    from ..bench import _scenarios as scenarios
 
-    _section("2. Rate-limited fan-out (40 calls, Rate(rps=20, burst=5), concurrency 8)")
     fan = await scenarios.rate_limited_fan_out()
-    click.echo(f"  elapsed {fan.elapsed_s:.2f} s  (GCRA schedule predicts {fan.expected_s:.2f} s)")
-    click.echo(f"  peak calls in flight      : {fan.peak_in_flight} (limit {fan.concurrency})")
     click.echo(
-        f"  most starts in any second : {fan.max_starts_per_second} "
-        f"(rate {fan.rps:g}/s + burst {fan.burst})"
+        f"  Rate-limited fan-out, 40 calls, Rate(rps={fan.rps:g}, burst={fan.burst}), "
+        f"concurrency {fan.concurrency}: {fan.elapsed_s:.2f} s "
+        f"(GCRA schedule predicts {fan.expected_s:.2f} s), peak in flight {fan.peak_in_flight}, "
+        f"most starts in a second {fan.max_starts_per_second}"
     )
-
-    _section("3. A flaky upstream, then an outage (attempt timeout 0.2 s)")
     flaky = await scenarios.flaky_upstream()
     click.echo(
-        f"  {flaky.calls} calls, {flaky.failure_rate:.0%} transient failures: "
-        f"{flaky.plain_successes} succeed without retries, "
-        f"{flaky.retried_successes} with Retry(attempts=4)"
+        f"  Flaky upstream, {flaky.calls} calls, {flaky.failure_rate:.0%} transient failures: "
+        f"{flaky.plain_successes} succeed without retries, {flaky.retried_successes} with "
+        "Retry(attempts=4)"
     )
     click.echo(
-        f"  {flaky.outage_calls} calls to a hung upstream: {flaky.outage_without_breaker_s:.2f} s "
-        f"of timeouts without a breaker, {flaky.outage_with_breaker_s:.2f} s with one "
+        f"  Hung upstream, {flaky.outage_calls} calls: {flaky.outage_without_breaker_s:.2f} s of "
+        f"timeouts without a breaker, {flaky.outage_with_breaker_s:.2f} s with one "
         f"({flaky.rejected_fast} rejected at once)"
     )
 
 
 @click.command()
-def demo() -> None:
-    """Show what a Gate buys you, measured on this machine."""
-    click.secho(
-        "sluice demo: every figure below was measured just now, on this machine.", bold=True
-    )
-    asyncio.run(_run())
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("sluice-report"),
+    show_default=True,
+    help="Report folder (index.html, JSON, PNG plots).",
+)
+@click.option(
+    "--calls",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="LLM calls in the strategy comparison.",
+)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=LEVELS,
+    default="10,50,100,200",
+    show_default=True,
+    help="Users per level of the load test through the sluice client.",
+)
+@click.option(
+    "-d",
+    "--duration",
+    type=DURATION,
+    default=2.0,
+    show_default=True,
+    help="Measured seconds per load level.",
+)
+@click.option(
+    "--policies/--no-policies",
+    default=True,
+    show_default=True,
+    help="Also show a rate-limited fan-out and a circuit breaker at work (about 10 s).",
+)
+def demo(
+    out: Path, calls: int, concurrency: tuple[float, ...], duration: float, policies: bool
+) -> None:
+    """Show what concurrency buys on this machine, and write a report to open.
+
+    Starts the embedded simulator, compares six ways of making the same LLM calls
+    (`sluice bench strategies --quick`), runs a short closed-model load test through the
+    sluice client (`sluice bench load --client sluice`), prints the tables and writes
+    OUT/index.html with the plots. Everything talks to 127.0.0.1 only.
+    """
+    from ..bench._commands import load_test, strategies_test
+    from ..bench._console import make_console
+    from ..bench._load import Phase
+    from ..bench._output import SimulatorStartError, embedded_simulator
+    from ..bench._strategies import StrategyConfig
+    from ..bench._sweep import SweepConfig
+    from ..bench._targets import TargetSpec
+    from ..sim import SimConfig
+
+    if duration <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--duration")
+    if any(level != int(level) for level in concurrency):
+        raise click.BadParameter("users are whole numbers", param_hint="--concurrency")
+    started = time.perf_counter()
+    console = make_console()
+    click.secho("sluice demo: every figure below is measured now, on this machine.", bold=True)
+
+    _section(f"1. The same {calls} LLM calls, six ways (simulated latency 0.1 s per call)")
+    try:
+        strategies = strategies_test(
+            StrategyConfig(calls=calls, scale=0.1), out=out, console=console, echo=click.echo
+        )
+    except SimulatorStartError as exc:
+        raise click.ClickException(str(exc)) from None
+    if strategies.interrupted:
+        raise Interrupted(f"Interrupted: the partial report is in {strategies.index}.")
+
+    levels = ", ".join(f"{level:g}" for level in concurrency)
+    _section(f"2. Load test through the sluice client: {levels} concurrent users")
+    sim_config = SimConfig(ttft=0.1, itl=0.005, output_tokens=16)
+    raise_file_limit(int(max(concurrency)) + 256)
+    try:
+        with embedded_simulator(sim_config) as sim:
+            spec = TargetSpec(sim.base_url, client="sluice", connections=int(max(concurrency)))
+            config = SweepConfig(
+                model="closed",
+                levels=concurrency,
+                phase=Phase(warmup=0.5, duration=duration, timeout=10.0),
+                target=spec,
+            )
+            target = {
+                "description": "embedded simulator (sluice sim "
+                + " ".join(sim_config.to_args())
+                + ") through sluice.llm.Client",
+                "url": spec.request_url,
+                "api": "chat",
+                "stream": False,
+                "client": "sluice",
+                "simulator": sim_config.to_args(),
+            }
+            load = load_test(
+                config,
+                target=target,
+                out=out,
+                console=console,
+                echo=click.echo,
+                command="sluice demo",
+            )
+    except SimulatorStartError as exc:
+        raise click.ClickException(str(exc)) from None
+    if load.interrupted:
+        raise Interrupted(f"Interrupted: the partial report is in {load.index}.")
+    if load.error:
+        raise click.ClickException(load.error)
+
+    if policies:
+        _section("3. The gate's policies at work")
+        asyncio.run(_policies())
+
     click.echo()
-    click.echo("Next: `make test` runs the test suite; benchmarks/ holds the benchmarks.")
+    click.echo(f"Done in {time.perf_counter() - started:.0f} s.")
+    click.secho(f"Report: {load.index}  (tables, plots; every figure in {out}/*.json)", bold=True)
+    click.echo("Point the same commands at a real endpoint (traffic goes only where you point it):")
+    click.echo(
+        '  sluice bench load https://YOUR-ENDPOINT/v1 --api-key "$KEY" --model MODEL -c 2,4,8'
+    )
+    click.echo(
+        "  sluice bench load https://YOUR-ENDPOINT/v1 --rate 1,2,4 --stream --slo ttft=1,e2e=10"
+    )

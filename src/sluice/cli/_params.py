@@ -1,0 +1,138 @@
+"""Parameter types and helpers shared by ``sluice bench`` and ``sluice demo``."""
+
+from __future__ import annotations
+
+import resource
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+
+__all__ = [
+    "DURATION",
+    "LEVELS",
+    "Interrupted",
+    "parse_headers",
+    "parse_sim_faults",
+    "pick_api",
+    "pick_levels",
+    "raise_file_limit",
+]
+
+_UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C: a partial report was written; exit code 130 like a shell."""
+
+    exit_code = 130
+
+    def show(self, file: Any = None) -> None:
+        click.echo(self.message, err=True)
+
+
+class DurationType(click.ParamType):  # type: ignore[type-arg] # generic from click 8.2 on
+    name = "DURATION"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            seconds = float(value)
+        else:
+            text = str(value).strip().lower()
+            scale = 1.0
+            for unit in ("ms", "s", "m"):
+                if text.endswith(unit):
+                    text, scale = text[: -len(unit)], _UNITS[unit]
+                    break
+            try:
+                seconds = float(text) * scale
+            except ValueError:
+                self.fail(f"{value!r} is not a duration like 5, 500ms or 2m", param, ctx)
+        if not seconds >= 0:
+            self.fail(f"must be >= 0, got {value!r}", param, ctx)
+        return seconds
+
+
+class LevelsType(click.ParamType):  # type: ignore[type-arg] # generic from click 8.2 on
+    name = "N[,N...]"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[float, ...]:
+        if isinstance(value, tuple):
+            return value
+        levels = []
+        for item in str(value).split(","):
+            try:
+                level = float(item.strip())
+            except ValueError:
+                self.fail(f"{item.strip()!r} is not a number (give e.g. 50,100,200)", param, ctx)
+            if not level > 0:
+                self.fail(f"every level must be > 0, got {item.strip()}", param, ctx)
+            levels.append(level)
+        return tuple(levels)
+
+
+DURATION = DurationType()
+LEVELS = LevelsType()
+
+
+def raise_file_limit(needed: int) -> None:
+    """Lift the open-files soft limit towards ``needed`` (one socket per request in flight)."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (ValueError, OSError):
+        pass
+
+
+def parse_headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    headers = []
+    for value in values:
+        name, sep, text = value.partition(":")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{value!r} is not 'Name: value'", param_hint="--header")
+        headers.append((name.strip(), text.strip()))
+    return tuple(headers)
+
+
+def parse_sim_faults(values: tuple[str, ...]) -> dict[str, float]:
+    faults = {}
+    for value in values:
+        name, sep, probability = value.partition("=")
+        try:
+            faults[name.strip()] = float(probability)
+        except ValueError:
+            raise click.BadParameter(
+                f"{value!r} is not NAME=P (e.g. 429=0.05)", param_hint="--sim-fault"
+            ) from None
+        if not sep:
+            raise click.BadParameter(f"{value!r} is not NAME=P", param_hint="--sim-fault")
+    return faults
+
+
+def pick_api(url: str | None, api: str) -> str:
+    if api != "auto":
+        return api
+    if url is None:
+        return "chat"
+    return "chat" if urlsplit(url).path.rstrip("/").endswith("/v1") else "http"
+
+
+def pick_levels(concurrency: tuple[float, ...] | None, rate: tuple[float, ...] | None) -> Any:
+    if concurrency and rate:
+        raise click.UsageError("give --concurrency (closed model) or --rate (open model), not both")
+    if rate:
+        return "open", rate
+    levels = concurrency or (50.0, 100.0, 200.0, 300.0, 500.0)
+    for level in levels:
+        if level != int(level):
+            raise click.BadParameter(
+                f"concurrency levels are whole numbers of users, got {level:g}",
+                param_hint="--concurrency",
+            )
+    return "closed", levels
