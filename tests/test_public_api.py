@@ -5,6 +5,8 @@ import inspect
 import sluice
 
 EXPECTED = {
+    "Adaptive",
+    "AdaptiveStatistics",
     "AllFailedError",
     "Attempt",
     "AttemptTimeout",

@@ -31,6 +31,7 @@ from ._outcome import Err, Ok
 from ._portal import run_sync
 from ._stats import GateStatistics, LatencySummary
 from ._usage import record_usage
+from .policies.adaptive import Adaptive, AdaptiveStatistics
 from .policies.backoff import Backoff
 from .policies.breaker import Breaker, BreakerStatistics
 from .policies.budget import RetryBudget
@@ -44,6 +45,8 @@ from .policies.timeout import Timeout, current_deadline, time_remaining
 __version__ = "0.1.0"
 
 __all__ = [
+    "Adaptive",
+    "AdaptiveStatistics",
     "AllFailedError",
     "Attempt",
     "AttemptTimeout",

@@ -26,6 +26,7 @@ from ._offload import ASYNC, THREAD, Executors, call_kind, explain_pickling_erro
 from ._outcome import CURRENT_COUNT
 from ._timers import DeadlineQueue, Expiry
 from ._usage import CURRENT_USAGE, UsageBox, usage_of
+from .policies.adaptive_limit import AdaptiveLimit
 from .policies.breaker import CircuitBreaker
 from .policies.budget import RetryBudgetState
 from .policies.hedge import Hedge, HedgeDelay
@@ -78,6 +79,7 @@ class Engine:
     _hedges: int
     _hedge_wins: int
     _observing: bool
+    _adaptive: AdaptiveLimit | None
     _rng: random.Random
     _paused_until: float
     _plain: bool
@@ -220,6 +222,7 @@ class Engine:
         limiter = self._limiter
         reserved = 0.0 if tokens is None else float(tokens)
         started: float | None = None
+        load = 0
         usage: UsageBox | None = None
         try:
             waited = False
@@ -240,6 +243,8 @@ class Engine:
                     raise
                 waited = True
             started = self._clock.now() if waited else now
+            if limiter is not None:
+                load = limiter.in_flight  # at the start of this attempt, itself included
             usage_token = None
             if rate is not None and rate.counts_tokens:
                 usage = UsageBox()
@@ -258,7 +263,7 @@ class Engine:
             if breaker is not None:
                 self._record(breaker, ticket, exc, started)
             if self._observing and started is not None:
-                self._observe(started, exc)
+                self._observe(started, exc, load)
             if started is not None and getattr(exc, "overloaded", False):
                 if rate is not None:
                     rate.settle(reserved, 0.0)  # refused upstream: those tokens were not spent
@@ -272,7 +277,7 @@ class Engine:
             else:
                 self._record(breaker, ticket, None, started)
         if self._observing:
-            self._observe(started, None)
+            self._observe(started, None, load)
         if usage is not None and rate is not None:
             actual = usage.tokens if usage.tokens is not None else usage_of(result)
             if actual is not None:
@@ -381,13 +386,19 @@ class Engine:
             return self._attempt(fn, args, kwargs, tokens, deadline, now)
         return hedged_attempt(self, fn, args, kwargs, tokens, deadline, now)
 
-    def _observe(self, started: float, exc: BaseException | None) -> None:
+    def _observe(self, started: float, exc: BaseException | None, load: int) -> None:
         """Feed an attempt's latency and outcome to the policies that learn from them."""
         if isinstance(exc, asyncio.CancelledError):
             return  # a cancelled attempt (a hedge loser, a caller that left) says nothing
-        latency = self._clock.now() - started
+        now = self._clock.now()
+        latency = now - started
         if exc is None and self._hedge_delay is not None:
             self._hedge_delay.record(latency)
+        adaptive = self._adaptive
+        if adaptive is not None and self._limiter is not None:
+            limit = adaptive.on_outcome(now, latency, load, exc)
+            if limit is not None:
+                self._limiter.set_limit(limit)
 
     def _record(
         self, breaker: CircuitBreaker, ticket: int, exc: BaseException | None, started: float | None

@@ -158,6 +158,11 @@ class FanOut:
     def _fanout_limit(self) -> int | None:
         """The most calls the gate lets run at once (``None``: unbounded); fan-out starts no
         more workers than this, so on an idle gate no worker waits for a permit."""
+        adaptive = getattr(self, "_adaptive", None)
+        if adaptive is not None:
+            # The limit will move: enough workers to use all it may grow to (the ones beyond
+            # the current limit wait for permits, which is where growth is measured).
+            return int(adaptive.config.max)
         return None if self._limiter is None else self._limiter.limit
 
     # ---------------------------------------------------------------- stream

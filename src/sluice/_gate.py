@@ -37,6 +37,8 @@ from ._portal import portal
 from ._stats import GateStatistics, LatencyRecorder
 from ._timers import DeadlineQueue
 from ._validate import check_int_at_least
+from .policies.adaptive import Adaptive, coerce_concurrency
+from .policies.adaptive_limit import AdaptiveLimit
 from .policies.breaker import Breaker, CircuitBreaker
 from .policies.budget import RetryBudget, RetryBudgetState
 from .policies.cache import Cache
@@ -57,7 +59,8 @@ class Gate(FanOut, Engine):
 
     Args:
         name: names the gate in errors, logs and statistics.
-        concurrency: max calls in flight: an int, a `Concurrency`, or ``None`` (unbounded).
+        concurrency: max calls in flight: an int, a `Concurrency`, an `Adaptive` limit (or
+            ``"auto"``) that follows what the upstream can take, or ``None`` (unbounded).
         rate: a `Rate` (requests and/or tokens per unit of time), or ``None``.
         retry: a `Retry`, an int (attempts, with default backoff), or ``None``.
         timeout: a `Timeout`, a number (seconds per attempt), or ``None``.
@@ -78,7 +81,7 @@ class Gate(FanOut, Engine):
         self,
         name: str = "gate",
         *,
-        concurrency: Concurrency | int | None = None,
+        concurrency: Concurrency | Adaptive | int | str | None = None,
         rate: Rate | None = None,
         retry: Retry | int | None = None,
         timeout: Timeout | float | None = None,
@@ -100,7 +103,13 @@ class Gate(FanOut, Engine):
         # With the loop's own clock, deadlines are loop times already and need no conversion.
         self._loop_clock = type(self._clock) is LoopClock
 
-        limit = Concurrency.coerce(concurrency)
+        config = coerce_concurrency(concurrency)
+        self._adaptive = None
+        if isinstance(config, Adaptive):
+            self._adaptive = AdaptiveLimit(config)
+            limit: Concurrency | None = config.limiter_config()
+        else:
+            limit = config
         self._limiter = None if limit is None else ConcurrencyLimiter(limit, gate=name)
         if rate is not None and not isinstance(rate, Rate):
             raise ConfigError(f"Gate(rate=...) must be a sluice.Rate or None, got {rate!r}")
@@ -144,10 +153,17 @@ class Gate(FanOut, Engine):
             else CacheRunner(cache_config, namespace=name, clock=self._clock)
         )
         # Attempt latencies are measured only for the policies that learn from them.
-        self._observing = hedge is not None and isinstance(hedge.after, str)
+        self._observing = self._adaptive is not None or (
+            hedge is not None and isinstance(hedge.after, str)
+        )
 
         if threads is None:
-            threads = limit.limit if limit is not None else min(32, (os.cpu_count() or 1) + 4)
+            if isinstance(config, Adaptive):
+                threads = min(config.max, 64)  # the limit may grow: threads are made on demand
+            elif limit is not None:
+                threads = limit.limit
+            else:
+                threads = min(32, (os.cpu_count() or 1) + 4)
         for label, value in (("threads", threads), ("processes", processes)):
             if value is not None:
                 check_int_at_least("Gate", label, value, 1)
@@ -396,6 +412,7 @@ class Gate(FanOut, Engine):
             hedge_wins=self._hedge_wins,
             fallbacks=self._fallbacks,
             cache=None if self._cache is None else self._cache.statistics(),
+            adaptive=None if self._adaptive is None else self._adaptive.statistics(),
         )
 
     async def __aenter__(self) -> Gate:

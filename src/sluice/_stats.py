@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .policies.adaptive import AdaptiveStatistics
 from .policies.breaker import BreakerStateName, BreakerStatistics
 from .policies.cache import CacheStatistics
 from .policies.rate import RateStatistics
@@ -97,7 +98,8 @@ class GateStatistics:
     ``paused_for`` is what remains of a cooldown requested by the upstream (see `Gate.pause`).
     ``hedges`` counts extra attempts started by hedging, ``hedge_wins`` those that answered
     first; ``fallbacks`` counts failed calls answered by the fallback instead (they are also
-    counted in ``failed``). ``cache`` is the cache's snapshot, when the gate has one.
+    counted in ``failed``). ``cache`` is the cache's snapshot, when the gate has one;
+    ``adaptive`` the adaptive limit's (its history of changes, with their reasons).
     """
 
     name: str
@@ -120,6 +122,7 @@ class GateStatistics:
     hedge_wins: int = 0
     fallbacks: int = 0
     cache: CacheStatistics | None = None
+    adaptive: AdaptiveStatistics | None = None
 
     @property
     def breaker_state(self) -> BreakerStateName | None:
