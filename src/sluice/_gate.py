@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from types import MappingProxyType
 from typing import Any, TypeVar, overload
 
@@ -243,12 +243,8 @@ class Gate(FanOut, Engine):
         self._started += 1
         self._active += 1
         try:
-            if self._cache is not None and cache_key is not None:
-                # Outermost: a hit skips every policy; a miss runs the pipeline once for all
-                # identical calls in flight, starting when the shared execution starts.
-                result = await self._cache.run_keyed(
-                    cache_key, lambda: self._pipeline(fn, args, kwargs, tokens, clock.now())
-                )
+            if cache_key is not None:
+                result = await self._run_cached(cache_key, fn, args, kwargs, tokens)
             elif not self._plain:
                 result = await self._pipeline(fn, args, kwargs, tokens, start)
             else:
@@ -275,6 +271,17 @@ class Gate(FanOut, Engine):
         self._succeeded += 1
         self._latency.record(clock.now() - start)
         return result
+
+    def _run_cached(
+        self, key: str, fn: Callable[..., Any], args: Any, kwargs: Any, tokens: float | None
+    ) -> Coroutine[Any, Any, Any]:
+        # Outermost: a hit skips every policy; a miss runs the pipeline once for all identical
+        # calls in flight, starting when the shared execution starts. (Kept out of `run`: a
+        # closure there would turn its locals into cells and slow every call down.)
+        assert self._cache is not None
+        return self._cache.run_keyed(
+            key, lambda: self._pipeline(fn, args, kwargs, tokens, self._clock.now())
+        )
 
     @overload
     async def run_outcome(
