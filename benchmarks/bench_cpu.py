@@ -16,7 +16,7 @@ import os
 import time
 
 import sluice
-from _common import header, table
+from _common import header, median, table
 
 
 @sluice.cpu
@@ -46,34 +46,51 @@ async def gated(gate: sluice.Gate, tasks: int, iterations: int) -> float:
     return time.perf_counter() - start
 
 
-async def both(tasks: int, iterations: int) -> tuple[float, float]:
-    async with sluice.Gate("cpu") as gate:
-        cold = await gated(gate, tasks, iterations)
-        warm = await gated(gate, tasks, iterations)
-    return cold, warm
+def sequential(tasks: int, iterations: int) -> float:
+    start = time.perf_counter()
+    for _ in range(tasks):
+        burn(iterations)
+    return time.perf_counter() - start
+
+
+async def measure(tasks: int, iterations: int, rounds: int) -> dict[str, list[float]]:
+    """Cold pools once, then alternating rounds: in process, one worker, all workers."""
+    runs: dict[str, list[float]] = {"cold": [], "in process": [], "one worker": [], "pool": []}
+    async with sluice.Gate("cpu-1", processes=1) as one, sluice.Gate("cpu") as pool:
+        runs["cold"].append(await gated(pool, tasks, iterations))
+        await gated(one, 1, iterations)  # start the one-worker pool too
+        for _ in range(rounds):
+            runs["in process"].append(sequential(tasks, iterations))
+            runs["one worker"].append(await gated(one, tasks, iterations))
+            runs["pool"].append(await gated(pool, tasks, iterations))
+    return runs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=0.5)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     header("sluice.cpu: CPU-bound tasks on the process pool", "python benchmarks/bench_cpu.py")
     iterations = calibrate(args.seconds)
-    start = time.perf_counter()
-    for _ in range(args.tasks):
-        burn(iterations)
-    sequential = time.perf_counter() - start
-    cold, warm = asyncio.run(both(args.tasks, iterations))
-    table(
-        [
-            ["sequential, in process", f"{sequential:.2f} s", "1.00x"],
-            ["gate.run(sluice.cpu(fn)), cold pool", f"{cold:.2f} s", f"{sequential / cold:.2f}x"],
-            ["gate.run(sluice.cpu(fn)), warm pool", f"{warm:.2f} s", f"{sequential / warm:.2f}x"],
-        ],
-        ["variant", "wall", "speedup"],
+    runs = asyncio.run(measure(args.tasks, iterations, args.rounds))
+    base = median(runs["one worker"])
+    rows = []
+    for label, key in (
+        ("one after the other, in this process", "in process"),
+        ("one after the other, one worker process", "one worker"),
+        (f"gate.run(sluice.cpu(fn)), {os.cpu_count()} workers, cold", "cold"),
+        (f"gate.run(sluice.cpu(fn)), {os.cpu_count()} workers, warm", "pool"),
+    ):
+        wall = median(runs[key])
+        rows.append([label, f"{wall:.2f} s", f"{base / wall:.2f}x"])
+    table(rows, ["variant (median of rounds)", "wall", "speedup vs one worker"])
+    print(
+        f"   {args.tasks} tasks of ~{args.seconds:g} s, {args.rounds} alternating rounds. The "
+        "baseline is the same tasks one at a time in one worker process: the same code in "
+        "this process runs a few percent slower or faster for reasons unrelated to sluice."
     )
-    print(f"   {args.tasks} tasks of ~{args.seconds:g} s on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
