@@ -5,6 +5,7 @@ import multiprocessing
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -239,3 +240,32 @@ def test_two_processes_write_the_same_file(tmp_path: Path) -> None:
     assert len(rows) == 600
     assert rows["a299"] == b"a299"
     assert rows["b0"] == b"b0"
+
+
+def _open_together(path: str, barrier: Any, key: str) -> None:
+    async def main() -> None:
+        store = SQLiteStore(path)
+        try:
+            barrier.wait(timeout=20)  # every process opens the new file at the same moment
+            await store.set(key, key.encode(), None)
+        finally:
+            await store.aclose()
+
+    asyncio.run(main())
+
+
+@pytest.mark.realtime
+def test_processes_opening_a_new_file_at_the_same_moment(tmp_path: Path) -> None:
+    # Switching a new file to WAL from several connections at once can be refused without
+    # waiting ("database is locked"); the store must retry its setup, not fail.
+    path = str(tmp_path / "race.db")
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(4)
+    workers = [
+        context.Process(target=_open_together, args=(path, barrier, f"k{n}")) for n in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=50)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]

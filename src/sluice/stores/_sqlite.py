@@ -225,23 +225,42 @@ class SQLiteStore:
         connection = sqlite3.connect(
             self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=True
         )
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            # With WAL, NORMAL loses at most the last commits on power loss, never integrity:
-            # the right trade for a cache, and it keeps a write off the fsync path.
-            connection.execute("PRAGMA synchronous=NORMAL")
-            table = self.table
-            connection.execute(
-                f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value BLOB NOT NULL, "
-                "expires_at REAL, stored_at REAL NOT NULL)"
-            )
-            connection.execute(
-                f"CREATE INDEX IF NOT EXISTS {table}_stored_at ON {table} (stored_at)"
-            )
-        except BaseException:
-            connection.close()
-            raise
-        return connection
+        # Two processes switching a new file to WAL at the same moment can get "database is
+        # locked" at once: SQLite skips the busy handler there to avoid a lock deadlock. Retry
+        # the setup (on this store's own thread, so sleeping blocks nobody), within the busy
+        # timeout.
+        give_up = time.monotonic() + self._busy_timeout
+        pause = 0.005
+        while True:
+            try:
+                self._prepare(connection)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    connection.close()
+                    raise
+                if time.monotonic() + pause > give_up:
+                    connection.close()
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
+            except BaseException:
+                connection.close()
+                raise
+            else:
+                return connection
+
+    def _prepare(self, connection: sqlite3.Connection) -> None:
+        """Set the connection up and create the table (idempotent, so it can be retried)."""
+        connection.execute("PRAGMA journal_mode=WAL")
+        # With WAL, NORMAL loses at most the last commits on power loss, never integrity:
+        # the right trade for a cache, and it keeps a write off the fsync path.
+        connection.execute("PRAGMA synchronous=NORMAL")
+        table = self.table
+        connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value BLOB NOT NULL, "
+            "expires_at REAL, stored_at REAL NOT NULL)"
+        )
+        connection.execute(f"CREATE INDEX IF NOT EXISTS {table}_stored_at ON {table} (stored_at)")
 
     def _get(self, key: str, now: float, connection: sqlite3.Connection) -> bytes | None:
         row = connection.execute(
