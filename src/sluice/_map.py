@@ -2,20 +2,22 @@
 
 A fixed number of workers pull from one shared input. A sync input is numbered by
 `enumerate` and pulled with ``next`` (no await, so pulls never interleave); an async input is
-pulled under a lock. Results go straight into their slot of the result list. The first failure
-cancels the other workers; `MapJob.failure` then returns it with a note.
+an `AsyncSource`, pulled one item at a time. Results go straight into their slot of the
+result list. The first failure cancels the other workers; `MapJob.failure` then returns it with
+a note.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from collections.abc import Iterator as SyncIterator
 from types import MappingProxyType
 from typing import Any
 
 from ._errors import ConfigError
+from ._stream import AsyncSource
 
 __all__ = ["MapJob", "check_errors", "check_fn", "check_quorum", "listed_targets"]
 
@@ -27,9 +29,7 @@ class MapJob:
         "_async",
         "_call",
         "_fn",
-        "_lock",
         "_ordered",
-        "_pulled",
         "_sync",
         "error",
         "exhausted",
@@ -45,12 +45,10 @@ class MapJob:
         fn: Any,
         ordered: bool,
         sync: SyncIterator[tuple[int, Any]] | None,
-        source: AsyncIterator[Any] | None,
+        source: AsyncSource | None,
     ) -> None:
         self._call, self._fn, self._ordered = call, fn, ordered
         self._sync, self._async = sync, source
-        self._lock = None if source is None else asyncio.Lock()
-        self._pulled = 0
         self.results: list[Any] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.exhausted = False
@@ -64,7 +62,11 @@ class MapJob:
         append = results.append
         while not self.exhausted:
             try:
-                pulled = next(sync, None) if sync is not None else await self._pull()
+                if sync is not None:
+                    pulled = next(sync, None)
+                else:
+                    assert self._async is not None
+                    pulled = await self._async.pull()
             except Exception as exc:
                 self.fail(None, exc)
                 return
@@ -84,26 +86,14 @@ class MapJob:
             else:
                 append(value)
 
-    async def _pull(self) -> tuple[int, Any] | None:
-        assert self._lock is not None
-        assert self._async is not None
-        async with self._lock:  # an async generator refuses a second concurrent anext()
-            if self.exhausted:
-                return None
-            try:
-                item = await anext(self._async)
-            except StopAsyncIteration:
-                return None
-            index = self._pulled
-            self._pulled += 1
-            return index, item
-
     def fail(self, index: int | None, exc: Exception) -> None:
         if self.error is not None:
             if index is not None:
                 self.others[index] = exc
             return
         self.error, self.index, self.exhausted = exc, index, True
+        if self._async is not None:
+            self._async.stopped = True
         current = asyncio.current_task()
         for task in self.tasks:
             if task is not current:

@@ -27,17 +27,46 @@ from typing import Any, Generic, TypeVar
 
 from ._outcome import Err, Ok
 
-__all__ = ["Source", "Stream", "open_source"]
+__all__ = ["AsyncSource", "Source", "Stream", "open_source"]
 
 T = TypeVar("T")
 
-Source = tuple[Iterator[tuple[int, Any]] | None, AsyncIterator[Any] | None]
+
+class AsyncSource:
+    """An async iterator shared by several workers: one ``anext`` at a time (an async generator
+    refuses a second concurrent one), items numbered in the order they were pulled. Once
+    `stopped` (the input ended, or its consumer gave up) it yields nothing more."""
+
+    __slots__ = ("_iterator", "_lock", "_pulled", "stopped")
+
+    def __init__(self, iterator: AsyncIterator[Any]) -> None:
+        self._iterator = iterator
+        self._lock = asyncio.Lock()
+        self._pulled = 0
+        self.stopped = False
+
+    async def pull(self) -> tuple[int, Any] | None:
+        """The next ``(index, item)``, or ``None`` at the end."""
+        async with self._lock:
+            if self.stopped:  # checked under the lock: a worker may have waited for it
+                return None
+            try:
+                item = await anext(self._iterator)
+            except StopAsyncIteration:
+                self.stopped = True
+                return None
+            index = self._pulled
+            self._pulled += 1
+            return index, item
+
+
+Source = tuple[Iterator[tuple[int, Any]] | None, AsyncSource | None]
 
 
 def open_source(owner: str, items: object) -> Source:
-    """``(numbered sync iterator, None)`` or ``(None, async iterator)`` over ``items``."""
+    """``(numbered sync iterator, None)`` or ``(None, AsyncSource)`` over ``items``."""
     if hasattr(type(items), "__aiter__"):
-        return None, aiter(items)  # type: ignore[arg-type]
+        return None, AsyncSource(aiter(items))  # type: ignore[arg-type]
     try:
         iterator = iter(items)  # type: ignore[call-overload]
     except TypeError:
@@ -56,10 +85,8 @@ class _Pump(Generic[T]):
         "_credits",
         "_exhausted",
         "_fn",
-        "_lock",
         "_loop",
         "_next",
-        "_pulled",
         "_run",
         "_sync",
         "_waiter",
@@ -90,9 +117,7 @@ class _Pump(Generic[T]):
         self.done: deque[tuple[int, Ok[T] | Err]] = deque()  # unordered: completion order
         self.held: dict[int, Ok[T] | Err] = {}  # ordered: waiting for their turn
         self._next = 0
-        self._pulled = 0
         self._exhausted = False
-        self._lock: asyncio.Lock | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.error: Exception | None = None
@@ -102,8 +127,6 @@ class _Pump(Generic[T]):
 
     def start(self, workers: int) -> None:
         loop = self._loop = asyncio.get_running_loop()
-        if self._async is not None:
-            self._lock = asyncio.Lock()
         self.live = workers
         self.tasks = [loop.create_task(self._work()) for _ in range(workers)]
 
@@ -155,6 +178,8 @@ class _Pump(Generic[T]):
 
     def _stop_pulling(self) -> None:
         self._exhausted = True
+        if self._async is not None:
+            self._async.stopped = True
         while self.parked:
             worker = self.parked.popleft()
             if not worker.done():
@@ -174,7 +199,7 @@ class _Pump(Generic[T]):
                 if self._exhausted:
                     return
                 try:
-                    pulled = self._pull_sync() if self._sync is not None else await self._pull()
+                    pulled = self._pull_sync() if self._async is None else await self._async.pull()
                 except Exception as exc:  # the input itself failed: it ends the stream
                     if self.error is None:
                         self.error = exc
@@ -206,21 +231,6 @@ class _Pump(Generic[T]):
         if self._exhausted:
             return None
         return next(self._sync, None)
-
-    async def _pull(self) -> tuple[int, Any] | None:
-        assert self._lock is not None
-        assert self._async is not None
-        # One puller at a time: an async generator refuses a second concurrent anext().
-        async with self._lock:
-            if self._exhausted:
-                return None
-            try:
-                item = await anext(self._async)
-            except StopAsyncIteration:
-                return None
-            index = self._pulled
-            self._pulled += 1
-            return index, item
 
 
 class Stream(Generic[T]):
