@@ -217,10 +217,6 @@ class Executors:
         self._lock = threading.Lock()
         self._live: set[cf.Future[Any]] = set()
 
-    @property
-    def thread_limit(self) -> int:
-        return self._threads
-
     def _get_thread_pool(self) -> cf.ThreadPoolExecutor:
         pool = self._thread_pool
         if pool is None:

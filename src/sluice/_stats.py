@@ -9,7 +9,7 @@ numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .policies.adaptive import AdaptiveStatistics
@@ -20,13 +20,20 @@ from .policies.rate import RateStatistics
 __all__ = ["GateStatistics", "LatencyRecorder", "LatencySummary", "percentile"]
 
 
-def percentile(ordered: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list: the smallest value with at least ``q``
-    percent of the samples at or below it."""
+# A float product like 99.9 * 1000 / 100 can land a hair above the integer it stands for.
+_RANK_EPSILON = 1e-9
+
+
+def percentile(ordered: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (0 <= q <= 100) of an ascending, non-empty sequence: the
+    sample at rank ``ceil(q / 100 * n)``, the smallest value with at least ``q`` percent of the
+    samples at or below it."""
     if not ordered:
         raise ValueError("percentile() of no samples")
-    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile q must be in [0, 100], got {q!r}")
+    rank = max(1, math.ceil(q * len(ordered) / 100 - _RANK_EPSILON))
+    return ordered[rank - 1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +74,6 @@ class LatencyRecorder:
         else:
             ring[self._next] = seconds
             self._next = (self._next + 1) % self.size
-
-    def recent(self) -> list[float]:
-        """The samples in the ring, ascending."""
-        return sorted(self._ring)
 
     def summary(self) -> LatencySummary:
         ordered = sorted(self._ring)

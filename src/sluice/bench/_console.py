@@ -13,6 +13,7 @@ from typing import Any
 from ._samples import FAILURE_LABELS
 
 __all__ = [
+    "STREAM_METRICS",
     "failures_text",
     "health_text",
     "level_line",
@@ -21,6 +22,7 @@ __all__ = [
     "ms",
     "print_load",
     "print_strategies",
+    "stream_cells",
 ]
 
 
@@ -42,6 +44,22 @@ def mib(size: float | None) -> str:
 
 def _level_name(data: dict[str, Any], level: float) -> str:
     return f"{level:g}" if data.get("model") == "closed" else f"{level:g}/s"
+
+
+STREAM_METRICS = ("TTFT", "TPOT", "ITL")
+
+
+def stream_cells(level: dict[str, Any]) -> list[str]:
+    """p50 and p99 (ms) of each streaming metric, then output tokens/s; dashes for a level
+    whose figures are not results."""
+    stream = level["stats"].get("stream") or {}
+    cells = []
+    for metric in STREAM_METRICS:
+        dist = stream.get(metric.lower()) or {}
+        cells += [ms(dist.get("p50")), ms(dist.get("p99"))]
+    if not level.get("valid"):
+        cells = ["-"] * len(cells)
+    return [*cells, f"{stream.get('output_tokens_per_s', 0):.0f}"]
 
 
 def failures_text(failures: dict[str, int]) -> str:
@@ -132,29 +150,17 @@ def _print_stream(console: Any, data: dict[str, Any]) -> None:
 
     table = Table(title="Streaming", title_justify="left", header_style="bold")
     table.add_column("rate" if data.get("model") == "open" else "users", justify="right")
-    for metric in ("TTFT", "TPOT", "ITL"):
+    for metric in STREAM_METRICS:
         table.add_column(f"{metric} p50 ms", justify="right")
         table.add_column(f"{metric} p99 ms", justify="right")
     table.add_column("output tok/s", justify="right")
     table.add_column("goodput", justify="right")
     for level in data.get("levels", []):
         stats = level["stats"]
-        stream = stats.get("stream") or {}
-        cells = []
-        for metric in ("ttft", "tpot", "itl"):
-            dist = stream.get(metric) or {}
-            cells += [ms(dist.get("p50")), ms(dist.get("p99"))]
         goodput = stats.get("goodput_rps")
         share = stats.get("goodput_share")
         good = "-" if goodput is None else f"{goodput:.1f}/s ({(share or 0) * 100:.0f}%)"
-        if not level.get("valid"):
-            cells = ["-"] * len(cells)
-        table.add_row(
-            _level_name(data, level["level"]),
-            *cells,
-            f"{stream.get('output_tokens_per_s', 0):.0f}",
-            good,
-        )
+        table.add_row(_level_name(data, level["level"]), *stream_cells(level), good)
     console.print(table)
 
 

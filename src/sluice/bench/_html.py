@@ -12,7 +12,7 @@ import base64
 from html import escape
 from typing import Any
 
-from ._console import failures_text, health_text, mib, ms
+from ._console import STREAM_METRICS, failures_text, health_text, mib, ms, stream_cells
 
 __all__ = ["render_html"]
 
@@ -124,26 +124,14 @@ def _load_section(data: dict[str, Any], pngs: dict[str, bytes]) -> str:
 
 def _stream_table(data: dict[str, Any]) -> str:
     headers = ["level"]
-    for metric in ("TTFT", "TPOT", "ITL"):
+    for metric in STREAM_METRICS:
         headers += [f"{metric} p50 ms", f"{metric} p99 ms"]
     headers += ["output tok/s", "goodput/s"]
     rows = []
     for level in data.get("levels", []):
-        stats = level["stats"]
-        stream = stats.get("stream") or {}
-        cells = []
-        for metric in ("ttft", "tpot", "itl"):
-            dist = stream.get(metric) or {}
-            cells += [ms(dist.get("p50")), ms(dist.get("p99"))]
-        goodput = stats.get("goodput_rps")
-        rows.append(
-            [
-                f"{level['level']:g}",
-                *(cells if level.get("valid") else ["-"] * len(cells)),
-                f"{stream.get('output_tokens_per_s', 0):.0f}",
-                "-" if goodput is None else f"{goodput:.1f}",
-            ]
-        )
+        goodput = level["stats"].get("goodput_rps")
+        good = "-" if goodput is None else f"{goodput:.1f}"
+        rows.append([f"{level['level']:g}", *stream_cells(level), good])
     return _table(headers, rows, set())
 
 

@@ -45,6 +45,15 @@ def _valid(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [level for level in data.get("levels", []) if level.get("valid")]
 
 
+def _frame(axes: Any, xlabel: str, ylabel: str) -> None:
+    """The look every level plot shares: labels, a zero-based y axis, a light grid, a legend."""
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_ylim(bottom=0)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper left", fontsize="small")
+
+
 def _empty(axes: Any, text: str) -> None:
     axes.text(0.5, 0.5, text, ha="center", va="center", transform=axes.transAxes)
     axes.set_xticks([])
@@ -64,11 +73,7 @@ def load_plots(data: dict[str, Any]) -> dict[str, bytes]:
         for key, style in (("max", ":"), ("p99", "-"), ("p95", "-"), ("p50", "-"), ("mean", "--")):
             ys = [_ms((level["stats"]["latency"] or {}).get(key)) for level in levels]
             axes.plot(xs, ys, style, marker="o", label="avg" if key == "mean" else key)
-        axes.set_xlabel(_x_label(data))
-        axes.set_ylabel("latency (ms)")
-        axes.set_ylim(bottom=0)
-        axes.grid(alpha=0.3)
-        axes.legend(loc="upper left", fontsize="small")
+        _frame(axes, _x_label(data), "latency (ms)")
     else:
         _empty(axes, "no valid level to plot")
     axes.set_title(f"Latency of successful requests ({model} model)")
@@ -86,11 +91,7 @@ def load_plots(data: dict[str, Any]) -> dict[str, bytes]:
             axes.plot(xs, goodput, marker="^", label="goodput (within SLO)")
         if model == "open":
             axes.plot(xs, xs, ":", color="grey", label="target rate")
-        axes.set_xlabel(_x_label(data))
-        axes.set_ylabel("requests / s")
-        axes.set_ylim(bottom=0)
-        axes.grid(alpha=0.3)
-        axes.legend(loc="upper left", fontsize="small")
+        _frame(axes, _x_label(data), "requests / s")
     else:
         _empty(axes, "no valid level to plot")
     axes.set_title(f"Throughput ({model} model)")
@@ -110,11 +111,7 @@ def _stream_plot(data: dict[str, Any], levels: list[dict[str, Any]], xs: list[fl
             for key, style in (("p50", "-"), ("p99", "--")):
                 ys = [_ms((s.get(metric) or {}).get(key)) for s in streams]
                 axes.plot(xs, ys, style, marker="o", label=f"{metric.upper()} {key}")
-        axes.set_xlabel(_x_label(data))
-        axes.set_ylabel("milliseconds")
-        axes.set_ylim(bottom=0)
-        axes.grid(alpha=0.3)
-        axes.legend(loc="upper left", fontsize="small")
+        _frame(axes, _x_label(data), "milliseconds")
         tokens = axes.twinx()
         tokens.plot(
             xs,

@@ -13,9 +13,10 @@ no bucketing error.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .._stats import percentile
 from ._samples import OK, SampleSet
 
 __all__ = [
@@ -34,18 +35,6 @@ PERCENTILE_DEFINITION = (
     "nearest rank over raw samples: the p-th percentile of n sorted samples is the sample at "
     "rank ceil(p/100 * n), the smallest value with at least p % of samples at or below it"
 )
-# A float product like 99.9 * 1000 can land a hair above the integer it stands for.
-_RANK_EPSILON = 1e-9
-
-
-def percentile(ordered: Sequence[float], p: float) -> float:
-    """Nearest-rank ``p``-th percentile (0 <= p <= 100) of an ascending, non-empty sequence."""
-    if not ordered:
-        raise ValueError("percentile of no samples")
-    if not 0 <= p <= 100:
-        raise ValueError(f"percentile p must be in [0, 100], got {p!r}")
-    rank = max(1, math.ceil(p * len(ordered) / 100 - _RANK_EPSILON))
-    return ordered[rank - 1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,9 @@ from urllib.parse import urlsplit
 
 import click
 
+from .._errors import ConfigError
+from ..sim._config import parse_duration
+
 __all__ = [
     "DURATION",
     "LEVELS",
@@ -18,8 +21,6 @@ __all__ = [
     "pick_levels",
     "raise_file_limit",
 ]
-
-_UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0}
 
 
 class Interrupted(click.ClickException):
@@ -37,19 +38,12 @@ class DurationType(click.ParamType):  # type: ignore[type-arg] # generic from cl
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> float:
-        if isinstance(value, int | float):
-            seconds = float(value)
-        else:
-            text = str(value).strip().lower()
-            scale = 1.0
-            for unit in ("ms", "s", "m"):
-                if text.endswith(unit):
-                    text, scale = text[: -len(unit)], _UNITS[unit]
-                    break
-            try:
-                seconds = float(text) * scale
-            except ValueError:
-                self.fail(f"{value!r} is not a duration like 5, 500ms or 2m", param, ctx)
+        raw = value if isinstance(value, int | float) else str(value).strip().lower()
+        try:
+            # The simulator's parser: one duration syntax for every command.
+            seconds = float(parse_duration("duration", raw))
+        except ConfigError:
+            self.fail(f"{value!r} is not a duration like 5, 500ms or 2m", param, ctx)
         if not seconds >= 0:
             self.fail(f"must be >= 0, got {value!r}", param, ctx)
         return seconds

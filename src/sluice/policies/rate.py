@@ -14,7 +14,7 @@ emission interval ``T``; a cost ``n`` is admissible at time ``t`` when
   usage is added to, or refunded from, the TAT.
 
     limiter = RateLimiter(Rate(rpm=600, burst=10, tpm=90_000), clock=LoopClock(), gate="llm")
-    await limiter.acquire(tokens=1200, deadline=None, now=clock.now())  # books, sleeps
+    slot = limiter.book(1200, deadline=None, now=now)   # books; the caller waits until slot
     limiter.settle(reserved=1200, actual=950)           # refund 250 tokens
 """
 
@@ -226,12 +226,6 @@ class RateLimiter:
         except BaseException:
             self.refund(tokens)
             raise
-
-    async def acquire(self, tokens: float, deadline: float | None, now: float) -> None:
-        """`book` a slot and `wait` for it."""
-        at = self.book(tokens, deadline, now)
-        if at > now:
-            await self.wait(at - now, tokens)
 
     def statistics(self, now: float) -> RateStatistics:
         requests = self._requests

@@ -10,12 +10,13 @@ is the simulator's doing, not the model's. Quantiles cover the most recent emiss
 
 from __future__ import annotations
 
-import math
 import re
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from .._stats import percentile
 
 __all__ = ["MetricsRecorder", "SimMetrics"]
 
@@ -25,11 +26,8 @@ _LABEL_RE = re.compile(r'(\w+)="([^"]*)"')
 
 
 def _quantile(ordered: list[float], q: float) -> float:
-    """Nearest-rank quantile of a sorted list (0.0 when empty)."""
-    if not ordered:
-        return 0.0
-    rank = max(1, math.ceil(q * len(ordered)))
-    return ordered[rank - 1]
+    """Nearest-rank quantile (``q`` in [0, 1]) of a sorted list, 0.0 when empty."""
+    return percentile(ordered, q * 100) if ordered else 0.0
 
 
 @dataclass(frozen=True, slots=True)
