@@ -22,9 +22,9 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from sluice._stages.adaptive import AdaptiveLimit
+from sluice._stages.permits import ConcurrencyLimiter
 from sluice.policies.adaptive import Adaptive
-from sluice.policies.adaptive_limit import AdaptiveLimit
-from sluice.policies.limit import ConcurrencyLimiter
 
 T = TypeVar("T")
 

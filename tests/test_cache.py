@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import sluice
-from sluice._cache_runner import CacheRunner, default_key
-from sluice._singleflight import SingleFlight
+from sluice._cache.runner import CacheRunner, default_key
+from sluice._cache.singleflight import SingleFlight
 from sluice.policies.cache import JsonSerializer, PickleSerializer
 from sluice.stores import MemoryStore, SQLiteStore
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 import sluice
-from sluice._offload import ASYNC, PROCESS, THREAD, call_kind
+from sluice._executors import ASYNC, PROCESS, THREAD, call_kind
 
 
 def square(x: int) -> int:

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 import sluice
-from sluice.policies.hedge import Hedge, HedgeDelay
+from sluice._stages.hedge_delay import HedgeDelay
+from sluice.policies.hedge import Hedge
 from tests.helpers import Flaky, Upstream
 
 
@@ -39,9 +40,9 @@ class Replicas:
 def warmed(hedge: Hedge, budget: float = 1.0) -> sluice.Gate:
     """A gate whose hedge budget already has room (budgets grow with traffic)."""
     gate = sluice.Gate(hedge=hedge)
-    assert gate._hedge_budget is not None
+    assert gate._kernel.hedger.budget is not None
     for _ in range(int(10 / budget)):
-        gate._hedge_budget.deposit(0.0)
+        gate._kernel.hedger.budget.deposit(0.0)
     return gate
 
 
@@ -113,9 +114,9 @@ async def test_hedge_losers_never_count_as_breaker_failures() -> None:
     gate = sluice.Gate(
         hedge=Hedge(after=0.5, budget=1.0), breaker=sluice.Breaker(window=2, min_calls=2)
     )
-    assert gate._hedge_budget is not None
+    assert gate._kernel.hedger.budget is not None
     for _ in range(100):
-        gate._hedge_budget.deposit(0.0)
+        gate._kernel.hedger.budget.deposit(0.0)
     for _ in range(5):
         await gate.run(Replicas(10.0, 0.1))
     stats = gate.statistics()
@@ -126,9 +127,9 @@ async def test_hedge_losers_never_count_as_breaker_failures() -> None:
 
 async def test_percentile_delay_waits_for_enough_samples() -> None:
     gate = sluice.Gate(hedge=Hedge(after="p95", min_samples=20, budget=1.0))
-    assert gate._hedge_budget is not None
+    assert gate._kernel.hedger.budget is not None
     for _ in range(100):
-        gate._hedge_budget.deposit(0.0)
+        gate._kernel.hedger.budget.deposit(0.0)
     for _ in range(19):
         await gate.run(Upstream(latency=1.0))
     slow = Replicas(30.0, 1.0)

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import sluice
-from sluice._portal import Portal
+from sluice._executors.portal import Portal
 
 
 async def double(x: int) -> int:

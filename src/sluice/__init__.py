@@ -12,8 +12,9 @@ kind of upstream, and runs async, blocking and CPU-bound functions alike.
 import contextlib
 import logging
 
-from ._broadcast import AllFailedError, BroadcastResult
 from ._clock import Clock, LoopClock
+from ._core.deadline import current_deadline, time_remaining
+from ._core.usage import record_usage
 from ._errors import (
     AttemptTimeout,
     CircuitOpenError,
@@ -25,12 +26,12 @@ from ._errors import (
     SluiceError,
     SluiceTimeoutError,
 )
+from ._executors.portal import run_sync
+from ._executors.processes import CpuFunction, cpu
+from ._fanout.broadcast import AllFailedError, BroadcastResult
 from ._gate import Gate
-from ._offload import CpuFunction, cpu
 from ._outcome import Err, Ok
-from ._portal import run_sync
 from ._stats import GateStatistics, LatencySummary
-from ._usage import record_usage
 from .policies.adaptive import Adaptive, AdaptiveStatistics
 from .policies.backoff import Backoff
 from .policies.breaker import Breaker, BreakerStatistics
@@ -40,7 +41,7 @@ from .policies.hedge import Hedge
 from .policies.limit import Concurrency
 from .policies.rate import Rate, RateStatistics
 from .policies.retry import Attempt, Retry, attempt_history, is_retryable
-from .policies.timeout import Timeout, current_deadline, time_remaining
+from .policies.timeout import Timeout
 
 __version__ = "0.1.0"
 

@@ -13,9 +13,10 @@ virtual time without any change to the code under test.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "LoopClock"]
+__all__ = ["Clock", "LoopClock", "now_anywhere"]
 
 
 @runtime_checkable
@@ -46,3 +47,12 @@ class LoopClock:
 
     def __repr__(self) -> str:
         return "LoopClock()"
+
+
+def now_anywhere(clock: Clock) -> float:
+    """``clock.now()``, or the monotonic clock when no event loop runs (statistics taken
+    from synchronous code; the default loop's clock is the monotonic clock too)."""
+    try:
+        return clock.now()
+    except RuntimeError:
+        return time.monotonic()

@@ -1,7 +1,8 @@
 """The Gate: a named bundle of policies around calls to one kind of upstream.
 
-This module holds the public surface (construction, `run`, statistics, lifecycle, the sync
-facade); the pipeline a call goes through lives in `sluice._engine`.
+This module is the public face only: construction (`sluice._assembly` checks the arguments and
+wires the kernel), the run family, fan-out, statistics and lifecycle. Every call is run by the
+gate's kernel (`sluice._core.kernel`); many at once by its fan-out helper (`sluice._fanout`).
 
     gate = Gate("llm", concurrency=64, rate=Rate(rpm=600, burst=10), retry=Retry(attempts=4),
                 timeout=30.0, breaker=Breaker())
@@ -10,51 +11,36 @@ facade); the pipeline a call goes through lives in `sluice._engine`.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import logging
-import math
-import os
-import random
-from collections.abc import Awaitable, Callable, Coroutine
-from types import MappingProxyType
-from typing import Any, TypeVar, overload
+from collections.abc import AsyncIterable, Awaitable, Callable, Hashable, Iterable
+from typing import Any, Literal, TypeVar, Union, overload
 
-from ._cache_runner import CacheRunner
-from ._clock import Clock, LoopClock
-from ._engine import Engine
-from ._errors import (
-    CircuitOpenError,
-    ConfigError,
-    GateClosedError,
-    OverloadedError,
-    RejectedError,
-)
-from ._fanout import FanOut
-from ._offload import ASYNC, Executors, call_kind
-from ._outcome import CURRENT_COUNT, AttemptCount, Err, Ok
-from ._portal import portal
-from ._stats import GateStatistics, LatencyRecorder
-from ._timers import DeadlineQueue
-from ._validate import check_int_at_least
-from .policies.adaptive import Adaptive, coerce_concurrency
-from .policies.adaptive_limit import AdaptiveLimit
-from .policies.breaker import Breaker, CircuitBreaker
-from .policies.budget import RetryBudget, RetryBudgetState
+from ._assembly import assemble
+from ._clock import Clock, now_anywhere
+from ._core.call import Call
+from ._executors.portal import portal
+from ._fanout.broadcast import BroadcastResult
+from ._fanout.fanout import FanOut
+from ._fanout.stream import Stream
+from ._outcome import Err, Ok
+from ._stats import GateStatistics
+from .policies.adaptive import Adaptive
+from .policies.breaker import Breaker
 from .policies.cache import Cache
-from .policies.hedge import Hedge, HedgeDelay
-from .policies.limit import Concurrency, ConcurrencyLimiter
-from .policies.rate import Rate, RateLimiter
+from .policies.hedge import Hedge
+from .policies.limit import Concurrency
+from .policies.rate import Rate
 from .policies.retry import Retry
 from .policies.timeout import Timeout
 
 __all__ = ["Gate"]
 
+K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
-logger = logging.getLogger("sluice")
+X = TypeVar("X")
+Items = Union[Iterable[X], AsyncIterable[X]]  # noqa: UP007 - a generic alias needs Union here
 
 
-class Gate(FanOut, Engine):
+class Gate:
     """Runs calls under concurrency, rate, retry, timeout and circuit-breaker policies.
 
     Args:
@@ -75,6 +61,9 @@ class Gate(FanOut, Engine):
         processes: size of the pool for `sluice.cpu` functions; default: the CPU count.
         clock: where time comes from; default: the running event loop's clock.
         seed: seeds the jitter of backoff delays, for reproducible runs.
+
+    A gate is a facade: its kernel (`sluice._core.kernel.Kernel`) runs every call through the
+    policies, and its fan-out helper (`sluice._fanout.FanOut`) runs many at once.
     """
 
     def __init__(
@@ -94,105 +83,31 @@ class Gate(FanOut, Engine):
         clock: Clock | None = None,
         seed: int | None = None,
     ) -> None:
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"Gate(name=...) must be a non-empty string, got {name!r}")
-        self._name = name
-        self._clock: Clock = LoopClock() if clock is None else clock
-        if not isinstance(self._clock, Clock):
-            raise ConfigError(f"Gate(clock=...) must have now() and sleep(), got {clock!r}")
-        # With the loop's own clock, deadlines are loop times already and need no conversion.
-        self._loop_clock = type(self._clock) is LoopClock
-
-        config = coerce_concurrency(concurrency)
-        self._adaptive = None
-        if isinstance(config, Adaptive):
-            self._adaptive = AdaptiveLimit(config)
-            limit: Concurrency | None = config.limiter_config()
-        else:
-            limit = config
-        self._limiter = None if limit is None else ConcurrencyLimiter(limit, gate=name)
-        if rate is not None and not isinstance(rate, Rate):
-            raise ConfigError(f"Gate(rate=...) must be a sluice.Rate or None, got {rate!r}")
-        self._rate = None if rate is None else RateLimiter(rate, clock=self._clock, gate=name)
-        if isinstance(retry, int) and not isinstance(retry, bool):
-            retry = Retry(attempts=retry)
-        if retry is not None and not isinstance(retry, Retry):
-            raise ConfigError(
-                "Gate(retry=...) must be a sluice.Retry, a number of attempts or None, "
-                f"got {retry!r}"
-            )
-        self._retry = retry
-        self._budget = (
-            None if retry is None or retry.budget is None else RetryBudgetState(retry.budget)
+        self._kernel = assemble(
+            name,
+            concurrency=concurrency,
+            rate=rate,
+            retry=retry,
+            timeout=timeout,
+            breaker=breaker,
+            hedge=hedge,
+            fallback=fallback,
+            cache=cache,
+            threads=threads,
+            processes=processes,
+            clock=clock,
+            seed=seed,
         )
-        self._timeout = Timeout.coerce(timeout)
-        self._attempt_timeout = None if self._timeout is None else self._timeout.attempt
-        self._total_timeout = None if self._timeout is None else self._timeout.total
-        if breaker is not None and not isinstance(breaker, Breaker):
-            raise ConfigError(
-                f"Gate(breaker=...) must be a sluice.Breaker or None, got {breaker!r}"
-            )
-        self._breaker = None if breaker is None else CircuitBreaker(breaker, gate=name)
-        if hedge is not None and not isinstance(hedge, Hedge):
-            raise ConfigError(f"Gate(hedge=...) must be a sluice.Hedge or None, got {hedge!r}")
-        self._hedge = hedge
-        self._hedge_delay = None if hedge is None else HedgeDelay(hedge)
-        self._hedge_budget = (
-            None
-            if hedge is None
-            else RetryBudgetState(RetryBudget(percent=hedge.budget, min_per_second=0.0))
-        )
-        self._hedges = 0
-        self._hedge_wins = 0
-        self._fallback = fallback
-        self._fallbacks = 0
-        cache_config = Cache.coerce(cache)
-        self._cache = (
-            None
-            if cache_config is None
-            else CacheRunner(cache_config, namespace=name, clock=self._clock)
-        )
-        # Attempt latencies are measured only for the policies that learn from them.
-        self._observing = self._adaptive is not None or (
-            hedge is not None and isinstance(hedge.after, str)
-        )
-
-        if threads is None:
-            if isinstance(config, Adaptive):
-                threads = min(config.max, 64)  # the limit may grow: threads are made on demand
-            elif limit is not None:
-                threads = limit.limit
-            else:
-                threads = min(32, (os.cpu_count() or 1) + 4)
-        for label, value in (("threads", threads), ("processes", processes)):
-            if value is not None:
-                check_int_at_least("Gate", label, value, 1)
-        self._executors = Executors(name=name, threads=threads, processes=processes)
-        self._rng = random.Random(seed)
-        self._paused_until = -math.inf
-        self._deadlines = DeadlineQueue()
-        self._plain = self._has_no_policy()
-
-        self._closed = False
-        self._started = 0
-        self._succeeded = 0
-        self._failed = 0
-        self._cancelled = 0
-        self._retried = 0
-        self._timeouts = 0
-        self._active = 0
-        self._in_flight = 0
-        self._rejected: dict[str, int] = {}
-        self._latency = LatencyRecorder()
+        self._fanout = FanOut(self._kernel)
 
     # ------------------------------------------------------------------ public surface
     @property
     def name(self) -> str:
-        return self._name
+        return self._kernel.name
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._kernel.closed
 
     @overload
     async def run(
@@ -232,56 +147,7 @@ class Gate(FanOut, Engine):
         reserves an estimate on the gate's ``tpm`` budget, settled after the call.
         ``fallback`` overrides the gate's fallback for this call.
         """
-        if self._closed:
-            self._rejected["closed"] = self._rejected.get("closed", 0) + 1
-            raise GateClosedError(f"gate {self._name!r} is closed")
-        clock = self._clock
-        # Built before the call is counted or can fall back: a key that cannot be built is
-        # a programming error (say, unserializable arguments) and must surface as such.
-        cache_key = None if self._cache is None else self._cache.key_for(fn, args, kwargs)
-        start = clock.now()
-        self._started += 1
-        self._active += 1
-        try:
-            if cache_key is not None:
-                result = await self._run_cached(cache_key, fn, args, kwargs, tokens)
-            elif not self._plain:
-                result = await self._pipeline(fn, args, kwargs, tokens, start)
-            else:
-                # The fast path: no policy, no task, nothing allocated beyond the call.
-                kind = call_kind(fn)
-                self._in_flight += 1
-                if kind == ASYNC:
-                    try:
-                        result = await fn(*args, **kwargs)
-                    finally:
-                        self._in_flight -= 1
-                else:
-                    result = await self._offload(kind, fn, args, kwargs)
-        except BaseException as exc:
-            self._active -= 1
-            self._count_error(exc)
-            if fallback is None:
-                fallback = self._fallback
-            if fallback is None or not isinstance(exc, Exception):
-                raise
-            self._fallbacks += 1
-            return await _fall_back(fallback, exc)
-        self._active -= 1
-        self._succeeded += 1
-        self._latency.record(clock.now() - start)
-        return result
-
-    def _run_cached(
-        self, key: str, fn: Callable[..., Any], args: Any, kwargs: Any, tokens: float | None
-    ) -> Coroutine[Any, Any, Any]:
-        # Outermost: a hit skips every policy; a miss runs the pipeline once for all identical
-        # calls in flight, starting when the shared execution starts. (Kept out of `run`: a
-        # closure there would turn its locals into cells and slow every call down.)
-        assert self._cache is not None
-        return self._cache.run_keyed(
-            key, lambda: self._pipeline(fn, args, kwargs, tokens, self._clock.now())
-        )
+        return await self._kernel.run(Call(fn, args, kwargs, tokens), fallback)
 
     @overload
     async def run_outcome(
@@ -320,16 +186,7 @@ class Gate(FanOut, Engine):
             outcome = await gate.run_outcome(fetch, url)
             print(outcome.ok, outcome.attempts, outcome.elapsed)
         """
-        count = AttemptCount(self)
-        token = CURRENT_COUNT.set(count)
-        start = self._now_anywhere()
-        try:
-            value = await self.run(fn, *args, tokens=tokens, fallback=fallback, **kwargs)
-        except Exception as exc:
-            return Err(exc, attempts=count.count, elapsed=self._now_anywhere() - start)
-        finally:
-            CURRENT_COUNT.reset(token)
-        return Ok(value, attempts=count.count, elapsed=self._now_anywhere() - start)
+        return await self._kernel.run_outcome(Call(fn, args, kwargs, tokens), fallback)
 
     def run_sync(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """`run` from synchronous code: executes on sluice's background event loop."""
@@ -357,6 +214,299 @@ class Gate(FanOut, Engine):
         gated.__wrapped__ = fn  # type: ignore[attr-defined]
         return gated
 
+    # ---------------------------------------------------------------- map
+    @overload
+    async def map(
+        self,
+        fn: Callable[[X], Awaitable[T]],
+        items: Items[X],
+        *,
+        ordered: bool = True,
+        errors: Literal["raise"] = "raise",
+        window: int | None = None,
+    ) -> list[T]: ...
+    @overload
+    async def map(
+        self,
+        fn: Callable[[X], Awaitable[T]],
+        items: Items[X],
+        *,
+        ordered: bool = True,
+        errors: Literal["return"],
+        window: int | None = None,
+    ) -> list[Ok[T] | Err]: ...
+    @overload
+    async def map(
+        self,
+        fn: Callable[[X], T],
+        items: Items[X],
+        *,
+        ordered: bool = True,
+        errors: Literal["raise"] = "raise",
+        window: int | None = None,
+    ) -> list[T]: ...
+    @overload
+    async def map(
+        self,
+        fn: Callable[[X], T],
+        items: Items[X],
+        *,
+        ordered: bool = True,
+        errors: Literal["return"],
+        window: int | None = None,
+    ) -> list[Ok[T] | Err]: ...
+
+    async def map(
+        self,
+        fn: Callable[[Any], Any],
+        items: Items[Any],
+        *,
+        ordered: bool = True,
+        errors: Literal["raise", "return"] = "raise",
+        window: int | None = None,
+    ) -> list[Any]:
+        """Call ``fn(item)`` for every item through the gate; return the results.
+
+        Results come in input order (``ordered=False``: in completion order). On the first
+        failure the calls still running are cancelled and that error is raised, with a note
+        saying which item failed and ``sluice_other_errors`` ({index: error}) holding any
+        other item that failed while stopping. ``errors="return"`` never raises for an item:
+        it returns `Ok` / `Err` outcomes with attempts and elapsed time. ``window`` caps the
+        calls in flight (default: the gate's concurrency limit, else 100).
+
+            pages = await gate.map(fetch, urls)
+        """
+        return await self._fanout.map("gate.map", fn, items, ordered, errors, window)
+
+    # ---------------------------------------------------------------- stream
+    @overload
+    def stream(
+        self,
+        fn: Callable[[X], Awaitable[T]],
+        items: Items[X],
+        *,
+        ordered: bool = False,
+        window: int | None = None,
+    ) -> Stream[T]: ...
+    @overload
+    def stream(
+        self,
+        fn: Callable[[X], T],
+        items: Items[X],
+        *,
+        ordered: bool = False,
+        window: int | None = None,
+    ) -> Stream[T]: ...
+
+    def stream(
+        self,
+        fn: Callable[[Any], Any],
+        items: Items[Any],
+        *,
+        ordered: bool = False,
+        window: int | None = None,
+    ) -> Stream[Any]:
+        """Yield ``(index, Ok | Err)`` for every item as calls complete (``ordered=True``: in
+        input order, holding back only results that must wait for an earlier one).
+
+        The input is pulled lazily: at most ``window`` items (default: the gate's concurrency
+        limit, else 100) are running or waiting for the consumer, whatever the input's size.
+        Nothing starts until the first iteration. Use ``async with`` so the workers stop
+        when the block ends, however it ends:
+
+            async with gate.stream(fetch, urls) as results:
+                async for index, outcome in results: ...
+        """
+        return self._fanout.stream("gate.stream", fn, items, ordered, window)
+
+    # ---------------------------------------------------------------- broadcast / race
+    @overload
+    async def broadcast(
+        self,
+        fn: Callable[[K], Awaitable[T]],
+        targets: Iterable[K],
+        *,
+        quorum: int | None = None,
+        deadline: float | None = None,
+        cancel_rest: bool = True,
+    ) -> BroadcastResult[K, T]: ...
+    @overload
+    async def broadcast(
+        self,
+        fn: Callable[[K], T],
+        targets: Iterable[K],
+        *,
+        quorum: int | None = None,
+        deadline: float | None = None,
+        cancel_rest: bool = True,
+    ) -> BroadcastResult[K, T]: ...
+
+    async def broadcast(
+        self,
+        fn: Callable[[Any], Any],
+        targets: Iterable[Any],
+        *,
+        quorum: int | None = None,
+        deadline: float | None = None,
+        cancel_rest: bool = True,
+    ) -> BroadcastResult[Any, Any]:
+        """Call ``fn(target)`` for every target at once; each failure stays its own.
+
+        Returns a `BroadcastResult` keyed by target (targets must be hashable and distinct).
+        With ``quorum=k`` it returns as soon as k targets succeeded, or as soon as k can no
+        longer be reached; the unfinished calls are cancelled, or with ``cancel_rest=False``
+        keep running and ``result.rest`` resolves to the final result. With ``deadline``
+        (seconds) the targets unfinished by then are cancelled and fail with
+        `DeadlineExceeded`; the deadline also bounds calls left running after a quorum.
+
+            result = await gate.broadcast(replicate, peers, quorum=2, deadline=2.0)
+        """
+        return await self._fanout.broadcast(
+            "gate.broadcast", fn, targets, quorum, deadline, cancel_rest
+        )
+
+    @overload
+    async def race(
+        self,
+        fn: Callable[[X], Awaitable[T]],
+        targets: Iterable[X],
+        *,
+        deadline: float | None = None,
+    ) -> T: ...
+    @overload
+    async def race(
+        self, fn: Callable[[X], T], targets: Iterable[X], *, deadline: float | None = None
+    ) -> T: ...
+
+    async def race(
+        self, fn: Callable[[Any], Any], targets: Iterable[Any], *, deadline: float | None = None
+    ) -> Any:
+        """Call ``fn(target)`` for every target at once; return the first success and cancel
+        the rest. If every target fails (or the ``deadline`` passes first), raise
+        `AllFailedError`, an exception group with one error per target in target order.
+
+            answer = await gate.race(ask, [primary, secondary])
+        """
+        return await self._fanout.race("gate.race", fn, targets, deadline)
+
+    # ---------------------------------------------------------------- sync twins
+    @overload
+    def map_sync(
+        self,
+        fn: Callable[[X], Awaitable[T]],
+        items: Iterable[X],
+        *,
+        ordered: bool = True,
+        errors: Literal["raise"] = "raise",
+        window: int | None = None,
+    ) -> list[T]: ...
+    @overload
+    def map_sync(
+        self,
+        fn: Callable[[X], Awaitable[T]],
+        items: Iterable[X],
+        *,
+        ordered: bool = True,
+        errors: Literal["return"],
+        window: int | None = None,
+    ) -> list[Ok[T] | Err]: ...
+    @overload
+    def map_sync(
+        self,
+        fn: Callable[[X], T],
+        items: Iterable[X],
+        *,
+        ordered: bool = True,
+        errors: Literal["raise"] = "raise",
+        window: int | None = None,
+    ) -> list[T]: ...
+    @overload
+    def map_sync(
+        self,
+        fn: Callable[[X], T],
+        items: Iterable[X],
+        *,
+        ordered: bool = True,
+        errors: Literal["return"],
+        window: int | None = None,
+    ) -> list[Ok[T] | Err]: ...
+
+    def map_sync(
+        self,
+        fn: Callable[[Any], Any],
+        items: Iterable[Any],
+        *,
+        ordered: bool = True,
+        errors: Literal["raise", "return"] = "raise",
+        window: int | None = None,
+    ) -> list[Any]:
+        """`map` from synchronous code (runs on sluice's background loop; plain functions
+        run on the gate's thread pool).
+
+            pages = gate.map_sync(fetch, urls)
+        """
+        return portal.call(self._fanout.map, "gate.map_sync", fn, items, ordered, errors, window)
+
+    @overload
+    def broadcast_sync(
+        self,
+        fn: Callable[[K], Awaitable[T]],
+        targets: Iterable[K],
+        *,
+        quorum: int | None = None,
+        deadline: float | None = None,
+        cancel_rest: bool = True,
+    ) -> BroadcastResult[K, T]: ...
+    @overload
+    def broadcast_sync(
+        self,
+        fn: Callable[[K], T],
+        targets: Iterable[K],
+        *,
+        quorum: int | None = None,
+        deadline: float | None = None,
+        cancel_rest: bool = True,
+    ) -> BroadcastResult[K, T]: ...
+
+    def broadcast_sync(
+        self,
+        fn: Callable[[Any], Any],
+        targets: Iterable[Any],
+        *,
+        quorum: int | None = None,
+        deadline: float | None = None,
+        cancel_rest: bool = True,
+    ) -> BroadcastResult[Any, Any]:
+        """`broadcast` from synchronous code (runs on sluice's background loop)."""
+        return portal.call(
+            self._fanout.broadcast,
+            "gate.broadcast_sync",
+            fn,
+            targets,
+            quorum,
+            deadline,
+            cancel_rest,
+        )
+
+    @overload
+    def race_sync(
+        self,
+        fn: Callable[[X], Awaitable[T]],
+        targets: Iterable[X],
+        *,
+        deadline: float | None = None,
+    ) -> T: ...
+    @overload
+    def race_sync(
+        self, fn: Callable[[X], T], targets: Iterable[X], *, deadline: float | None = None
+    ) -> T: ...
+
+    def race_sync(
+        self, fn: Callable[[Any], Any], targets: Iterable[Any], *, deadline: float | None = None
+    ) -> Any:
+        """`race` from synchronous code (runs on sluice's background loop)."""
+        return portal.call(self._fanout.race, "gate.race_sync", fn, targets, deadline)
+
     def observe_limits(
         self,
         *,
@@ -374,53 +524,24 @@ class Gate(FanOut, Engine):
         configured rate lower than the upstream's is kept. When nothing remains, new
         attempts wait for the reported reset.
         """
-        now = self._now_anywhere()
-        if self._rate is None:
-            if requests_limit is None and tokens_limit is None:
-                return
-            self._rate = RateLimiter(None, clock=self._clock, gate=self._name)
-            self._plain = False
-        self._rate.observe(
-            now,
+        self._kernel.observe_limits(
             requests_limit=requests_limit,
             requests_remaining=requests_remaining,
+            requests_reset=requests_reset,
             tokens_limit=tokens_limit,
             tokens_remaining=tokens_remaining,
+            tokens_reset=tokens_reset,
         )
-        for remaining, reset in (
-            (requests_remaining, requests_reset),
-            (tokens_remaining, tokens_reset),
-        ):
-            if remaining is not None and remaining <= 0 and reset is not None:
-                self.pause(reset)
+
+    def pause(self, seconds: float) -> None:
+        """Hold every new attempt for ``seconds`` (a shared cooldown; calls already running
+        are not touched). Called automatically when an attempt fails with an error that is
+        ``overloaded`` and carries ``retry_after``, such as an HTTP 429."""
+        self._kernel.pause(seconds)
 
     def statistics(self) -> GateStatistics:
         """A frozen snapshot of counters, limiter state, breaker state and latency."""
-        now = self._now_anywhere()
-        limiter = self._limiter
-        return GateStatistics(
-            name=self._name,
-            calls_started=self._started,
-            succeeded=self._succeeded,
-            failed=self._failed,
-            cancelled=self._cancelled,
-            rejected=MappingProxyType(dict(self._rejected)),
-            retried=self._retried,
-            timeouts=self._timeouts,
-            active=self._active,
-            in_flight=self._in_flight,
-            waiting=0 if limiter is None else limiter.waiting,
-            concurrency_limit=None if limiter is None else limiter.limit,
-            breaker=None if self._breaker is None else self._breaker.statistics(now),
-            rate=None if self._rate is None else self._rate.statistics(now),
-            latency=self._latency.summary(),
-            paused_for=max(0.0, self._paused_until - now),
-            hedges=self._hedges,
-            hedge_wins=self._hedge_wins,
-            fallbacks=self._fallbacks,
-            cache=None if self._cache is None else self._cache.statistics(),
-            adaptive=None if self._adaptive is None else self._adaptive.statistics(),
-        )
+        return self._kernel.statistics()
 
     async def __aenter__(self) -> Gate:
         return self
@@ -435,65 +556,25 @@ class Gate(FanOut, Engine):
         Calls already running on the event loop belong to their callers and are not touched;
         threads and processes of this gate are stopped once their current job ends.
         """
-        self._closed = True
-        if self._cache is not None:
-            await self._cache.aclose()
-        await self._executors.aclose()
+        await self._kernel.aclose()
 
     def close(self) -> None:
         """Synchronous `aclose`: refuse new calls, block until offloaded work has finished."""
-        self._closed = True
-        if self._cache is not None:
-            self._cache.close()
-        self._executors.shutdown(wait=True)
+        self._kernel.close()
 
     def __repr__(self) -> str:
+        kernel = self._kernel
+        state = kernel.state.statistics(now_anywhere(kernel.clock))
         policies = [
             f"{label}={value!r}"
             for label, value in (
-                ("concurrency", None if self._limiter is None else self._limiter.limit),
-                ("retry", self._retry),
-                ("timeout", self._timeout),
-                ("breaker", None if self._breaker is None else self._breaker.config),
+                ("concurrency", state.concurrency_limit),
+                ("retry", None if kernel.retrying is None else kernel.retrying.policy),
+                ("timeout", kernel.timeout),
+                ("breaker", kernel.spec.breaker),
             )
             if value is not None
         ]
-        if self._rate is not None:
+        if state.rate is not None:
             policies.append("rate=...")
-        return f"Gate({self._name!r}{''.join(', ' + p for p in policies)})"
-
-    def _count_error(self, exc: BaseException) -> None:
-        if isinstance(exc, asyncio.CancelledError):
-            self._cancelled += 1
-        elif isinstance(exc, RejectedError):
-            if isinstance(exc, CircuitOpenError):
-                reason = "circuit_open"
-            elif isinstance(exc, OverloadedError):
-                reason = exc.reason
-            else:
-                reason = "rejected"
-            self._rejected[reason] = self._rejected.get(reason, 0) + 1
-        else:
-            self._failed += 1
-
-    def _has_no_policy(self) -> bool:
-        return (
-            self._limiter is None
-            and self._rate is None
-            and self._retry is None
-            and self._timeout is None
-            and self._breaker is None
-            and self._hedge is None
-            and self._cache is None
-        )
-
-
-async def _fall_back(fallback: Any, exc: Exception) -> Any:
-    """The fallback's answer for ``exc``: a callable is called with it (and awaited if it
-    returns an awaitable); anything else is the answer itself."""
-    if not callable(fallback):
-        return fallback
-    answer = fallback(exc)
-    if inspect.isawaitable(answer):
-        answer = await answer
-    return answer
+        return f"Gate({kernel.name!r}{''.join(', ' + p for p in policies)})"

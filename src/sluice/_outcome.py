@@ -11,14 +11,10 @@ and how long the call took.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Generic, Literal, NoReturn, TypeAlias, TypeVar
+from typing import ClassVar, Generic, Literal, NoReturn, TypeAlias, TypeVar
 
-if TYPE_CHECKING:
-    from ._engine import Engine
-
-__all__ = ["CURRENT_COUNT", "AttemptCount", "Err", "Ok", "Outcome"]
+__all__ = ["Err", "Ok", "Outcome"]
 
 T = TypeVar("T")
 
@@ -60,16 +56,3 @@ class Err:
 
 
 Outcome: TypeAlias = "Ok[T] | Err"
-
-
-class AttemptCount:
-    """Where a gate's retry loop notes how many attempts the current call has made."""
-
-    __slots__ = ("count", "gate")
-
-    def __init__(self, gate: Engine) -> None:
-        self.gate = gate
-        self.count = 1
-
-
-CURRENT_COUNT: ContextVar[AttemptCount | None] = ContextVar("sluice_attempt_count", default=None)

@@ -9,13 +9,13 @@ from collections.abc import Callable
 import pytest
 
 import sluice
+from sluice._stages.adaptive import AdaptiveLimit
 from sluice.policies.adaptive import (
     Adaptive,
     LimitChange,
     coerce_concurrency,
     is_drop,
 )
-from sluice.policies.adaptive_limit import AdaptiveLimit
 from sluice.policies.limit import Concurrency
 from tests.helpers import Flaky
 

@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sluice
-from sluice.policies.breaker import Breaker, CircuitBreaker, counts_as_failure
+from sluice._stages.breaker import CircuitBreaker
+from sluice.policies.breaker import Breaker, counts_as_failure
 
 
 def make(**kwargs: object) -> CircuitBreaker:

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 import sluice
-from sluice.policies.budget import RetryBudget, RetryBudgetState
+from sluice._stages.budget import RetryBudgetState
+from sluice.policies.budget import RetryBudget
 
 
 def test_floor_allows_min_per_second_times_ttl_without_traffic() -> None:

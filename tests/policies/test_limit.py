@@ -5,7 +5,8 @@ import asyncio
 import pytest
 
 import sluice
-from sluice.policies.limit import Concurrency, ConcurrencyLimiter
+from sluice._stages.permits import ConcurrencyLimiter
+from sluice.policies.limit import Concurrency
 
 
 async def hold(limiter: ConcurrencyLimiter, order: list[int], tag: int, seconds: float) -> None:

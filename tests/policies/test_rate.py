@@ -5,12 +5,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sluice
-from sluice.policies.rate import Gcra, Rate, RateLimiter
-from sluice.testing import ManualClock
+from sluice._stages.rate import Gcra, RateLimiter
+from sluice.policies.rate import Rate
 
 
 def limiter(**kwargs: float) -> RateLimiter:
-    return RateLimiter(Rate(**kwargs), clock=ManualClock(), gate="g")  # type: ignore[arg-type]
+    return RateLimiter(Rate(**kwargs), gate="g")  # type: ignore[arg-type]
 
 
 def test_evenly_spaced_without_burst() -> None:
@@ -93,7 +93,7 @@ def test_statistics_report_the_delay_of_a_new_call() -> None:
 
 
 def test_learning_a_limit_from_scratch() -> None:
-    rate = RateLimiter(None, clock=ManualClock(), gate="g")
+    rate = RateLimiter(None, gate="g")
     assert not rate.counts_tokens
     rate.observe(0.0, requests_limit=60, requests_remaining=0, tokens_limit=6000)
     assert rate.counts_tokens

@@ -6,7 +6,8 @@ import random
 import pytest
 
 import sluice
-from sluice.policies.budget import RetryBudget, RetryBudgetState
+from sluice._stages.budget import RetryBudgetState
+from sluice.policies.budget import RetryBudget
 from sluice.policies.retry import Attempt, Retry, attach_history, attempt_history, is_retryable
 
 

@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .._errors import ConfigError
+from .._executors.portal import run_sync
 from .._gate import Gate
-from .._portal import run_sync
 from ..policies.breaker import Breaker
 from ..policies.limit import Concurrency
 from ..policies.rate import Rate

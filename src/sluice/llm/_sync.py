@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 
-from .._portal import run_sync
+from .._executors.portal import run_sync
 from ._stream import ChatStream
 from ._types import ChatDelta, ToolCall, Usage
 

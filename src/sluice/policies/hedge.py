@@ -9,8 +9,7 @@ are safe to run twice.
 
     gate = Gate(hedge=Hedge(after="p95", max_extra=1, budget=0.05))
 
-`HedgeDelay` computes the ``"p95"`` delay from recent attempt latencies, refreshing it every
-few samples rather than sorting on every call.
+The delay itself is computed by `sluice._stages.hedge_delay.HedgeDelay`.
 """
 
 from __future__ import annotations
@@ -19,12 +18,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .._errors import ConfigError
-from .._stats import percentile
 from .._validate import check_fraction, check_int_at_least, check_positive
 
-__all__ = ["Hedge", "HedgeDelay"]
+__all__ = ["PERCENTILES", "Hedge"]
 
-_PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,56 +47,13 @@ class Hedge:
 
     def __post_init__(self) -> None:
         if isinstance(self.after, str):
-            if self.after not in _PERCENTILES:
+            if self.after not in PERCENTILES:
                 raise ConfigError(
                     "Hedge(after=...) must be a number of seconds or one of "
-                    f"{', '.join(map(repr, _PERCENTILES))}, got {self.after!r}"
+                    f"{', '.join(map(repr, PERCENTILES))}, got {self.after!r}"
                 )
         else:
             object.__setattr__(self, "after", check_positive("Hedge", "after", self.after))
         check_int_at_least("Hedge", "max_extra", self.max_extra, 1)
         check_fraction("Hedge", "budget", self.budget)
         check_int_at_least("Hedge", "min_samples", self.min_samples, 1)
-
-
-class HedgeDelay:
-    """The current hedge delay: fixed, or a percentile of the recent attempt latencies."""
-
-    __slots__ = ("_count", "_delay", "_fixed", "_min_samples", "_q", "_ring", "_size", "_stale")
-
-    # Recompute the percentile after this many new samples: sorting a ring of 512 numbers on
-    # every call would cost more than the attempts it speeds up.
-    REFRESH_EVERY = 32
-
-    def __init__(self, hedge: Hedge, size: int = 512) -> None:
-        self._fixed = hedge.after if not isinstance(hedge.after, str) else None
-        self._q = _PERCENTILES.get(hedge.after, 95.0) if isinstance(hedge.after, str) else 95.0
-        self._min_samples = hedge.min_samples
-        self._size = size
-        self._ring: list[float] = []
-        self._count = 0
-        self._stale = 0
-        self._delay: float | None = None
-
-    def record(self, latency: float) -> None:
-        """Note the latency of a successful attempt."""
-        if self._fixed is not None:
-            return
-        ring = self._ring
-        if len(ring) < self._size:
-            ring.append(latency)
-        else:
-            ring[self._count % self._size] = latency
-        self._count += 1
-        self._stale += 1
-
-    def current(self) -> float | None:
-        """Seconds to wait before hedging, or ``None`` when too little is known yet."""
-        if self._fixed is not None:
-            return self._fixed
-        if len(self._ring) < self._min_samples:
-            return None
-        if self._delay is None or self._stale >= self.REFRESH_EVERY:
-            self._delay = percentile(sorted(self._ring), self._q)
-            self._stale = 0
-        return self._delay

@@ -13,21 +13,21 @@ emission interval ``T``; a cost ``n`` is admissible at time ``t`` when
 - token reservations are settled afterwards: the difference between the estimate and the real
   usage is added to, or refunded from, the TAT.
 
-    limiter = RateLimiter(Rate(rpm=600, burst=10, tpm=90_000), clock=LoopClock(), gate="llm")
-    slot = limiter.book(1200, deadline=None, now=now)   # books; the caller waits until slot
-    limiter.settle(reserved=1200, actual=950)           # refund 250 tokens
+    gate = Gate("llm", rate=Rate(rpm=600, burst=10, tpm=90_000))
+    await gate.run(complete, prompt, tokens=1200)       # reserves 1,200, settles with usage
+    gate.statistics().rate.delay                        # the wait a new call would face now
+
+The limiter itself is `sluice._stages.rate.RateLimiter`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from .._clock import Clock
-from .._errors import ConfigError, DeadlineExceeded
+from .._errors import ConfigError
 from .._validate import check_int_at_least, check_optional_positive, check_positive
 
-__all__ = ["Gcra", "Rate", "RateLimiter", "RateStatistics"]
+__all__ = ["Rate", "RateStatistics"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,31 +77,6 @@ class Rate:
         return self.token_burst if self.token_burst is not None else self.tpm / 60.0
 
 
-class Gcra:
-    """One GCRA limit: ``interval`` seconds per unit, ``capacity`` units of burst."""
-
-    __slots__ = ("capacity", "interval", "tat")
-
-    def __init__(self, interval: float, capacity: float) -> None:
-        self.interval = interval
-        self.capacity = capacity
-        self.tat = -math.inf
-
-    def earliest(self, now: float, cost: float) -> float:
-        """Earliest time >= ``now`` at which ``cost`` units are admissible."""
-        # A cost above capacity is checked as exactly "capacity": it passes when the bucket is full.
-        booked = min(cost, self.capacity) * self.interval
-        return max(now, self.tat + booked - self.capacity * self.interval)
-
-    def commit(self, at: float, cost: float) -> None:
-        """Book ``cost`` units admitted at time ``at``."""
-        self.tat = max(self.tat, at) + cost * self.interval
-
-    def adjust(self, delta: float) -> None:
-        """Add (or, if negative, refund) ``delta`` units to what was booked."""
-        self.tat += delta * self.interval
-
-
 @dataclass(frozen=True, slots=True)
 class RateStatistics:
     """Snapshot of a rate limiter: current rates (configured or learned) and the wait a new
@@ -110,150 +85,3 @@ class RateStatistics:
     requests_per_second: float | None
     tokens_per_minute: float | None
     delay: float
-
-
-class RateLimiter:
-    """Books request and token slots on a `Rate` and waits for them on a `Clock`.
-
-    Limits can also be *learned*: `observe` takes what an upstream reports (its per-minute
-    limit and what remains of it) and tightens the limiter to match, so a client with no
-    configured rate slows down before it is refused, and one configured too high corrects
-    itself. A configured rate that is lower than the upstream's is kept.
-    """
-
-    __slots__ = ("_clock", "_configured", "_gate", "_requests", "_tokens")
-
-    def __init__(self, rate: Rate | None, *, clock: Clock, gate: str = "gate") -> None:
-        self._clock = clock
-        self._gate = gate
-        self._requests: Gcra | None = None
-        self._tokens: Gcra | None = None
-        # The configured (request interval, token interval): floors that learning never undercuts.
-        self._configured: tuple[float, float] = (0.0, 0.0)
-        if rate is not None:
-            rps = rate.requests_per_second
-            if rps is not None:
-                self._requests = Gcra(1.0 / rps, rate.burst)
-            capacity = rate.token_capacity
-            if rate.tpm is not None and capacity is not None:
-                self._tokens = Gcra(60.0 / rate.tpm, capacity)
-            self._configured = (
-                0.0 if self._requests is None else self._requests.interval,
-                0.0 if self._tokens is None else self._tokens.interval,
-            )
-
-    @property
-    def counts_tokens(self) -> bool:
-        """Whether a token budget is in force (configured or learned)."""
-        return self._tokens is not None
-
-    def reserve(self, now: float, tokens: float) -> float:
-        """Book one request and ``tokens`` tokens at the earliest joint slot; return it."""
-        at = now
-        requests = self._requests
-        if requests is not None:
-            at = requests.earliest(now, 1.0)
-        token_limit = self._tokens
-        if token_limit is not None and tokens > 0:
-            at = max(at, token_limit.earliest(now, tokens))
-        if requests is not None:
-            requests.commit(at, 1.0)
-        if token_limit is not None and tokens > 0:
-            token_limit.commit(at, tokens)
-        return at
-
-    def earliest(self, now: float, tokens: float = 0.0) -> float:
-        """When a call booking now would be admitted, without booking it."""
-        at = now
-        if self._requests is not None:
-            at = self._requests.earliest(now, 1.0)
-        if self._tokens is not None and tokens > 0:
-            at = max(at, self._tokens.earliest(now, tokens))
-        return at
-
-    def refund(self, tokens: float) -> None:
-        """Give back a booking that was never used (the caller left before its slot)."""
-        if self._requests is not None:
-            self._requests.adjust(-1.0)
-        if self._tokens is not None and tokens > 0:
-            self._tokens.adjust(-tokens)
-
-    def settle(self, reserved: float, actual: float) -> None:
-        """Replace a token estimate by the real count once it is known."""
-        if self._tokens is not None and actual != reserved:
-            self._tokens.adjust(actual - reserved)
-
-    def observe(
-        self,
-        now: float,
-        *,
-        requests_limit: float | None = None,
-        requests_remaining: float | None = None,
-        tokens_limit: float | None = None,
-        tokens_remaining: float | None = None,
-    ) -> None:
-        """Align with an upstream's report: limits per minute, and what remains of them now."""
-        request_floor, token_floor = self._configured
-        if requests_limit is not None and requests_limit > 0:
-            self._requests = _learn(self._requests, requests_limit, request_floor)
-        if tokens_limit is not None and tokens_limit > 0:
-            self._tokens = _learn(self._tokens, tokens_limit, token_floor)
-        if requests_remaining is not None and self._requests is not None:
-            _align(self._requests, now, requests_remaining)
-        if tokens_remaining is not None and self._tokens is not None:
-            _align(self._tokens, now, tokens_remaining)
-
-    def book(self, tokens: float, deadline: float | None, now: float) -> float:
-        """Book a slot for one request carrying ``tokens`` tokens and return its time; the
-        caller waits until then (see `wait`).
-
-        Raises `DeadlineExceeded` at once, without booking, when the slot lies at or beyond
-        ``deadline``: waiting could only end in a timeout.
-        """
-        if deadline is not None and (slot := self.earliest(now, tokens)) >= deadline:
-            raise DeadlineExceeded(
-                f"gate {self._gate!r}: the rate limit admits this call in {slot - now:.3g}s, "
-                f"after the deadline ({deadline - now:.3g}s left)",
-                gate=self._gate,
-                timeout=max(0.0, deadline - now),
-            )
-        return self.reserve(now, tokens)
-
-    async def wait(self, seconds: float, tokens: float) -> None:
-        """Sleep until a booked slot; if the caller leaves first, the booking is refunded."""
-        try:
-            await self._clock.sleep(seconds)
-        except BaseException:
-            self.refund(tokens)
-            raise
-
-    def statistics(self, now: float) -> RateStatistics:
-        requests = self._requests
-        tokens = self._tokens
-        return RateStatistics(
-            requests_per_second=None if requests is None else 1.0 / requests.interval,
-            tokens_per_minute=None if tokens is None else 60.0 / tokens.interval,
-            delay=self.earliest(now) - now,
-        )
-
-
-def _learn(limit: Gcra | None, per_minute: float, floor: float) -> Gcra:
-    """Adopt an upstream's per-minute limit, never going faster than a configured interval.
-
-    A learned limit (nothing configured) also takes the upstream's burst: its whole budget.
-    """
-    interval = 60.0 / per_minute
-    if limit is None:
-        return Gcra(interval, per_minute)
-    limit.interval = max(interval, floor)
-    if floor == 0.0:
-        limit.capacity = per_minute
-    return limit
-
-
-def _align(limit: Gcra, now: float, remaining: float) -> None:
-    """Leave at most ``remaining`` units available now (the upstream knows best, and it also
-    counts traffic from other clients sharing the key)."""
-    available_to = now + (limit.capacity - max(0.0, remaining)) * limit.interval
-    if available_to > limit.tat:
-        limit.tat = available_to

@@ -18,16 +18,17 @@ import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 from .._errors import ConfigError
 from .._validate import check_int_at_least, check_non_negative
 from .backoff import Backoff
-from .budget import RetryBudget, RetryBudgetState
+from .budget import RetryBudget
 
 __all__ = [
     "Attempt",
     "Retry",
+    "RetryBalance",
     "RetryDecision",
     "attach_history",
     "attempt_history",
@@ -39,6 +40,13 @@ RetryOn: TypeAlias = (
 )
 
 _HISTORY_ATTR = "_sluice_attempts"
+
+
+class RetryBalance(Protocol):
+    """What `Retry.decide` needs of a retry budget: spend one retry, if there is one."""
+
+    def try_withdraw(self, now: float) -> bool:
+        """Spend one retry if the balance allows it; whether it did."""
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -131,7 +139,7 @@ class Retry:
         now: float,
         deadline: float | None,
         rng: random.Random,
-        budget: RetryBudgetState | None,
+        budget: RetryBalance | None,
     ) -> RetryDecision:
         """Decide what follows failed attempt number ``attempt`` (1-based)."""
         if not self.classify(exc):

@@ -15,16 +15,13 @@ Deadlines are expressed on the gate's clock, which by default is the event loop'
 
 from __future__ import annotations
 
-import asyncio
-from contextvars import ContextVar
 from dataclasses import dataclass
 
+from .._core.deadline import current_deadline, time_remaining
 from .._errors import ConfigError
 from .._validate import check_optional_positive
 
 __all__ = ["Timeout", "current_deadline", "time_remaining"]
-
-_DEADLINE: ContextVar[float | None] = ContextVar("sluice_deadline", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,19 +52,3 @@ class Timeout:
             "Gate(timeout=...) must be a number of seconds, a sluice.Timeout or None, "
             f"got {value!r}"
         )
-
-
-def current_deadline() -> float | None:
-    """The absolute deadline (gate clock time) of the enclosing gate call, or ``None``."""
-    return _DEADLINE.get()
-
-
-def time_remaining() -> float | None:
-    """Seconds left before the enclosing deadline (>= 0), or ``None`` when there is none.
-
-    Reads the running loop's clock, the default clock of every gate.
-    """
-    deadline = _DEADLINE.get()
-    if deadline is None:
-        return None
-    return max(0.0, deadline - asyncio.get_running_loop().time())

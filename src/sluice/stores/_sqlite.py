@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
-from .. import _offload
 from .._errors import ConfigError
+from .._executors.pending import job_finished, job_started
 from .._validate import check_int_at_least, check_optional_positive, check_positive
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ class SQLiteStore:
         self._pending += 1
         # Counted as offloaded work: a virtual-time loop then waits for the answer in real time
         # instead of jumping its clock past a job that is still running on this thread.
-        _offload._job_started()
+        job_started()
         self._jobs.put(job)
 
     # ------------------------------------------------------------------ worker thread
@@ -213,7 +213,7 @@ class SQLiteStore:
                     loop.call_soon_threadsafe(_settle, future, result, error)
             with self._lock:
                 self._pending -= 1
-            _offload._job_finished()
+            job_finished()
             if op is None:
                 return
 

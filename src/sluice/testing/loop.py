@@ -1,4 +1,4 @@
-"""Test helpers: an event loop whose clock is virtual, and a manual clock.
+"""An event loop whose clock is virtual.
 
 `VirtualTimeLoop` is a normal asyncio loop except for its clock: whenever no callback is ready
 and nothing real is pending (no I/O, no job on a worker thread or process), it jumps straight
@@ -13,8 +13,6 @@ to the next timer instead of sleeping. Timeouts, backoff, rate limits, breaker w
 
 While a job runs on a worker thread or process, time flows at the real rate, so real work and
 virtual timers still interleave correctly.
-
-`ManualClock` is for driving policy objects by hand (``clock.advance(1.5)``) without a loop.
 """
 
 from __future__ import annotations
@@ -26,9 +24,9 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
-from . import _offload
+from .._executors.pending import pending_jobs
 
-__all__ = ["ManualClock", "VirtualTimeLoop", "run"]
+__all__ = ["VirtualTimeLoop", "run"]
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -102,7 +100,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             self._virtual_now = max(self._virtual_now, scheduled[0].when())
 
     def real_work_pending(self) -> bool:
-        return self._executor_jobs > 0 or _offload.pending_jobs() > 0
+        return self._executor_jobs > 0 or pending_jobs() > 0
 
     def run_in_executor(
         self, executor: Executor | None, func: Callable[[Unpack[Ts]], T], *args: *Ts
@@ -120,28 +118,3 @@ def run(main: Coroutine[Any, Any, T], *, start: float = 0.0, debug: bool | None 
     """Run ``main`` on a fresh `VirtualTimeLoop` (like `asyncio.run`) and return its result."""
     with asyncio.Runner(debug=debug, loop_factory=lambda: VirtualTimeLoop(start)) as runner:
         return runner.run(main)
-
-
-class ManualClock:
-    """A clock that moves only when told to: for driving policies by hand in tests.
-
-    ``sleep`` advances the clock by the requested amount and yields once, so code that sleeps
-    on this clock sees exactly the time it asked for.
-    """
-
-    __slots__ = ("_now",)
-
-    def __init__(self, start: float = 0.0) -> None:
-        self._now = float(start)
-
-    def now(self) -> float:
-        return self._now
-
-    def advance(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError(f"advance(seconds=...) must be >= 0, got {seconds!r}")
-        self._now += seconds
-
-    async def sleep(self, seconds: float) -> None:
-        self._now += max(0.0, seconds)
-        await asyncio.sleep(0)

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from ._outcome import Err, Ok
+from .._outcome import Err, Ok
 
 __all__ = ["AsyncSource", "Source", "Stream", "open_source"]
 

@@ -1,4 +1,6 @@
-"""The adaptive concurrency controller: samples in, limit changes out (see `adaptive`).
+"""The adaptive concurrency controller: samples in, limit changes out.
+
+The rules are described in `sluice.policies.adaptive`, beside the config they run on.
 
 Pure: time is passed in and nothing waits, so every rule is testable without an event loop.
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from .adaptive import Adaptive, AdaptiveStatistics, LimitChange, is_drop
+from ..policies.adaptive import Adaptive, AdaptiveStatistics, LimitChange, is_drop
 
 __all__ = ["AdaptiveLimit"]
 

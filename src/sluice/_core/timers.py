@@ -1,17 +1,19 @@
-"""Attempt timers: one loop timer per gate instead of one per call.
+"""Call and attempt timers: one loop timer per gate and kind instead of one per call.
 
-Every attempt timer of a gate has the same length, so deadlines arrive in the order attempts
-started. A FIFO queue with a single `loop.call_at` armed for its head therefore does the work
-of one timer per call, in O(1) per attempt, where asyncio's timer heap costs O(log n) Python
-comparisons per push with every in-flight timer in the heap.
+Every attempt timer of a gate has the same length, and so has every total-deadline timer, so
+each kind of deadline arrives in the order its calls started. A FIFO queue with a single
+`loop.call_at` armed for its head therefore does the work of one timer per call, in O(1) per
+call, where asyncio's timer heap costs O(log n) Python comparisons per push with every
+in-flight timer in the heap.
 
 Expiry follows the protocol of `asyncio.timeout`: the timer cancels the task, and the code
 awaiting the call uncancels it and converts the `CancelledError` into a timeout only if no
 one else cancelled the task meanwhile (`Task.uncancel` counting).
 
     queue = DeadlineQueue()
-    expiry = queue.start(loop, when, task)       # None: use a private timer instead
-    try: ... finally: queue.finish(expiry)
+    expiry = queue.arm(loop, when, task)         # queued, or on a private timer when it must be
+    try: ... finally: queue.disarm(expiry)
+    timed_out = expiry.expired(task)             # fired, and nobody else cancelled the task
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ _COMPACT_AT = 64
 
 
 class Expiry:
-    """One attempt's deadline: cancels its task once when it passes."""
+    """One deadline: cancels its task once when it passes."""
 
-    __slots__ = ("cancelling", "done", "fired", "task", "when")
+    __slots__ = ("cancelling", "done", "fired", "handle", "task", "when")
 
     def __init__(self, task: asyncio.Task[Any], when: float) -> None:
         self.task = task
@@ -37,11 +39,20 @@ class Expiry:
         self.cancelling = task.cancelling()
         self.fired = False
         self.done = False
+        self.handle: asyncio.TimerHandle | None = None  # a private timer, when not queued
 
     def fire(self) -> None:
         if not self.done and not self.fired:
             self.fired = True
             self.task.cancel()
+
+    def expired(self, task: asyncio.Task[Any]) -> bool:
+        """After the guarded code ended (with a `CancelledError` or not): whether this deadline
+        fired. The task's own cancellation is withdrawn, and the deadline counts only if nobody
+        else asked to cancel the task meanwhile (the protocol of `asyncio.timeout`)."""
+        if not self.fired:
+            return False
+        return task.uncancel() <= self.cancelling
 
 
 class DeadlineQueue:
@@ -76,6 +87,24 @@ class DeadlineQueue:
         if self._handle is None:
             self._arm(loop, when)
         return expiry
+
+    def arm(self, loop: asyncio.AbstractEventLoop, when: float, task: asyncio.Task[Any]) -> Expiry:
+        """A deadline for ``task`` at loop time ``when``: queued when it can be, else on a
+        private loop timer (another loop owns the queue, or the deadline is out of order)."""
+        expiry = self.start(loop, when, task)
+        if expiry is None:
+            expiry = Expiry(task, when)
+            expiry.handle = loop.call_at(when, expiry.fire)
+        return expiry
+
+    def disarm(self, expiry: Expiry) -> None:
+        """The guarded code ended: the deadline no longer matters (idempotent)."""
+        handle = expiry.handle
+        if handle is None:
+            self.finish(expiry)
+        else:
+            handle.cancel()
+            expiry.done = True
 
     def finish(self, expiry: Expiry) -> None:
         """The attempt ended (any way): its deadline no longer matters."""

@@ -26,13 +26,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import FunctionType
 from typing import Any, TypeVar, cast
 
-from ._clock import Clock
-from ._errors import GateClosedError
-from ._singleflight import SingleFlight
-from ._validate import check_positive
-from .policies.cache import Cache, CacheStatistics, Serializer
-from .policies.timeout import _DEADLINE
-from .stores import MemoryStore, Store
+from .._clock import Clock
+from .._core.deadline import DEADLINE
+from .._errors import GateClosedError
+from .._validate import check_positive
+from ..policies.cache import Cache, CacheStatistics, Serializer
+from ..stores import MemoryStore, Store
+from .singleflight import SingleFlight
 
 __all__ = ["CacheRunner", "default_key"]
 
@@ -325,5 +325,5 @@ def _no_deadline() -> contextvars.Context:
     # deadline: each waiter's own deadline bounds its wait, and once all have gone the work is
     # cancelled. (The gate's own total timeout still applies inside the execution.)
     context = contextvars.copy_context()
-    context.run(_DEADLINE.set, None)
+    context.run(DEADLINE.set, None)
     return context

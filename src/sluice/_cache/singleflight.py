@@ -27,8 +27,8 @@ import logging
 from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, Generic, TypeVar
 
-from ._errors import GateClosedError
-from ._validate import check_positive
+from .._errors import GateClosedError
+from .._validate import check_positive
 
 __all__ = ["Flight", "SingleFlight"]
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
-from ._errors import ConfigError, DeadlineExceeded, SluiceError
-from .policies.timeout import _DEADLINE
+from .._core.deadline import DEADLINE
+from .._errors import ConfigError, DeadlineExceeded, SluiceError
 
 __all__ = ["AllFailedError", "BroadcastResult", "fan_out", "keys_of", "settle"]
 
@@ -257,9 +257,9 @@ async def fan_out(
         # The calls see the deadline too (sluice.time_remaining(), nested gates, retries that
         # would not fit); the timer below enforces it whatever the call does.
         until = now + seconds
-        outer = _DEADLINE.get()
+        outer = DEADLINE.get()
         if outer is None or until < outer:
-            token = _DEADLINE.set(until)
+            token = DEADLINE.set(until)
     try:
         fan.tasks = [
             loop.create_task(_call(run, fan, position, fn, target))
@@ -267,7 +267,7 @@ async def fan_out(
         ]
     finally:
         if token is not None:
-            _DEADLINE.reset(token)
+            DEADLINE.reset(token)
     if seconds is not None:
         fan.timer = loop.call_later(seconds, fan.expire)
     try:

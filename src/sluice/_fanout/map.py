@@ -16,8 +16,8 @@ from collections.abc import Iterator as SyncIterator
 from types import MappingProxyType
 from typing import Any
 
-from ._errors import ConfigError
-from ._stream import AsyncSource
+from .._errors import ConfigError
+from .stream import AsyncSource
 
 __all__ = ["MapJob", "check_errors", "check_fn", "check_quorum", "listed_targets"]
 

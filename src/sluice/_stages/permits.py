@@ -1,0 +1,197 @@
+"""Concurrency at run time: permits with FIFO hand-off, and the stage that takes them.
+
+`ConcurrencyLimiter` holds the permits: at most ``limit`` in flight, the rest wait in arrival
+order, boundedly (``max_queue`` waiters, ``max_wait`` seconds; either overflow raises
+`OverloadedError`). A released permit goes straight to the oldest waiter, so a newcomer never
+overtakes the queue. The limit may change at run time (`set_limit`).
+
+`Permits` is the concurrency stage: ``before`` takes a permit (or returns the wait for one),
+``release`` gives it back when the work is really over (for a thread, when the thread is
+free), and ``after`` feeds the attempt to the adaptive controller, when there is one, which may
+move the limit.
+
+    limiter = ConcurrencyLimiter(Concurrency(64, max_queue=1000, max_wait=5.0), gate="llm")
+    await limiter.acquire()
+    try: ... finally: limiter.release()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Coroutine
+from typing import Any
+
+from .._core.call import Try
+from .._errors import OverloadedError
+from ..policies.adaptive import AdaptiveStatistics
+from ..policies.limit import Concurrency, ConcurrencyStatistics
+from .adaptive import AdaptiveLimit
+
+__all__ = ["ConcurrencyLimiter", "Permits"]
+
+
+class ConcurrencyLimiter:
+    """Permits with FIFO hand-off, a bounded queue and a bounded wait."""
+
+    __slots__ = ("_gate", "_in_flight", "_limit", "_max_queue", "_max_wait", "_waiters", "_waiting")
+
+    def __init__(self, config: Concurrency, *, gate: str = "gate") -> None:
+        self._gate = gate
+        self._limit = config.limit
+        self._max_queue = config.max_queue
+        self._max_wait = config.max_wait
+        self._in_flight = 0
+        self._waiting = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    def try_acquire(self) -> bool:
+        """Take a permit if one is free and nobody is queued; never waits."""
+        if self._in_flight < self._limit and not self._waiting:
+            self._in_flight += 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        """Take a permit, waiting in line if needed. Raises `OverloadedError` on overflow."""
+        if self._in_flight < self._limit and not self._waiting:
+            self._in_flight += 1
+            return
+        await self._wait()
+
+    async def _wait(self) -> None:
+        if self._max_queue is not None and self._waiting >= self._max_queue:
+            raise OverloadedError(
+                f"gate {self._gate!r}: {self._waiting} calls already wait for a permit "
+                f"(max_queue={self._max_queue})",
+                gate=self._gate,
+                reason="queue_full",
+            )
+        loop = asyncio.get_running_loop()
+        if self._waiters and self._waiters[0].get_loop() is not loop:
+            raise RuntimeError(
+                f"gate {self._gate!r} has callers waiting on another event loop; "
+                "a gate serves one loop at a time (use gate.run_sync from other threads)"
+            )
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        self._waiting += 1
+        timer = None
+        if self._max_wait is not None:
+            timer = loop.call_later(self._max_wait, self._expire, waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                # The permit arrived just as we were cancelled: pass it on, do not leak it.
+                self.release()
+            else:
+                self._waiting -= 1
+                # release() may already have popped it and skipped it as done.
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _expire(self, waiter: asyncio.Future[None]) -> None:
+        if not waiter.done():
+            waiter.set_exception(
+                OverloadedError(
+                    f"gate {self._gate!r}: no permit within max_wait={self._max_wait:g}s "
+                    f"({self._in_flight} in flight, limit {self._limit})",
+                    gate=self._gate,
+                    reason="max_wait",
+                )
+            )
+
+    def release(self) -> None:
+        """Return a permit: hand it to the oldest live waiter, or free it."""
+        if self._waiting and self._in_flight <= self._limit:
+            waiters = self._waiters
+            while waiters:
+                waiter = waiters.popleft()
+                if not waiter.done():
+                    self._waiting -= 1
+                    waiter.set_result(None)
+                    return
+        self._in_flight -= 1
+
+    def set_limit(self, limit: int) -> None:
+        """Change the limit; a raise wakes waiters at once, a cut lets in-flight calls finish."""
+        self._limit = max(1, int(limit))
+        waiters = self._waiters
+        while self._waiting and self._in_flight < self._limit and waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                self._waiting -= 1
+                self._in_flight += 1
+                waiter.set_result(None)
+
+    def statistics(self) -> ConcurrencyStatistics:
+        return ConcurrencyStatistics(
+            limit=self._limit, in_flight=self._in_flight, waiting=self._waiting
+        )
+
+
+class Permits:
+    """The concurrency stage: a limiter, and the adaptive controller that moves its limit."""
+
+    __slots__ = ("_adaptive", "limiter")
+
+    holds = True
+
+    def __init__(self, limiter: ConcurrencyLimiter, adaptive: AdaptiveLimit | None = None) -> None:
+        self.limiter = limiter
+        self._adaptive = adaptive
+
+    @property
+    def ceiling(self) -> int:
+        """The most attempts that may ever run at once (an adaptive limit's maximum)."""
+        adaptive = self._adaptive
+        return self.limiter.limit if adaptive is None else int(adaptive.config.max)
+
+    def adaptive_statistics(self) -> AdaptiveStatistics | None:
+        return None if self._adaptive is None else self._adaptive.statistics()
+
+    def before(self, attempt: Try, now: float) -> Coroutine[Any, Any, None] | None:
+        limiter = self.limiter
+        if limiter.try_acquire():
+            attempt.permit = True
+            attempt.load = limiter.in_flight  # this attempt included
+            return None
+        return self._queue(attempt)
+
+    async def _queue(self, attempt: Try) -> None:
+        # If this wait is cancelled, the limiter passes a permit granted meanwhile on.
+        await self.limiter.acquire()
+        attempt.permit = True
+        attempt.load = self.limiter.in_flight
+
+    def release(self, attempt: Try) -> None:
+        if attempt.permit:
+            attempt.permit = False
+            self.limiter.release()
+
+    def after(self, attempt: Try, now: float) -> None:
+        adaptive = self._adaptive
+        started = attempt.started
+        if adaptive is None or started is None:
+            return
+        limit = adaptive.on_outcome(now, now - started, attempt.load, attempt.error)
+        if limit is not None:
+            self.limiter.set_limit(limit)
