@@ -17,16 +17,8 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from .._errors import ConfigError
-from .._gate import Gate
-from .._portal import run_sync
-from ..policies.breaker import Breaker
-from ..policies.limit import Concurrency
-from ..policies.rate import Rate
-from ..policies.retry import Retry
-from ..policies.timeout import Timeout
-from ._decode import decode_chat, decode_embeddings, decode_models
-from ._headers import request_id_of
+from .. import Breaker, Concurrency, ConfigError, Gate, Rate, Retry, Timeout, run_sync
+from ..openai import Choice, Model, decode_chat, decode_embeddings, decode_models, parse_request_id
 from ._settings import (
     UNSET,
     Unset,
@@ -43,7 +35,7 @@ from ._stream import ChatStream
 from ._sync import SyncChatStream
 from ._tokens import TokenEstimator, estimate_tokens
 from ._transport import AiohttpTransport, Request, Transport
-from ._types import ChatResult, Choice, ClientStatistics, Embeddings, Model
+from ._types import ChatResult, ClientStatistics, Embeddings
 from ._wire import Decoder, Reply, Wire, send_json
 
 __all__ = ["Client"]
@@ -184,7 +176,7 @@ class Client:
             id=data.get("id"),
             choices=choices,
             status=reply.status,
-            request_id=request_id_of(reply.headers),
+            request_id=parse_request_id(reply.headers),
             rate_limits=reply.rate_limits,
             latency=loop.time() - start,
             ttfb=reply.ttfb,
@@ -242,7 +234,7 @@ class Client:
             usage=reply.usage,
             model=reply.data.get("model"),
             status=reply.status,
-            request_id=request_id_of(reply.headers),
+            request_id=parse_request_id(reply.headers),
             rate_limits=reply.rate_limits,
             latency=asyncio.get_running_loop().time() - start,
             ttfb=reply.ttfb,

@@ -22,12 +22,19 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._decode import ShapeError, decode_chunk
+from ..openai import (
+    ChatDelta,
+    RateLimits,
+    ServerSentEvent,
+    ShapeError,
+    SSEDecoder,
+    ToolCall,
+    Usage,
+    decode_chunk,
+    parse_request_id,
+)
 from ._errors import APIConnectionError, StreamInterrupted, error_in_body, malformed, redact
-from ._headers import request_id_of
-from ._sse import ServerSentEvent, SSEDecoder
 from ._transport import Request
-from ._types import ChatDelta, RateLimits, ToolCall, Usage
 from ._wire import Wire
 
 __all__ = ["ChatStream"]
@@ -206,7 +213,7 @@ class ChatStream:
         opened = await wire.open(request)
         response = opened.response
         self.status, self.headers = response.status, response.headers
-        self.request_id = request_id_of(response.headers)
+        self.request_id = parse_request_id(response.headers)
         self.rate_limits = opened.rate_limits
         self.ttfb = opened.received - opened.sent
         decoder = SSEDecoder()

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from .._gate import Gate
-from ._decode import ShapeError
+from .. import Gate
+from ..openai import RateLimits, ShapeError, Usage, parse_rate_limits
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -23,9 +23,7 @@ from ._errors import (
     error_in_body,
     malformed,
 )
-from ._headers import parse_rate_limits
 from ._transport import Request, Response, Transport, wrong_loop_error
-from ._types import RateLimits, Usage
 
 __all__ = ["Decoder", "Opened", "Reply", "Wire", "send_json"]
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 from ._app import SimApp
 from ._config import FAULT_NAMES, SimConfig, load_config
 from ._content import count_tokens
-from ._limits import format_reset
 from ._metrics import SimMetrics
 from ._process import SimProcess
 from ._server import SimServer
@@ -32,6 +31,5 @@ __all__ = [
     "SimProcess",
     "SimServer",
     "count_tokens",
-    "format_reset",
     "load_config",
 ]
