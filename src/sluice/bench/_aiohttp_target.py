@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from ..openai import DONE, ServerSentEvent, ShapeError, SSEDecoder, decode_chat, decode_chunk
+from ..openai import DONE, ServerSentEvent, SSEDecoder, decode_chat, decode_chunk, decode_object
 from ._samples import OK
 from ._targets import Clock, Reply, Send, TargetSpec, classify_status, excerpt, fail
 
@@ -139,9 +139,7 @@ class _AiohttpSender:
             stream.done = True
             return True
         try:
-            parsed = json.loads(data)
-            if type(parsed) is not dict:
-                raise ShapeError("a stream event is not a JSON object")
+            parsed = decode_object(data, "a stream event")
             if "error" in parsed:
                 fail(reply, "mid_stream", f"error event in the stream: {excerpt(data)}")
                 return False
@@ -165,10 +163,7 @@ class _AiohttpSender:
 
 def _check_completion(body: bytes, reply: Reply) -> None:
     try:
-        data = json.loads(body)
-        if type(data) is not dict:
-            raise ShapeError("the body is not a JSON object")
-        _, usage = decode_chat(data)
+        _, usage = decode_chat(decode_object(body))
     except ValueError:
         fail(reply, "bad_response", f"not a chat completion: {excerpt(body)}")
         return

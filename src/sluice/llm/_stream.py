@@ -15,7 +15,6 @@ between content events.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
@@ -31,6 +30,7 @@ from ..openai import (
     ToolCall,
     Usage,
     decode_chunk,
+    decode_object,
     parse_request_id,
 )
 from ._errors import APIConnectionError, StreamInterrupted, error_in_body, malformed, redact
@@ -268,9 +268,7 @@ class ChatStream:
         if data == b"[DONE]":
             return True
         try:
-            chunk = json.loads(data)
-            if not isinstance(chunk, dict):
-                raise ShapeError("a stream event is not a JSON object")
+            chunk = decode_object(data, "a stream event")
             if chunk.get("error"):
                 raise error_in_body(
                     chunk, self.headers or {}, self._request.url, self._wire.secrets

@@ -41,6 +41,7 @@ from ._headers import (
     parse_request_id,
     parse_retry_after,
 )
+from ._json import decode_object, encode_json
 from ._sse import DONE, DONE_EVENT, ServerSentEvent, SSEDecoder, encode_sse
 from ._types import (
     ChatDelta,
@@ -74,11 +75,13 @@ __all__ = [
     "decode_embeddings",
     "decode_error",
     "decode_models",
+    "decode_object",
     "decode_usage",
     "encode_completion",
     "encode_embedding_base64",
     "encode_embeddings",
     "encode_error",
+    "encode_json",
     "encode_model",
     "encode_models",
     "encode_sse",
