@@ -9,8 +9,9 @@ import socket
 import pytest
 
 from sluice.bench._samples import OK, OUTCOMES
+from sluice.bench._senders import open_target
 from sluice.bench._sweep import preflight
-from sluice.bench._targets import Reply, TargetSpec, check_url, classify_status, open_target
+from sluice.bench._targets import Reply, TargetSpec, check_url, classify_status
 from sluice.sim import SimConfig, SimServer
 
 pytestmark = pytest.mark.realtime

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from sluice.cli._app import cli
-from sluice.cli.sim import DEFAULTS
 from sluice.sim import SimConfig, SimProcess
+from sluice.sim._command import DEFAULTS
 
 
 def test_help_documents_every_flag() -> None:
@@ -182,3 +182,19 @@ def test_bound_port_error_exits_cleanly() -> None:
         result = CliRunner().invoke(cli, ["sim", "--port", str(port)])
     assert result.exit_code == 1
     assert f"cannot serve on 127.0.0.1:{port}" in result.output
+
+
+def test_python_m_sluice_sim_is_the_same_command_without_the_cli_package() -> None:
+    code = (
+        "import runpy, sys; sys.argv = ['x', '--help']\n"
+        "try:\n    runpy.run_module('sluice.sim', run_name='__main__')\n"
+        "except SystemExit as exc:\n    print('exit', exc.code)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('sluice.cli')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Usage: python -m sluice.sim [OPTIONS]" in result.stdout
+    assert "--max-concurrency" in result.stdout
+    assert result.stdout.strip().endswith("exit 0\n[]")

@@ -7,11 +7,12 @@ import statistics
 
 import pytest
 
-from sluice.sim import SimConfig, count_tokens, format_reset
-from sluice.sim._content import Corpus, embedding, embedding_base64
+from sluice.openai import encode_embedding_base64
+from sluice.sim import SimConfig, count_tokens
+from sluice.sim._content import Corpus, embedding
 from sluice.sim._faults import FaultPicker, UnknownFaultError
 from sluice.sim._latency import Jitter, LatencyModel, TokenSchedule
-from sluice.sim._limits import RateLimiter
+from sluice.sim._limits import KeyRateBuckets
 
 # ---------------------------------------------------------------- latency
 
@@ -121,33 +122,14 @@ def test_embeddings_are_deterministic_unit_vectors() -> None:
     assert vector == embedding(0, "e", b"hello", 64)
     assert vector != embedding(0, "e", b"hello!", 64)
     assert sum(v * v for v in vector) == pytest.approx(1.0)
-    assert len(embedding_base64(vector)) == 4 * ((64 * 4 + 2) // 3)
+    assert len(encode_embedding_base64(vector)) == 4 * ((64 * 4 + 2) // 3)
 
 
 # ---------------------------------------------------------------- rate limits
 
 
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [
-        (0, "0s"),
-        (0.02, "20ms"),
-        (0.0201, "21ms"),
-        (1, "1s"),
-        (1.5, "1.5s"),
-        (59.999, "59.999s"),
-        (360, "6m0s"),
-        (90.25, "1m30.25s"),
-        (3723, "1h2m3s"),
-        (-1, "0s"),
-    ],
-)
-def test_reset_duration_format(seconds: float, text: str) -> None:
-    assert format_reset(seconds) == text
-
-
 def test_requests_per_minute_limit_and_headers() -> None:
-    limiter = RateLimiter(rpm=2, tpm=0)
+    limiter = KeyRateBuckets(rpm=2, tpm=0)
     first = limiter.acquire("k", tokens=10, now=0.0)
     assert first.allowed
     assert dict(first.headers()) == {
@@ -169,7 +151,7 @@ def test_requests_per_minute_limit_and_headers() -> None:
 
 
 def test_tokens_per_minute_limit() -> None:
-    limiter = RateLimiter(rpm=0, tpm=600)
+    limiter = KeyRateBuckets(rpm=0, tpm=600)
     assert limiter.acquire("k", tokens=500, now=0.0).allowed
     refused = limiter.acquire("k", tokens=200, now=0.0)
     assert not refused.allowed
@@ -181,7 +163,7 @@ def test_tokens_per_minute_limit() -> None:
 
 
 def test_refusal_takes_nothing_and_oversized_requests_wait_for_a_full_bucket() -> None:
-    limiter = RateLimiter(rpm=60, tpm=100)
+    limiter = KeyRateBuckets(rpm=60, tpm=100)
     assert limiter.acquire("k", tokens=50, now=0.0).allowed
     assert not limiter.acquire("k", tokens=1000, now=0.0).allowed
     assert limiter.peek("k", now=0.0).request_remaining == 59  # the refusal took no request

@@ -1,4 +1,4 @@
-"""Request parsing, response encoding, metrics text and the capacity queue."""
+"""Request parsing, the malformed-event fault, metrics text and the capacity queue."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import json
 
 import pytest
 
+from sluice.openai import ChunkEncoder
 from sluice.sim import SimMetrics
-from sluice.sim._capacity import Admission
-from sluice.sim._encode import ChunkTemplates, completion_body
+from sluice.sim._capacity import ServerQueue
 from sluice.sim._metrics import MetricsRecorder
 from sluice.sim._protocol import RequestError, parse_request
+from sluice.sim._respond import malformed_event
 
 
 def _chat(**body: object) -> bytes:
@@ -92,28 +93,13 @@ def test_embedding_inputs() -> None:
         parse_request("embedding", b'{"model": "e", "input": "x", "encoding_format": "hex"}')
 
 
-def test_encoded_bodies_and_chunks_are_valid_json() -> None:
-    body = json.loads(completion_body("chat", "c1", 7, "m", "Hi there", "stop", 5, 2))
-    assert body["choices"][0]["message"]["content"] == "Hi there"
-    assert body["usage"] == {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+def test_malformed_event_is_not_json() -> None:
     for kind in ("chat", "completion"):
-        chunks = ChunkTemplates(kind, "id-1", 7, 'model "quoted"')
-        events = [
-            chunks.content([b'"Hi"', b'" there"']),
-            chunks.finish("length"),
-            chunks.usage(5, 2),
-        ]
-        if kind == "chat":
-            events.append(chunks.opening())
-        for event in events:
-            assert event.startswith(b"data: ")
-            assert event.endswith(b"\n\n")
-            payload = json.loads(event[6:])
-            assert payload["model"] == 'model "quoted"'
+        chunks = ChunkEncoder(kind, "id-1", 7, 'model "quoted"')
+        event = malformed_event(chunks)
+        assert event.startswith(b"data: ")
         with pytest.raises(ValueError):  # noqa: PT011 - any JSON decoding error
-            json.loads(chunks.malformed()[6:].split(b"\n\n")[0])
-    text = json.loads(ChunkTemplates("completion", "i", 1, "m").content([b'"a"', b'" b"'])[6:])
-    assert text["choices"][0]["text"] == "a b"
+            json.loads(event[6:].split(b"\n\n")[0])
 
 
 def test_metrics_render_and_parse_back() -> None:
@@ -137,7 +123,7 @@ def test_metrics_render_and_parse_back() -> None:
 
 
 async def test_admission_queues_in_order_and_turns_away_overflow() -> None:
-    admission = Admission(max_active=1, max_queue=2)
+    admission = ServerQueue(max_active=1, max_queue=2)
     order: list[int] = []
 
     async def user(n: int) -> None:
@@ -158,7 +144,7 @@ async def test_admission_queues_in_order_and_turns_away_overflow() -> None:
 
 
 async def test_admission_cancelled_waiter_leaves_the_queue() -> None:
-    admission = Admission(max_active=1, max_queue=5)
+    admission = ServerQueue(max_active=1, max_queue=5)
     assert await admission.enter()
     waiter = asyncio.create_task(admission.enter())
     await asyncio.sleep(0)
@@ -172,6 +158,6 @@ async def test_admission_cancelled_waiter_leaves_the_queue() -> None:
 
 
 async def test_unlimited_admission_never_queues() -> None:
-    admission = Admission(max_active=0, max_queue=0)
+    admission = ServerQueue(max_active=0, max_queue=0)
     assert all([await admission.enter() for _ in range(1000)])
     assert admission.active == 1000

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ._console import level_line, print_load, print_strategies
-from ._output import embedded_simulator, write_report
+from ._output import write_report
 from ._report import load_report
 from ._samples import OUTCOMES
+from ._simulator import embedded_simulator
 from ._strategies import StrategyConfig, run_strategies, sim_config
 from ._sweep import LevelResult, SweepConfig, SweepResult, preflight, run_sweep
 from ._targets import Reply, TargetSpec

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
+from .. import llm
 from ._samples import outcome_code
-from ._targets import Reply, Send, TargetSpec
+from ._targets import Clock, Reply, Send, TargetSpec
 
 __all__ = ["open_llm_target"]
 
 
 def _classify(exc: Exception) -> tuple[str, int]:
-    from sluice import llm
-
     status = getattr(exc, "status", None) or 0
     if isinstance(exc, llm.RateLimitError):
         return "429", status
@@ -41,10 +40,8 @@ def _classify(exc: Exception) -> tuple[str, int]:
 
 
 @contextlib.asynccontextmanager
-async def open_llm_target(spec: TargetSpec, *, clock: Callable[[], float]) -> AsyncIterator[Send]:
+async def open_llm_target(spec: TargetSpec, *, clock: Clock) -> AsyncIterator[Send]:
     """A sender that makes each request with ``sluice.llm.Client``."""
-    from sluice import llm
-
     body = spec.chat_body()
     params: dict[str, Any] = {} if spec.max_tokens is None else {"max_tokens": spec.max_tokens}
     async with llm.Client(

@@ -9,9 +9,6 @@ page are then rebuilt from every report in the folder, so ``sluice bench strateg
 
 from __future__ import annotations
 
-import contextlib
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +16,7 @@ from ._html import render_html
 from ._plots import load_plots, strategies_plots
 from ._report import LOAD_FILE, STRATEGIES_FILE, read_reports, write_json
 
-__all__ = ["SimulatorStartError", "embedded_simulator", "write_report"]
-
-
-class SimulatorStartError(RuntimeError):
-    """The embedded simulator did not start (the message says why)."""
+__all__ = ["write_report"]
 
 
 def write_report(folder: Path, data: dict[str, Any]) -> Path:
@@ -41,31 +34,3 @@ def write_report(folder: Path, data: dict[str, Any]) -> Path:
     index = folder / "index.html"
     index.write_text(render_html(reports, pngs), encoding="utf-8")
     return index
-
-
-@contextlib.contextmanager
-def embedded_simulator(config: Any) -> Iterator[Any]:
-    """The simulator in a child process that a terminal Ctrl-C does not reach.
-
-    Ctrl-C goes to the whole foreground process group; the simulator must keep serving while
-    the load generator winds down its level, so SIGINT is blocked while the child starts (the
-    mask is inherited). It stops when the ``with`` block ends (SIGTERM), or when this process
-    dies (it watches its standard input).
-    """
-    from sluice.sim import SimProcess
-
-    process = SimProcess(config)
-    blocked = hasattr(signal, "pthread_sigmask")
-    if blocked:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        process.start()
-    except RuntimeError as exc:
-        raise SimulatorStartError(f"the embedded simulator did not start: {exc}") from exc
-    finally:
-        if blocked:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-    try:
-        yield process
-    finally:
-        process.stop()

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from ._health import Health, health_warnings
 from ._load import LevelJob, LevelRun, Phase
 from ._schedule import LATE_AFTER, PaceStats
+from ._senders import open_target
 from ._stats import LevelStats, Slo, level_stats, percentile
-from ._targets import Reply, TargetSpec, open_target
+from ._targets import Reply, TargetSpec
 from ._workers import WorkerPool, run_local
 
 __all__ = [

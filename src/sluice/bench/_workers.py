@@ -27,7 +27,8 @@ from ._health import HealthMonitor
 from ._load import LevelJob, LevelRun, run_job
 from ._samples import SampleSet
 from ._schedule import PaceStats
-from ._targets import TargetSpec, open_target
+from ._senders import open_target
+from ._targets import TargetSpec
 
 __all__ = ["WorkerPool", "run_local", "split_job"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from ..sim._command import sim
 from .bench import bench
 from .demo import demo
-from .sim import sim
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

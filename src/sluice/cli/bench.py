@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from ..bench._load import Phase
-from ..bench._output import SimulatorStartError, embedded_simulator
 from ..bench._schedule import ARRIVALS
+from ..bench._simulator import SimulatorStartError, embedded_simulator
 from ..bench._stats import Slo, parse_slo
 from ..bench._sweep import SweepConfig
 from ..bench._targets import DEFAULT_PROMPT, TargetSpec, check_url

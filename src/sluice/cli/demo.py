@@ -91,7 +91,7 @@ def demo(
     from ..bench._commands import load_test, strategies_test
     from ..bench._console import make_console
     from ..bench._load import Phase
-    from ..bench._output import SimulatorStartError, embedded_simulator
+    from ..bench._simulator import SimulatorStartError, embedded_simulator
     from ..bench._strategies import StrategyConfig
     from ..bench._sweep import SweepConfig
     from ..bench._targets import TargetSpec

@@ -19,6 +19,18 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess
 
 import contextlib
 
+from ..openai import (
+    ChatDelta,
+    Choice,
+    Model,
+    RateLimits,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+    parse_duration,
+    parse_rate_limits,
+    parse_retry_after,
+)
 from ._client import Client
 from ._errors import (
     APIConnectionError,
@@ -38,25 +50,13 @@ from ._errors import (
     ServiceUnavailableError,
     StreamInterrupted,
 )
-from ._headers import parse_duration, parse_rate_limits, parse_retry_after
 from ._mock import MockResponse, MockTransport
 from ._settings import llm_failure
 from ._stream import ChatStream
 from ._sync import SyncChatStream
 from ._tokens import TokenEstimator, estimate_tokens, estimate_tokens_by_chars
 from ._transport import AiohttpTransport, Request, Response, Transport
-from ._types import (
-    ChatDelta,
-    ChatResult,
-    Choice,
-    ClientStatistics,
-    Embeddings,
-    Model,
-    RateLimits,
-    ToolCall,
-    ToolCallDelta,
-    Usage,
-)
+from ._types import ChatResult, ClientStatistics, Embeddings
 
 __all__ = [
     "APIConnectionError",
@@ -103,10 +103,11 @@ __all__ = [
     "parse_retry_after",
 ]
 
-# Tracebacks and reprs show the public path (sluice.llm.Client), not the private module.
+# Tracebacks and reprs show the public path (sluice.llm.Client), not the private module;
+# what comes from sluice.openai keeps its own.
 for _name in __all__:
     _obj = globals()[_name]
-    if isinstance(_obj, type) or callable(_obj):
+    if (isinstance(_obj, type) or callable(_obj)) and _obj.__module__.startswith(__name__ + "."):
         with contextlib.suppress(AttributeError, TypeError):
             _obj.__module__ = __name__
 del _name, _obj, contextlib

@@ -11,22 +11,21 @@ pool; mixing the two on one client raises a clear error rather than corrupting i
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Coroutine, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from .._errors import ConfigError
-from .._executors.portal import run_sync
-from .._gate import Gate
-from ..policies.breaker import Breaker
-from ..policies.limit import Concurrency
-from ..policies.rate import Rate
-from ..policies.retry import Retry
-from ..policies.timeout import Timeout
-from ._decode import decode_chat, decode_embeddings, decode_models
-from ._headers import request_id_of
+from .. import Breaker, Concurrency, ConfigError, Gate, Rate, Retry, Timeout, run_sync
+from ..openai import (
+    Choice,
+    Model,
+    decode_chat,
+    decode_embeddings,
+    decode_models,
+    encode_json,
+    parse_request_id,
+)
 from ._settings import (
     UNSET,
     Unset,
@@ -43,14 +42,12 @@ from ._stream import ChatStream
 from ._sync import SyncChatStream
 from ._tokens import TokenEstimator, estimate_tokens
 from ._transport import AiohttpTransport, Request, Transport
-from ._types import ChatResult, Choice, ClientStatistics, Embeddings, Model
+from ._types import ChatResult, ClientStatistics, Embeddings
 from ._wire import Decoder, Reply, Wire, send_json
 
 __all__ = ["Client"]
 
 Messages = Sequence[Mapping[str, Any]]
-# One encoder for every request: json.dumps builds a new one per call when given options.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 EmbeddingInput = str | Sequence[str] | Sequence[int] | Sequence[Sequence[int]]
 
 
@@ -168,9 +165,10 @@ class Client:
         if params.get("stream"):
             raise ConfigError("chat(stream=True): use client.stream_chat(...) to stream")
         body = chat_body(model, messages, params, extra_body)
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        reply = await self._call("chat/completions", body, extra_headers, decode_chat)
+        call = self._call("chat/completions", body, extra_headers, decode_chat)
+        clock = self._wire.clock
+        start = clock()
+        reply = await call
         choices: tuple[Choice, ...] = reply.value
         usage = reply.usage
         first = choices[0] if choices else None
@@ -184,9 +182,9 @@ class Client:
             id=data.get("id"),
             choices=choices,
             status=reply.status,
-            request_id=request_id_of(reply.headers),
+            request_id=parse_request_id(reply.headers),
             rate_limits=reply.rate_limits,
-            latency=loop.time() - start,
+            latency=clock() - start,
             ttfb=reply.ttfb,
             headers=reply.headers,
             raw=data,
@@ -235,16 +233,18 @@ class Client:
         body: dict[str, Any] = {"model": model, "input": input, **params}
         if extra_body:
             body.update(extra_body)
-        start = asyncio.get_running_loop().time()
-        reply = await self._call("embeddings", body, extra_headers, decode_embeddings)
+        call = self._call("embeddings", body, extra_headers, decode_embeddings)
+        clock = self._wire.clock
+        start = clock()
+        reply = await call
         return Embeddings(
             vectors=reply.value,
             usage=reply.usage,
             model=reply.data.get("model"),
             status=reply.status,
-            request_id=request_id_of(reply.headers),
+            request_id=parse_request_id(reply.headers),
             rate_limits=reply.rate_limits,
-            latency=asyncio.get_running_loop().time() - start,
+            latency=clock() - start,
             ttfb=reply.ttfb,
             headers=reply.headers,
         )
@@ -353,8 +353,8 @@ class Client:
         if body is None:
             return Request("GET", self._urls[path], headers)
         try:
-            content = _ENCODER.encode(body).encode()
-        except (TypeError, ValueError) as exc:
+            content = encode_json(body)
+        except (TypeError, ValueError, RecursionError) as exc:
             raise TypeError(f"the request body cannot be sent as JSON: {exc}") from None
         return Request("POST", self._urls[path], headers, content)
 

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._errors import SluiceError
-from ._headers import parse_retry_after, request_id_of
+from ..openai import decode_error, parse_request_id, parse_retry_after
 
 __all__ = [
     "APIConnectionError",
@@ -225,35 +225,6 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def _str_or_none(value: object) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(value)
-
-
-def error_fields(body: bytes) -> tuple[str | None, str | None, str | None, str | None]:
-    """(message, code, type, param) from an error body in any of the usual shapes:
-    ``{"error": {"message": ...}}`` (OpenAI), ``{"error": "..."}``, ``{"detail": ...}``,
-    ``{"message": ...}``; plain text is taken as the message."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        text = body[:_EXCERPT].decode("utf-8", "replace").strip()
-        return (text or None), None, None, None
-    if not isinstance(data, Mapping):
-        return _str_or_none(data), None, None, None
-    error = data.get("error", data)
-    if isinstance(error, Mapping):
-        message = error.get("message", error.get("detail"))
-        return (
-            _str_or_none(message),
-            _str_or_none(error.get("code")),
-            _str_or_none(error.get("type")),
-            _str_or_none(error.get("param")),
-        )
-    return _str_or_none(error), None, None, None
-
-
 def _status_class(status: int, code: str | None, message: str | None) -> type[APIStatusError]:
     cls = _BY_STATUS.get(status)
     if cls is None:
@@ -277,11 +248,12 @@ def error_for_status(
     """The error for an HTTP error response; the message names status, URL and request id,
     and never contains a secret."""
     secrets = tuple(secrets)
-    message, code, error_type, param = error_fields(body)
+    fields = decode_error(body)
+    message, code = fields.message, fields.code
     if message is not None:
         message = redact(message, secrets)
     cls = _status_class(status, code, message)
-    request_id = request_id_of(headers)
+    request_id = parse_request_id(headers)
     retry_after = parse_retry_after(headers)
     text = f"HTTP {status} from {url}: {message or 'no error message'}"
     details = [f"request id {request_id}"] if request_id else []
@@ -295,8 +267,8 @@ def error_for_status(
         request_id=request_id,
         message=message,
         code=code,
-        error_type=error_type,
-        param=param,
+        error_type=fields.type,
+        param=fields.param,
         retry_after=retry_after,
     )
     should_retry = headers.get("x-should-retry")
@@ -334,7 +306,7 @@ def malformed(
     """The error for a body that could not be understood: status and its first bytes."""
     excerpt = redact(repr(body[:_EXCERPT]), secrets)
     more = f" (of {len(body)})" if len(body) > _EXCERPT else ""
-    request_id = request_id_of(headers)
+    request_id = parse_request_id(headers)
     text = (
         f"HTTP {status} from {url}: {reason}; first bytes{more}: {excerpt}. "
         "Is base_url an OpenAI-compatible API (usually ending in /v1)?"

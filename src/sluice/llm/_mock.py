@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TypeAlias
 
+from ..openai import DONE_EVENT, encode_sse
 from ._transport import Request, Response
 
 __all__ = ["MockResponse", "MockTransport"]
@@ -67,13 +68,13 @@ class MockResponse:
         chunks: list[Chunk] = []
         for event in events:
             if isinstance(event, Mapping | list):
-                chunks.append(b"data: " + _dumps(event) + b"\n\n")
+                chunks.append(encode_sse(_dumps(event)))
             elif isinstance(event, bytes | str | float | int | BaseException):
                 chunks.append(float(event) if isinstance(event, int) else event)
             else:
                 raise TypeError(f"MockResponse.sse: cannot send {event!r}")
         if done:
-            chunks.append(b"data: [DONE]\n\n")
+            chunks.append(DONE_EVENT)
         merged = {"content-type": "text/event-stream", **(headers or {})}
         return cls(status, chunks=chunks, headers=merged)
 

@@ -20,13 +20,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
-from .._errors import ConfigError
-from .._gate import Gate
-from ..policies.breaker import Breaker, counts_as_failure
-from ..policies.limit import Concurrency
-from ..policies.rate import Rate
-from ..policies.retry import Retry
-from ..policies.timeout import Timeout
+from .. import Breaker, Concurrency, ConfigError, Gate, Rate, Retry, Timeout
+from ..policies.breaker import counts_as_failure
 from ._errors import RateLimitError, StreamInterrupted
 
 __all__ = [

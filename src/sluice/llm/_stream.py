@@ -15,19 +15,26 @@ between content events.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._decode import ShapeError, decode_chunk
+from ..openai import (
+    ChatDelta,
+    RateLimits,
+    ServerSentEvent,
+    ShapeError,
+    SSEDecoder,
+    ToolCall,
+    Usage,
+    decode_chunk,
+    decode_object,
+    parse_request_id,
+)
 from ._errors import APIConnectionError, StreamInterrupted, error_in_body, malformed, redact
-from ._headers import request_id_of
-from ._sse import ServerSentEvent, SSEDecoder
 from ._transport import Request
-from ._types import ChatDelta, RateLimits, ToolCall, Usage
 from ._wire import Wire
 
 __all__ = ["ChatStream"]
@@ -206,7 +213,7 @@ class ChatStream:
         opened = await wire.open(request)
         response = opened.response
         self.status, self.headers = response.status, response.headers
-        self.request_id = request_id_of(response.headers)
+        self.request_id = parse_request_id(response.headers)
         self.rate_limits = opened.rate_limits
         self.ttfb = opened.received - opened.sent
         decoder = SSEDecoder()
@@ -261,9 +268,7 @@ class ChatStream:
         if data == b"[DONE]":
             return True
         try:
-            chunk = json.loads(data)
-            if not isinstance(chunk, dict):
-                raise ShapeError("a stream event is not a JSON object")
+            chunk = decode_object(data, "a stream event")
             if chunk.get("error"):
                 raise error_in_body(
                     chunk, self.headers or {}, self._request.url, self._wire.secrets

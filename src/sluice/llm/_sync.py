@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 
-from .._executors.portal import run_sync
+from .. import run_sync
+from ..openai import ChatDelta, ToolCall, Usage
 from ._stream import ChatStream
-from ._types import ChatDelta, ToolCall, Usage
 
 __all__ = ["SyncChatStream"]
 

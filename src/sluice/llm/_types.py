@@ -1,4 +1,5 @@
-"""Results of `sluice.llm` calls: frozen dataclasses, typed, cheap to build.
+"""Results of `sluice.llm` calls: frozen dataclasses, typed, cheap to build. The values they
+hold (`Usage`, `RateLimits`, `Choice`...) are the protocol's, from `sluice.openai`.
 
 Times are seconds on the event loop's clock: ``latency`` runs from the call to its result
 (waiting in the gate and retries included), ``ttfb`` from sending the request that succeeded to
@@ -10,83 +11,14 @@ receiving its response headers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._stats import GateStatistics
+from .. import GateStatistics
+from ..openai import Choice, RateLimits, ToolCall, Usage
 
-__all__ = [
-    "ChatDelta",
-    "ChatResult",
-    "Choice",
-    "ClientStatistics",
-    "Embeddings",
-    "Model",
-    "RateLimits",
-    "ToolCall",
-    "ToolCallDelta",
-    "Usage",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Token counts reported by the server (``total_tokens`` settles the gate's token budget)."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimits:
-    """What the server's ``x-ratelimit-*`` headers said: limits per minute, what remains, and
-    seconds until each budget is full again. Any of them may be missing (None)."""
-
-    requests_limit: float | None
-    requests_remaining: float | None
-    requests_reset: float | None
-    tokens_limit: float | None
-    tokens_remaining: float | None
-    tokens_reset: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCall:
-    """A function call the model asked for; ``arguments`` is the JSON text as sent."""
-
-    id: str | None
-    name: str
-    arguments: str
-    type: str = "function"
-
-    def parsed_arguments(self) -> Any:
-        """``arguments`` decoded from JSON (raises ``ValueError`` if the model wrote bad JSON)."""
-        return json.loads(self.arguments) if self.arguments else {}
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCallDelta:
-    """A fragment of a streamed tool call: calls are keyed by ``index``; ``id`` and ``name``
-    come in the first fragment, ``arguments`` arrives in pieces to concatenate."""
-
-    index: int
-    id: str | None
-    name: str | None
-    arguments: str
-
-
-@dataclass(frozen=True, slots=True)
-class Choice:
-    """One of the ``n`` answers of a chat completion."""
-
-    index: int
-    text: str
-    tool_calls: tuple[ToolCall, ...]
-    finish_reason: str | None
-    reasoning: str | None = None
+__all__ = ["ChatResult", "ClientStatistics", "Embeddings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,19 +47,6 @@ class ChatResult:
 
 
 @dataclass(frozen=True, slots=True)
-class ChatDelta:
-    """One streamed event of a chat completion. The last one may carry only ``usage``."""
-
-    text: str
-    index: int = 0
-    role: str | None = None
-    tool_calls: tuple[ToolCallDelta, ...] = ()
-    finish_reason: str | None = None
-    usage: Usage | None = None
-    reasoning: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Embeddings:
     """Embedding vectors, one per input, in input order; ``usage`` counts prompt tokens.
     For example::
@@ -145,15 +64,6 @@ class Embeddings:
     latency: float
     ttfb: float
     headers: Mapping[str, str] = field(repr=False, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Model:
-    """An entry of ``GET /models``."""
-
-    id: str
-    owned_by: str | None = None
-    created: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

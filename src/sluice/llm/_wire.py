@@ -7,13 +7,13 @@ This is what a gate attempt runs; the public `Client` builds requests and result
 from __future__ import annotations
 
 import asyncio
-import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from .._gate import Gate
-from ._decode import ShapeError
+from .. import Gate
+from ..openai import RateLimits, ShapeError, Usage, decode_object, parse_rate_limits
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -23,9 +23,7 @@ from ._errors import (
     error_in_body,
     malformed,
 )
-from ._headers import parse_rate_limits
 from ._transport import Request, Response, Transport, wrong_loop_error
-from ._types import RateLimits, Usage
 
 __all__ = ["Decoder", "Opened", "Reply", "Wire", "send_json"]
 
@@ -57,6 +55,7 @@ class Wire:
     """Sends requests for one client and keeps its counters."""
 
     __slots__ = (
+        "clock",
         "closed",
         "display_url",
         "gate",
@@ -78,6 +77,8 @@ class Wire:
         self.secrets = secrets
         self.display_url = display_url
         self.loop: asyncio.AbstractEventLoop | None = None
+        # The owning loop's clock, once there is one: timings are on the loop's time.
+        self.clock: Callable[[], float] = time.monotonic
         self.closed = False
         self.requests = 0
         self.responses: dict[int, int] = {}
@@ -93,7 +94,7 @@ class Wire:
         if self.loop is not loop:
             if self.loop is not None:
                 raise wrong_loop_error("sluice.llm.Client")
-            self.loop = loop
+            self.loop, self.clock = loop, loop.time
         return loop
 
     async def open(self, request: Request) -> Opened:
@@ -168,12 +169,12 @@ async def send_json(wire: Wire, request: Request, decode: Decoder) -> Reply:
     """One attempt of a non-streamed call: the function the gate runs (a plain function,
     not a method: gates recognise those fastest; the steps of `Wire.open` are inlined for
     the same reason)."""
-    loop = asyncio.get_running_loop()
-    sent = loop.time()
+    clock = wire.clock
+    sent = clock()
     wire.requests += 1
     try:
         response = await wire.transport.send(request)
-        received = loop.time()
+        received = clock()
         limits = wire.answered(response)
         if not 200 <= response.status < 300:
             await wire.fail(response, request)
@@ -187,9 +188,7 @@ async def send_json(wire: Wire, request: Request, decode: Decoder) -> Reply:
             raise
         raise error from exc
     try:
-        data = json.loads(body)
-        if type(data) is not dict:
-            raise ShapeError("the body is not a JSON object")
+        data = decode_object(body)
         if data.get("error"):
             raise error_in_body(data, response.headers, request.url, wire.secrets)
         value, usage = decode(data)

@@ -16,10 +16,10 @@ From a shell: ``sluice sim --port 8000 --ttft 200ms --itl 20ms --max-concurrency
 
 from __future__ import annotations
 
+from ..openai import format_duration as format_reset
 from ._app import SimApp
 from ._config import FAULT_NAMES, SimConfig, load_config
 from ._content import count_tokens
-from ._limits import format_reset
 from ._metrics import SimMetrics
 from ._process import SimProcess
 from ._server import SimServer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cli.sim import sim
+from ._command import main
 
 if __name__ == "__main__":
-    sim(prog_name="python -m sluice.sim")
+    main()

@@ -13,22 +13,21 @@ headers of the limits in force.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import random
 import time
 from collections.abc import Callable
 
-from ._capacity import Admission
+from ..openai import Model, encode_error, encode_model, encode_models, format_retry_after
+from ._capacity import ServerQueue
 from ._config import SimConfig
 from ._content import Corpus
-from ._encode import model_object, models_body
 from ._exchange import Exchange, Receive, Scope, Send, SimulatedReset
 from ._faults import IMMEDIATE_FAULTS, FaultPicker, UnknownFaultError
 from ._latency import LatencyModel
-from ._limits import RateLimiter, retry_after_headers
+from ._limits import KeyRateBuckets
 from ._metrics import MetricsRecorder, SimMetrics
-from ._protocol import Inference, RequestError, error_body, parse_request
+from ._protocol import Inference, RequestError, parse_request
 from ._respond import Plan, Responder
 
 __all__ = ["SimApp"]
@@ -111,23 +110,27 @@ class SimApp:
         self.config = config
         self._clock = clock
         self.metrics = MetricsRecorder()
-        self.admission = Admission(config.max_concurrency, config.max_queue)
-        self.limiter = RateLimiter(config.rpm, config.tpm)
+        self.queue = ServerQueue(config.max_concurrency, config.max_queue)
+        self.buckets = KeyRateBuckets(config.rpm, config.tpm)
         self.faults = FaultPicker(config.fault_probabilities(), config.seed)
         self.latency = LatencyModel(config, random.Random(f"latency:{config.seed}"))
         self.corpus = Corpus(config.seed)
-        self.responder = Responder(config, self.latency, self.corpus, self.metrics, self.admission)
+        self.responder = Responder(config, self.latency, self.corpus, self.metrics, self.queue)
         self._exchanges: set[Exchange] = set()
         self._closing = False
         self._ids = itertools.count(1)
         self._created = int(time.time())
-        self._models = models_body(config.models, self._created)
+        self._models = {
+            name: Model(name, owned_by="sluice-sim", created=self._created)
+            for name in config.models
+        }
+        self._models_body = encode_models(self._models.values())
         _install_log_filter()
 
     def snapshot(self) -> SimMetrics:
         """The current metrics."""
-        admission = self.admission
-        return self.metrics.snapshot(admission.active, admission.queued, admission.peak_active)
+        queue = self.queue
+        return self.metrics.snapshot(queue.active, queue.queued, queue.peak_active)
 
     def close(self) -> None:
         """Refuse new work and cut short every pause, hang and stall in progress."""
@@ -155,13 +158,13 @@ class SimApp:
         elif path == "/healthz":
             await self._reply(send, None, 200, b'{"status":"ok"}')
         elif path == "/metrics":
-            admission = self.admission
-            text = self.metrics.render(admission.active, admission.queued, admission.peak_active)
+            queue = self.queue
+            text = self.metrics.render(queue.active, queue.queued, queue.peak_active)
             await self._reply(send, None, 200, text, b"text/plain; version=0.0.4")
         elif path == "/v1/models":
-            await self._reply(send, path, 200, self._models)
-        elif path.startswith("/v1/models/") and path[11:] in self.config.models:
-            body = json.dumps(model_object(path[11:], self._created)).encode()
+            await self._reply(send, path, 200, self._models_body)
+        elif path.startswith("/v1/models/") and path[11:] in self._models:
+            body = encode_model(self._models[path[11:]])
             await self._reply(send, "/v1/models/{id}", 200, body)
         else:
             error = RequestError(404, f"unknown path {scope['path']!r}", code="not_found")
@@ -202,8 +205,8 @@ class SimApp:
     def _peek_headers(self, key: str, request_id: bytes) -> list[tuple[bytes, bytes]]:
         """Headers for a response that takes nothing from the rate limits."""
         headers = [(b"x-request-id", request_id)]
-        if self.limiter.enabled:
-            headers += self.limiter.peek(key, self._clock()).headers()
+        if self.buckets.enabled:
+            headers += self.buckets.peek(key, self._clock()).headers()
         return headers
 
     async def _inference(
@@ -229,7 +232,7 @@ class SimApp:
         if self._closing:
             error = RequestError(503, "the simulator is shutting down", "server_error")
             headers = self._peek_headers(key, request_id)
-            await self._error(send, endpoint, error, headers + retry_after_headers(1.0))
+            await self._error(send, endpoint, error, headers + format_retry_after(1.0))
             return
         if fault is not None:
             self.metrics.fault(fault)
@@ -239,8 +242,8 @@ class SimApp:
         tokens, finish = self._completion_size(inference)
         arrival = self._clock()
         headers = [(b"x-request-id", request_id)]
-        if self.limiter.enabled:
-            decision = self.limiter.acquire(key, inference.prompt_tokens + tokens, arrival)
+        if self.buckets.enabled:
+            decision = self.buckets.acquire(key, inference.prompt_tokens + tokens, arrival)
             headers += decision.headers()
             if not decision.allowed:
                 limit = decision.limited_by
@@ -250,7 +253,7 @@ class SimApp:
                 error = RequestError(429, message, limit, None, "rate_limit_exceeded")
                 await self._error(send, endpoint, error, headers)
                 return
-        if not await self.admission.enter():
+        if not await self.queue.enter():
             error = RequestError(
                 self.config.overflow_status,
                 "The server is at capacity; try again later.",
@@ -258,7 +261,7 @@ class SimApp:
                 None,
                 "capacity_exceeded",
             )
-            headers += retry_after_headers(self.config.retry_after)
+            headers += format_retry_after(self.config.retry_after)
             await self._error(send, endpoint, error, headers)
             return
         metrics = self.metrics
@@ -284,7 +287,7 @@ class SimApp:
             await self.responder.serve(exchange, plan)
         finally:
             self._exchanges.discard(exchange)
-            self.admission.leave()
+            self.queue.leave()
             await exchange.aclose()
 
     async def _immediate_fault(
@@ -293,8 +296,8 @@ class SimApp:
         status, message, type_, code = _IMMEDIATE[fault]
         headers = self._peek_headers(key, request_id)
         if status in (429, 503, 529):
-            headers += retry_after_headers(self.config.retry_after)
-        body = error_body(message, type_, None, code)
+            headers += format_retry_after(self.config.retry_after)
+        body = encode_error(message, type_, code=code)
         await self._reply(send, endpoint, status, body, headers=headers)
 
     def _completion_size(self, inference: Inference) -> tuple[int, str]:

@@ -1,12 +1,12 @@
 """Capacity: at most ``max_active`` requests in service and ``max_queue`` waiting, first come
 first served; beyond that a request is turned away at once (the app answers 429 or 503).
 
-    admission = Admission(max_active=2, max_queue=10)
-    if await admission.enter():
+    queue = ServerQueue(max_active=2, max_queue=10)
+    if await queue.enter():
         try:
             ...                  # serve
         finally:
-            admission.leave()
+            queue.leave()
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import asyncio
 import contextlib
 from collections import deque
 
-__all__ = ["Admission"]
+__all__ = ["ServerQueue"]
 
 
-class Admission:
-    """A FIFO semaphore with a bounded wait queue; ``max_active=0`` means unlimited."""
+class ServerQueue:
+    """The simulated service's capacity: a FIFO semaphore with a bounded wait queue;
+    ``max_active=0`` means unlimited."""
 
     __slots__ = ("_waiters", "active", "max_active", "max_queue", "peak_active")
 

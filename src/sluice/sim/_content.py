@@ -17,14 +17,12 @@ different prompts get different ones. Every emitted piece is exactly one token, 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import math
 import random
 import re
-import struct
 
-__all__ = ["Corpus", "count_tokens", "embedding", "embedding_base64"]
+__all__ = ["Corpus", "count_tokens", "embedding"]
 
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 
@@ -119,8 +117,3 @@ def embedding(seed: int, model: str, text_key: bytes, dimensions: int) -> list[f
     values = [(b - 127.5) / 127.5 for b in raw]
     norm = math.sqrt(math.fsum(v * v for v in values)) or 1.0
     return [v / norm for v in values]
-
-
-def embedding_base64(vector: list[float]) -> str:
-    """Little-endian float32, base64: what OpenAI returns for ``encoding_format="base64"``."""
-    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()

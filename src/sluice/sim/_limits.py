@@ -7,8 +7,8 @@ needs one request and its token cost (prompt tokens + the completion it will get
 taken, or neither. A cost larger than the whole token bucket is admitted once the bucket is full
 (it goes into debt), so an oversized request is slow, never impossible.
 
-    limiter = RateLimiter(rpm=60, tpm=0)
-    decision = limiter.acquire("sk-a", tokens=10, now=0.0)
+    buckets = KeyRateBuckets(rpm=60, tpm=0)
+    decision = buckets.acquire("sk-a", tokens=10, now=0.0)
     decision.allowed, decision.headers()   # True, [(b"x-ratelimit-limit-requests", b"60"), ...]
 """
 
@@ -17,29 +17,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["RateDecision", "RateLimiter", "format_reset"]
+from ..openai import RateLimits, format_rate_limits, format_retry_after
+
+__all__ = ["KeyRateBuckets", "RateDecision"]
 
 _MAX_KEYS = 10_000  # a client inventing keys must not grow the table without bound
-
-
-def format_reset(seconds: float) -> str:
-    """OpenAI's duration format for ``x-ratelimit-reset-*``.
-
-    Milliseconds are rounded up: ``20ms``, ``1.5s``, ``6m0s``, ``1h2m3s``.
-    """
-    millis = max(0, math.ceil(seconds * 1000 - 1e-6))
-    if millis == 0:
-        return "0s"
-    if millis < 1000:
-        return f"{millis}ms"
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,30 +40,19 @@ class RateDecision:
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         """``x-ratelimit-*`` headers for the limits in force, plus Retry-After when refused."""
-        out: list[tuple[bytes, bytes]] = []
-        if self.request_limit:
-            out += [
-                (b"x-ratelimit-limit-requests", b"%d" % self.request_limit),
-                (b"x-ratelimit-remaining-requests", b"%d" % self.request_remaining),
-                (b"x-ratelimit-reset-requests", format_reset(self.request_reset).encode()),
-            ]
-        if self.token_limit:
-            out += [
-                (b"x-ratelimit-limit-tokens", b"%d" % self.token_limit),
-                (b"x-ratelimit-remaining-tokens", b"%d" % self.token_remaining),
-                (b"x-ratelimit-reset-tokens", format_reset(self.token_reset).encode()),
-            ]
+        requests, tokens = bool(self.request_limit), bool(self.token_limit)
+        limits = RateLimits(
+            requests_limit=self.request_limit if requests else None,
+            requests_remaining=self.request_remaining if requests else None,
+            requests_reset=self.request_reset if requests else None,
+            tokens_limit=self.token_limit if tokens else None,
+            tokens_remaining=self.token_remaining if tokens else None,
+            tokens_reset=self.token_reset if tokens else None,
+        )
+        out = format_rate_limits(limits)
         if not self.allowed:
-            out += retry_after_headers(self.retry_after)
+            out += format_retry_after(self.retry_after)
         return out
-
-
-def retry_after_headers(seconds: float) -> list[tuple[bytes, bytes]]:
-    """``Retry-After`` in whole seconds (rounded up, at least 1) and ``retry-after-ms``."""
-    return [
-        (b"retry-after", b"%d" % max(1, math.ceil(seconds))),
-        (b"retry-after-ms", b"%d" % max(1, math.ceil(seconds * 1000))),
-    ]
 
 
 class _Buckets:
@@ -93,8 +64,9 @@ class _Buckets:
         self.updated = now
 
 
-class RateLimiter:
-    """Token buckets per key for requests per minute and tokens per minute (0 = no limit)."""
+class KeyRateBuckets:
+    """The simulated service's quota: token buckets per API key for requests per minute and
+    tokens per minute (0 = no limit)."""
 
     __slots__ = ("_keys", "_request_rate", "_token_rate", "rpm", "tpm")
 

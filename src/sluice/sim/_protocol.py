@@ -1,4 +1,5 @@
-"""The OpenAI wire format: request bodies in, checked; JSON bodies and SSE chunks out.
+"""Requests as the simulator reads them: bodies in, checked and sized; the answers' shapes
+come from `sluice.openai`.
 
 Parsing turns a body into an `Inference` (what to answer and how big it is) or raises
 `RequestError` with an OpenAI-shaped error. Tool definitions, sampling parameters and other
@@ -15,25 +16,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..openai import encode_error
 from ._content import count_tokens
 
-__all__ = ["DONE", "Inference", "RequestError", "error_body", "parse_request"]
+__all__ = ["Inference", "RequestError", "parse_request"]
 
-DONE = b"data: [DONE]\n\n"
 _MESSAGE_OVERHEAD = 3
 _REPLY_PRIMING = 3
 _IMAGE_TOKENS = 85
 _MAX_EMBEDDING_INPUTS = 2048
 _MAX_DIMENSIONS = 8192
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-
-
-def error_body(
-    message: str, type_: str, param: str | None = None, code: str | None = None
-) -> bytes:
-    """``{"error": {"message", "type", "param", "code"}}``, as OpenAI sends it."""
-    payload = {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    return json.dumps(payload).encode()
 
 
 class RequestError(Exception):
@@ -55,7 +48,7 @@ class RequestError(Exception):
         self.code = code
 
     def body(self) -> bytes:
-        return error_body(self.message, self.type, self.param, self.code)
+        return encode_error(self.message, self.type, param=self.param, code=self.code)
 
 
 def _invalid(message: str, param: str | None = None, code: str | None = None) -> RequestError:

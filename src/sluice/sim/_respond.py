@@ -3,7 +3,7 @@
 Every emission waits for its scheduled instant (`TokenSchedule`), and records how late it
 actually went out. Faults that strike mid-response do so after half the tokens.
 
-    responder = Responder(config, latency, corpus, metrics, admission)
+    responder = Responder(config, latency, corpus, metrics, queue)
     await responder.serve(exchange, plan)
 """
 
@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._capacity import Admission
+from ..openai import DONE_EVENT, ChunkEncoder, encode_completion, encode_embeddings, encode_error
+from ._capacity import ServerQueue
 from ._config import SimConfig
 from ._content import Corpus, embedding
-from ._encode import ChunkTemplates, completion_body, embedding_body
 from ._exchange import Exchange, SimulatedReset
 from ._latency import LatencyModel, TokenSchedule
 from ._metrics import MetricsRecorder
-from ._protocol import DONE, Inference, error_body
+from ._protocol import Inference
 
-__all__ = ["JSON_HEADER", "Plan", "Responder"]
+__all__ = ["FINGERPRINT", "JSON_HEADER", "Plan", "Responder", "malformed_event"]
+
+FINGERPRINT = "fp_sim"
 
 JSON_HEADER = (b"content-type", b"application/json")
 _STREAM_HEADERS = [
@@ -48,7 +50,7 @@ class Plan:
 class Responder:
     """Delivers planned answers on schedule; shared by all requests of one app."""
 
-    __slots__ = ("_admission", "_config", "_corpus", "_latency", "_metrics")
+    __slots__ = ("_config", "_corpus", "_latency", "_metrics", "_queue")
 
     def __init__(
         self,
@@ -56,13 +58,13 @@ class Responder:
         latency: LatencyModel,
         corpus: Corpus,
         metrics: MetricsRecorder,
-        admission: Admission,
+        queue: ServerQueue,
     ) -> None:
         self._config = config
         self._latency = latency
         self._corpus = corpus
         self._metrics = metrics
-        self._admission = admission
+        self._queue = queue
 
     async def serve(self, exchange: Exchange, plan: Plan) -> None:
         start = exchange.now()
@@ -71,9 +73,7 @@ class Responder:
                 await self._stopped(exchange, plan)
                 return
             start = exchange.now()
-        ttft = self._latency.time_to_first_token(
-            plan.inference.prompt_tokens, self._admission.active
-        )
+        ttft = self._latency.time_to_first_token(plan.inference.prompt_tokens, self._queue.active)
         if plan.inference.stream:
             await self._stream(exchange, plan, TokenSchedule(start, ttft))
         else:
@@ -84,7 +84,7 @@ class Responder:
         if exchange.disconnected:
             return
         if not exchange.started:
-            body = error_body("the simulator is shutting down", "server_error", None, "shutdown")
+            body = encode_error("the simulator is shutting down", "server_error", code="shutdown")
             headers = [JSON_HEADER, (b"content-length", b"%d" % len(body)), *plan.headers]
             self._metrics.response(plan.endpoint, 503)
             await exchange.start(503, headers)
@@ -101,23 +101,27 @@ class Responder:
                 embedding(config.seed, inference.model, key, dimensions)
                 for key, _ in inference.inputs
             ]
-            return embedding_body(
-                inference.model, vectors, inference.base64, inference.prompt_tokens
+            return encode_embeddings(
+                inference.model,
+                vectors,
+                prompt_tokens=inference.prompt_tokens,
+                encoding_format="base64" if inference.base64 else "float",
             )
-        return completion_body(
+        return encode_completion(
             inference.kind,
-            plan.id,
-            plan.created,
-            inference.model,
-            self._corpus.text(plan.offset, plan.tokens),
-            plan.finish_reason,
-            inference.prompt_tokens,
-            plan.tokens,
+            id=plan.id,
+            created=plan.created,
+            model=inference.model,
+            text=self._corpus.text(plan.offset, plan.tokens),
+            finish_reason=plan.finish_reason,
+            prompt_tokens=inference.prompt_tokens,
+            completion_tokens=plan.tokens,
+            system_fingerprint=FINGERPRINT,
         )
 
     async def _whole(self, exchange: Exchange, plan: Plan, first_token: float) -> None:
         deadline = first_token + self._latency.decode_time(
-            plan.tokens, self._admission.active, slow=plan.fault == "slow"
+            plan.tokens, self._queue.active, slow=plan.fault == "slow"
         )
         if not await exchange.pause_until(deadline):
             await self._stopped(exchange, plan)
@@ -145,8 +149,14 @@ class Responder:
 
     async def _stream(self, exchange: Exchange, plan: Plan, schedule: TokenSchedule) -> None:
         inference = plan.inference
-        templates = ChunkTemplates(inference.kind, plan.id, plan.created, inference.model)
-        corpus, latency, admission = self._corpus, self._latency, self._admission
+        templates = ChunkEncoder(
+            inference.kind,
+            plan.id,
+            plan.created,
+            inference.model,
+            system_fingerprint=FINGERPRINT,
+        )
+        corpus, latency, queue = self._corpus, self._latency, self._queue
         metrics = self._metrics
         fault = plan.fault
         fault_at = (plan.tokens + 1) // 2 if fault in _MID_STREAM else 0
@@ -158,7 +168,7 @@ class Responder:
         try:
             for i, index in enumerate(corpus.indices(plan.offset, plan.tokens)):
                 if i:
-                    schedule.advance(latency.inter_token(admission.active, slow=slow))
+                    schedule.advance(latency.inter_token(queue.active, slow=slow))
                 pending.append(corpus.json_piece(index, i == 0))
                 # A chunk goes out when it is full, at the end, or where a fault strikes.
                 if len(pending) < per_chunk and i != last and i + 1 != fault_at:
@@ -182,7 +192,7 @@ class Responder:
                     if fault == "reset":
                         raise SimulatedReset("simulated connection reset")
                     if fault == "malformed":
-                        await exchange.body(templates.malformed(), more=True)
+                        await exchange.body(malformed_event(templates), more=True)
                     elif fault == "stall":
                         if not await exchange.pause_until(exchange.now() + self._config.max_hang):
                             await self._stopped(exchange, plan)
@@ -192,6 +202,12 @@ class Responder:
             tail = templates.finish(plan.finish_reason)
             if inference.include_usage:
                 tail += templates.usage(inference.prompt_tokens, emitted)
-            await exchange.body(tail + DONE)
+            await exchange.body(tail + DONE_EVENT)
         finally:
             metrics.completion_tokens += emitted
+
+
+def malformed_event(chunks: ChunkEncoder) -> bytes:
+    """An event whose data is cut off mid-object (the ``malformed`` fault): not valid JSON."""
+    event = chunks.content([b'"x"'])
+    return event[: len(event) // 2] + b"\n\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.llm._sse import ServerSentEvent, SSEDecoder
+from sluice.openai import DONE, DONE_EVENT, ServerSentEvent, SSEDecoder, encode_sse
 
 STREAM = (
     b": keep-alive\n\n"
@@ -61,3 +61,38 @@ def test_a_line_without_end_is_bounded() -> None:
         decoder.feed(b"x" * 1024 * 1024)
     with pytest.raises(ValueError, match="exceeds"):
         decoder.feed(b"x")
+
+
+@pytest.mark.parametrize(
+    ("data", "event"),
+    [
+        (b'{"a": 1}', None),
+        (b"", None),
+        (b" leading space", "ping"),
+        (b"one\ntwo\r\nthree\rfour", None),
+        (b"ends with a line end\n", "error"),
+        (b"\n\n", None),
+        (b": not a comment", None),
+    ],
+)
+def test_encoded_events_decode_to_what_was_encoded(data: bytes, event: str | None) -> None:
+    encoded = encode_sse(data, event)
+    assert encoded.endswith(b"\n\n")
+    expected = [ServerSentEvent(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"), event)]
+    assert decode([encoded]) == expected
+    assert decode([encoded[i : i + 1] for i in range(len(encoded))]) == expected
+
+
+def test_encoded_events_in_a_row() -> None:
+    stream = encode_sse(b"a") + encode_sse(b"b\nc", "x") + DONE_EVENT
+    assert DONE_EVENT == b"data: [DONE]\n\n"
+    assert decode([stream]) == [
+        ServerSentEvent(b"a"),
+        ServerSentEvent(b"b\nc", "x"),
+        ServerSentEvent(DONE),
+    ]
+
+
+def test_an_event_type_on_two_lines_is_refused() -> None:
+    with pytest.raises(ValueError, match="cannot span lines"):
+        encode_sse(b"x", "a\nb")

@@ -1,22 +1,29 @@
-"""An incremental Server-Sent Events decoder: bytes in, events out, any chunking.
+"""Server-Sent Events, both ways: an incremental decoder (bytes in, events out, any
+chunking) and the encoder that frames one event.
 
 Lines may end in ``\\n``, ``\\r\\n`` or ``\\r`` (a ``\\r\\n`` split across chunks included);
 ``data:`` lines of one event are joined with ``\\n``; comments (``: ping``) are skipped.
 Event data stays ``bytes``: ``json.loads`` takes bytes directly, so nothing is decoded twice.
+An OpenAI stream ends with the event whose data is `DONE`.
 
     decoder = SSEDecoder()
-    for event in decoder.feed(b'data: {"a": 1}\\n\\nda'):
+    for event in decoder.feed(encode_sse(b'{"a": 1}') + b"da"):
         print(event.data)        # b'{"a": 1}'
     decoder.feed(b"ta: [DONE]\\n\\n")  # [ServerSentEvent(data=b'[DONE]', event=None)]
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-__all__ = ["SSEDecoder", "ServerSentEvent"]
+__all__ = ["DONE", "DONE_EVENT", "SSEDecoder", "ServerSentEvent", "encode_sse"]
 
 _MAX_PENDING = 16 * 1024 * 1024  # one event larger than this is not an LLM stream
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+DONE = b"[DONE]"
+"""The data of the event that ends an OpenAI stream."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +92,22 @@ class SSEDecoder:
                     self._event = value.decode("utf-8", "replace")
                 # "id" and "retry" steer browser reconnection, which does not apply here.
         return events
+
+
+def encode_sse(data: bytes, event: str | None = None) -> bytes:
+    """One event, framed: a ``data:`` line per line of ``data``, then a blank line.
+
+    `SSEDecoder` gives back ``event`` and ``data``, each line end in it as ``\\n`` (SSE knows
+    no other).
+    """
+    if event is not None and ("\n" in event or "\r" in event):
+        raise ValueError(f"an event type cannot span lines, got {event!r}")
+    head = b"" if event is None else b"event: " + event.encode() + b"\n"
+    if b"\n" not in data and b"\r" not in data:  # the usual case: one JSON object
+        return head + b"data: " + data + b"\n\n"
+    lines = b"".join(b"data: " + line + b"\n" for line in _LINE_END.split(data))
+    return head + lines + b"\n"
+
+
+DONE_EVENT = encode_sse(DONE)
+"""``data: [DONE]``, framed."""

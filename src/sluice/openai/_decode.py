@@ -1,7 +1,10 @@
-"""From decoded JSON to result objects. Lenient where servers differ (content as a string or a
-list of parts, ``reasoning_content`` or ``reasoning``, usage missing), strict where a missing
-piece means the body is not an answer at all: those raise `ShapeError`, which the client turns
-into a `MalformedResponseError` quoting the body.
+"""From decoded JSON to values. Lenient where servers differ (content as a string or a list
+of parts, ``reasoning_content`` or ``reasoning``, usage missing), strict where a missing piece
+means the body is not an answer at all: those raise `ShapeError` (a ``ValueError``).
+
+    choices, usage = decode_chat(json.loads(body))
+    for delta in decode_chunk(json.loads(event.data)):
+        print(delta.text, end="")
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ from typing import Any
 
 from ._types import ChatDelta, Choice, Model, ToolCall, ToolCallDelta, Usage
 
-__all__ = ["ShapeError", "decode_chat", "decode_chunk", "decode_embeddings", "decode_models"]
+__all__ = [
+    "ShapeError",
+    "decode_chat",
+    "decode_chunk",
+    "decode_embedding_base64",
+    "decode_embeddings",
+    "decode_models",
+    "decode_usage",
+]
 
 
 class ShapeError(ValueError):
@@ -170,21 +181,26 @@ def decode_chunk(data: Mapping[str, Any]) -> list[ChatDelta]:
     return out
 
 
+def decode_embedding_base64(text: str) -> list[float]:
+    """A vector sent with ``encoding_format="base64"``: little-endian float32, base64."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ShapeError(f"an embedding is not valid base64: {exc}") from None
+    if len(raw) % 4:
+        raise ShapeError("a base64 embedding is not a whole number of float32 values")
+    floats = array.array("f")
+    floats.frombytes(raw)
+    if sys.byteorder == "big":
+        floats.byteswap()
+    return floats.tolist()
+
+
 def _vector(value: object) -> list[float]:
     if type(value) is list:
         return value
-    if type(value) is str:  # encoding_format="base64": little-endian float32
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ShapeError(f"an embedding is not valid base64: {exc}") from None
-        if len(raw) % 4:
-            raise ShapeError("a base64 embedding is not a whole number of float32 values")
-        floats = array.array("f")
-        floats.frombytes(raw)
-        if sys.byteorder == "big":
-            floats.byteswap()
-        return floats.tolist()
+    if type(value) is str:
+        return decode_embedding_base64(value)
     raise ShapeError(f"an embedding is a {type(value).__name__}, not a list of numbers")
 
 

@@ -1,16 +1,23 @@
-"""``sluice sim``: serve the simulated OpenAI-compatible service until interrupted.
+"""The simulator's command line: ``sluice sim`` and ``python -m sluice.sim`` are this command.
 
-The simulator itself (uvicorn and friends) is imported only when the command runs, so the
-rest of the ``sluice`` command works without the ``sim`` extra.
+It belongs to the simulator (the ``sim`` extra brings click), so the simulator runs as a
+program of its own; the ``sluice`` command group only registers it.
+
+    main(["--port", "8000", "--ttft", "200ms"])   # serves until interrupted
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from .._errors import ConfigError
+from ._config import load_config
+from ._server import serve_forever
+
+__all__ = ["DEFAULTS", "main", "sim"]
 
 _DURATION = "DURATION"
 
@@ -199,14 +206,6 @@ def sim(
     rate limits. Content is deterministic and usage matches it. The first line printed is
     the address served. Stop with Ctrl-C.
     """
-    try:
-        from ..sim import load_config
-        from ..sim._server import serve_forever
-    except ModuleNotFoundError as exc:  # pragma: no cover - depends on what is installed
-        raise click.ClickException(
-            f"sluice sim needs {exc.name!r}: pip install 'aiosluice[sim]'"
-        ) from exc
-
     overrides = {name: value for name, value in settings.items() if value is not None}
     if "overflow_status" in overrides:
         overrides["overflow_status"] = int(overrides["overflow_status"])
@@ -230,3 +229,8 @@ def sim(
         )
     except OSError as exc:
         raise click.ClickException(f"cannot serve on {host}:{port}: {exc}") from exc
+
+
+def main(argv: Sequence[str] | None = None, prog_name: str = "python -m sluice.sim") -> None:
+    """Run the command on ``argv`` (default: this process's arguments); exits when done."""
+    sim.main(args=None if argv is None else list(argv), prog_name=prog_name)

@@ -1,0 +1,200 @@
+"""Answers in OpenAI's shapes: whole bodies, and the chunks of a streamed completion.
+
+Stream chunks come from per-response byte templates: the fixed part of every chunk of a
+response (id, created, model) is encoded once, and each chunk only splices in the JSON string
+of its text. That keeps a token's cost to a few concatenations.
+
+    chunks = ChunkEncoder("chat", "chatcmpl-1", 1700000000, "gpt-4o-mini")
+    chunks.content([b'"Hello"'])
+    # b'data: {"id":"chatcmpl-1",...,"delta":{"content":"Hello"},...}\\n\\n'
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from collections.abc import Iterable
+
+from ._types import Model
+
+__all__ = [
+    "ChunkEncoder",
+    "encode_completion",
+    "encode_embedding_base64",
+    "encode_embeddings",
+    "encode_model",
+    "encode_models",
+]
+
+_KINDS = ("chat", "completion")
+
+
+def _dumps(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _check_kind(kind: str) -> bool:
+    """True for a chat completion, False for a legacy text completion."""
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be 'chat' or 'completion', got {kind!r}")
+    return kind == "chat"
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def encode_completion(
+    kind: str,
+    *,
+    id: str,
+    created: int,
+    model: str,
+    text: str,
+    finish_reason: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    system_fingerprint: str | None = None,
+) -> bytes:
+    """A non-streamed ``chat.completion`` (``kind="chat"``) or ``text_completion``
+    (``kind="completion"``) with one choice."""
+    choice: dict[str, object]
+    if _check_kind(kind):
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": text, "refusal": None},
+            "logprobs": None,
+            "finish_reason": finish_reason,
+        }
+        obj = "chat.completion"
+    else:
+        choice = {"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}
+        obj = "text_completion"
+    body = {
+        "id": id,
+        "object": obj,
+        "created": created,
+        "model": model,
+        "system_fingerprint": system_fingerprint,
+        "choices": [choice],
+        "usage": _usage(prompt_tokens, completion_tokens),
+    }
+    return _dumps(body)
+
+
+def encode_embedding_base64(vector: Iterable[float]) -> str:
+    """Little-endian float32, base64: what OpenAI sends for ``encoding_format="base64"``."""
+    values = list(vector)
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+
+
+def encode_embeddings(
+    model: str,
+    vectors: Iterable[list[float]],
+    *,
+    prompt_tokens: int,
+    encoding_format: str = "float",
+) -> bytes:
+    """A ``list`` of ``embedding`` objects, in input order; with ``encoding_format="base64"``
+    each vector is packed by `encode_embedding_base64`."""
+    if encoding_format not in ("float", "base64"):
+        raise ValueError(f"encoding_format must be 'float' or 'base64', got {encoding_format!r}")
+    packed = encoding_format == "base64"
+    data = [
+        {
+            "object": "embedding",
+            "index": i,
+            "embedding": encode_embedding_base64(vector) if packed else vector,
+        }
+        for i, vector in enumerate(vectors)
+    ]
+    body = {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+    }
+    return _dumps(body)
+
+
+def _model_object(model: Model) -> dict[str, object]:
+    return {"id": model.id, "object": "model", "created": model.created, "owned_by": model.owned_by}
+
+
+def encode_model(model: Model) -> bytes:
+    """One entry of ``GET /models``, as ``GET /models/{id}`` answers it."""
+    return _dumps(_model_object(model))
+
+
+def encode_models(models: Iterable[Model]) -> bytes:
+    """The ``GET /models`` list."""
+    return _dumps({"object": "list", "data": [_model_object(m) for m in models]})
+
+
+def _join_strings(pieces: list[bytes]) -> bytes:
+    """JSON string literals joined into one (escapes never span a literal's quotes)."""
+    if len(pieces) == 1:
+        return pieces[0]
+    return b'"' + b"".join(p[1:-1] for p in pieces) + b'"'
+
+
+class ChunkEncoder:
+    """The SSE events of one streamed completion, each framed and ready to send."""
+
+    __slots__ = ("_chat", "_head")
+
+    def __init__(
+        self,
+        kind: str,
+        id: str,
+        created: int,
+        model: str,
+        *,
+        system_fingerprint: str | None = None,
+    ) -> None:
+        self._chat = _check_kind(kind)
+        obj = "chat.completion.chunk" if self._chat else "text_completion"
+        head = (
+            f'data: {{"id":{json.dumps(id)},"object":"{obj}","created":{int(created)},'
+            f'"model":{json.dumps(model)},"system_fingerprint":{json.dumps(system_fingerprint)},'
+            '"choices":'
+        )
+        self._head = head.encode()
+
+    def _choice(self, text: bytes, finish: bytes) -> bytes:
+        if self._chat:
+            delta = b'{"content":' + text + b"}" if text else b"{}"
+            choice = b'[{"index":0,"delta":' + delta + b',"logprobs":null,"finish_reason":'
+        else:
+            choice = b'[{"text":' + (text or b'""') + b',"index":0,"logprobs":null,"finish_reason":'
+        return self._head + choice + finish + b"}]}\n\n"
+
+    def opening(self) -> bytes:
+        """A chat stream's first event: the assistant role with empty content (a text
+        completion stream has none: empty bytes)."""
+        if not self._chat:
+            return b""
+        return (
+            self._head
+            + b'[{"index":0,"delta":{"role":"assistant","content":""},'
+            + b'"logprobs":null,"finish_reason":null}]}\n\n'
+        )
+
+    def content(self, pieces: list[bytes]) -> bytes:
+        """One event carrying ``pieces``: JSON string literals (``json.dumps(text).encode()``),
+        sent as one text."""
+        return self._choice(_join_strings(pieces), b"null")
+
+    def finish(self, reason: str) -> bytes:
+        """The event closing the choice with its ``finish_reason``."""
+        return self._choice(b"", json.dumps(reason).encode())
+
+    def usage(self, prompt_tokens: int, completion_tokens: int) -> bytes:
+        """The last event of ``stream_options={"include_usage": true}``: no choices, usage."""
+        usage = _dumps(_usage(prompt_tokens, completion_tokens))
+        return self._head + b'[],"usage":' + usage + b"}\n\n"
