@@ -2,8 +2,7 @@
 
 `Gate.statistics()` returns a `GateStatistics`; nothing private needs to be read by callers.
 Latency percentiles come from a ring of the most recent successful calls (nearest-rank
-definition), so recording costs one store and a snapshot sorts at most `LatencyRecorder.size`
-numbers.
+definition), so recording costs one store and a snapshot sorts at most `LATENCY_RING` numbers.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from .policies.breaker import BreakerStateName, BreakerStatistics
 from .policies.cache import CacheStatistics
 from .policies.rate import RateStatistics
 
-__all__ = ["GateStatistics", "LatencyRecorder", "LatencySummary", "percentile"]
+__all__ = ["LATENCY_RING", "GateStatistics", "LatencySummary", "latency_summary", "percentile"]
 
 
 # A float product like 99.9 * 1000 / 100 can land a hair above the integer it stands for.
@@ -50,44 +49,26 @@ class LatencySummary:
     max: float | None
 
 
-class LatencyRecorder:
-    """A fixed ring of recent samples plus running count, sum and maximum."""
+LATENCY_RING = 1024
+"""How many recent latencies a gate keeps for its percentiles (a power of two: the ring's index
+is a mask of the count)."""
 
-    __slots__ = ("_count", "_max", "_next", "_ring", "_sum", "size")
 
-    def __init__(self, size: int = 1024) -> None:
-        self.size = size
-        self._ring: list[float] = []
-        self._next = 0
-        self._count = 0
-        self._sum = 0.0
-        self._max = 0.0
-
-    def record(self, seconds: float) -> None:
-        self._count += 1
-        self._sum += seconds
-        if seconds > self._max:
-            self._max = seconds
-        ring = self._ring
-        if len(ring) < self.size:
-            ring.append(seconds)
-        else:
-            ring[self._next] = seconds
-            self._next = (self._next + 1) % self.size
-
-    def summary(self) -> LatencySummary:
-        ordered = sorted(self._ring)
-        if not ordered:
-            return LatencySummary(0, 0, None, None, None, None, None)
-        return LatencySummary(
-            count=self._count,
-            window=len(ordered),
-            mean=self._sum / self._count,
-            p50=percentile(ordered, 50),
-            p90=percentile(ordered, 90),
-            p99=percentile(ordered, 99),
-            max=self._max,
-        )
+def latency_summary(ring: Sequence[float], count: int, total: float, peak: float) -> LatencySummary:
+    """The summary of ``count`` latencies summing to ``total``, the largest ``peak``, whose
+    most recent ones fill the first ``min(count, len(ring))`` slots of ``ring``."""
+    ordered = sorted(ring[: min(count, len(ring))])
+    if not ordered:
+        return LatencySummary(0, 0, None, None, None, None, None)
+    return LatencySummary(
+        count=count,
+        window=len(ordered),
+        mean=total / count,
+        p50=percentile(ordered, 50),
+        p90=percentile(ordered, 90),
+        p99=percentile(ordered, 99),
+        max=peak,
+    )
 
 
 @dataclass(frozen=True, slots=True)

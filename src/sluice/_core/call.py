@@ -1,13 +1,17 @@
-"""What the kernel carries through its pipeline: one `Call` per `Gate.run`, one `Try` per attempt.
+"""The record the kernel carries through its pipeline: one `Call` per `Gate.run`.
 
-A `Call` holds what the caller passed and what the whole run shares (its deadline, the attempts
-made so far, their history). A `Try` is one attempt of it as the stages see it: each stage
-writes the fields it owns in `before` and reads them back in `release` and `after`, so no stage
-keeps a table of attempts in flight. With hedging, several tries of one call run at once.
+A call holds what the caller passed, what all its attempts share (the deadline, the attempts
+made so far, their history), and the attempt in progress as the stages see it: each stage
+writes the fields it owns in ``before`` and reads them back in ``free`` and ``after``, so
+no stage keeps a table of attempts in flight. Attempts of one call run one after another and
+reuse the record; a hedged attempt that runs beside another gets a `branch` of its own.
+
+One record per call, not one per attempt: allocating is most of what a per-call record costs,
+and the gate's hot path is measured against a bare `asyncio.Semaphore`.
 
     call = Call(fetch, (url,), {}, tokens=None)
-    attempt = Try(call, number=1)
-    attempt.started = clock.now()          # set by the kernel once every stage said go
+    call.started = clock.now()          # set by the kernel once every stage said go
+    extra = call.branch()               # a hedged attempt's own record
 """
 
 from __future__ import annotations
@@ -18,32 +22,74 @@ from typing import Any
 
 from .._executors.kinds import Kind
 from ..policies.retry import Attempt
+from .timers import Expiry
 from .usage import UsageBox
 
-__all__ = ["Call", "Try"]
+__all__ = ["Call"]
 
 
 class Call:
-    """One `Gate.run`: the function, its arguments, and the state all its attempts share.
+    """One `Gate.run`, and its attempt in progress.
 
-    Set by the kernel as the call runs: ``kind`` (where the function runs, see
-    `sluice._executors.call_kind`), ``start`` (when the call started), ``deadline`` (absolute,
-    on the gate's clock; ``None``: none), ``attempts`` (started so far), ``history`` (the
-    failed attempts, reported by retries and deadlines) and ``last_error`` (the latest
-    failure, which a deadline names as its cause).
+    Of the call, set by the kernel: ``kind`` (where the function runs, see
+    `sluice._executors.call_kind`), ``start``, ``deadline`` (absolute, on the gate's clock;
+    ``None``: none), ``attempts`` (started so far), ``history`` (the failed attempts, reported
+    by retries and deadlines), ``last_error`` (the latest failure, which a deadline names as
+    its cause) and ``expiry`` (the deadline's timer, armed only once something may outlast
+    it).
+
+    Of the attempt in progress, set by the kernel: ``began`` (when it began, before the
+    stages admitted it), ``started`` (when the call was issued,
+    after every stage said go; ``None`` while admission runs, and for good if it never was),
+    ``error`` (``None`` on success), ``result``, and for a failure ``overloaded`` and
+    ``retry_after`` (the signals any error may carry, read once). Set by the stage that owns
+    them: ``ticket`` (breaker generation), ``reserved``, ``usage`` and ``usage_token`` (rate:
+    the tokens booked, and where the call reports what it really used), ``permit`` and
+    ``load`` (concurrency: whether a permit is held, and the attempts in flight when it was
+    granted, this one included).
     """
+
+    # The attempt's own fields, and ``start`` and ``kind``, are written before they are read:
+    # by the kernel when the call and each attempt begin and end, by each stage in `before`.
+    start: float
+    kind: Kind
+    began: float
+    started: float | None
+    error: BaseException | None
+    result: Any
+    overloaded: bool
+    retry_after: float | None
+    ticket: int
+    reserved: float
+    usage: UsageBox | None
+    usage_token: Token[UsageBox | None] | None
+    permit: bool
+    load: int
 
     __slots__ = (
         "args",
         "attempts",
+        "began",
         "deadline",
+        "error",
+        "expiry",
         "fn",
         "history",
         "kind",
         "kwargs",
         "last_error",
+        "load",
+        "overloaded",
+        "permit",
+        "reserved",
+        "result",
+        "retry_after",
         "start",
+        "started",
+        "ticket",
         "tokens",
+        "usage",
+        "usage_token",
     )
 
     def __init__(
@@ -57,55 +103,20 @@ class Call:
         self.args = args
         self.kwargs = kwargs
         self.tokens = tokens
-        self.start = 0.0  # set by the kernel when the call starts
-        self.kind: Kind = None
-        self.deadline: float | None = None
         self.attempts = 1
+        self.deadline: float | None = None
+        self.expiry: Expiry | None = None
         self.history: list[Attempt] | None = None
         self.last_error: BaseException | None = None
 
-
-class Try:
-    """One attempt of a call.
-
-    Written by the kernel: ``number`` (1-based), ``started`` (when the call was issued, after
-    every stage said go; ``None`` while admission runs, and for good if it never was),
-    ``error`` (``None`` on success), ``result``, and for a failure that reached the upstream
-    ``overloaded`` and ``retry_after`` (the signals any error may carry, read once).
-
-    Written by the stage that owns them: ``ticket`` (breaker generation), ``tokens`` and
-    ``usage`` / ``usage_token`` (rate: the reservation and where the call reports its real
-    usage), ``permit`` and ``load`` (concurrency: whether a permit is held, and the attempts in
-    flight when it was granted, this one included).
-    """
-
-    __slots__ = (
-        "call",
-        "error",
-        "load",
-        "number",
-        "overloaded",
-        "permit",
-        "result",
-        "retry_after",
-        "started",
-        "ticket",
-        "tokens",
-        "usage",
-        "usage_token",
-    )
-
-    def __init__(self, call: Call, number: int) -> None:
-        self.call = call
-        self.number = number
-        self.started: float | None = None
-        self.error: BaseException | None = None
-        self.result: Any = None
-        self.overloaded = False
-        self.retry_after: float | None = None
-        self.ticket = 0
-        self.tokens = 0.0
-        self.usage: UsageBox | None = None
-        self.usage_token: Token[UsageBox | None] | None = None
-        self.permit = False
-        self.load = 0
+    def branch(self) -> Call:
+        """A record for another attempt of this call running at the same time (hedging):
+        the same function, arguments, deadline and deadline timer; attempt fields of its own."""
+        other = Call(self.fn, self.args, self.kwargs, self.tokens)
+        other.start = self.start
+        other.kind = self.kind
+        other.attempts = self.attempts
+        other.began = self.began
+        other.deadline = self.deadline
+        other.expiry = self.expiry
+        return other

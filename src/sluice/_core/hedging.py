@@ -7,7 +7,7 @@ cancellation is neutral to the breaker. Extra attempts draw on a budget of their
 hedging trims the latency tail without multiplying load.
 
     hedger = Hedger(Hedge(after=0.5), delay=HedgeDelay(hedge), budget=budget, clock=clock)
-    result = await hedger.attempt(kernel, call, number=1, now=now)
+    result = await hedger.attempt(kernel, call)
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ __all__ = ["Attempter", "HedgeDelaySource", "Hedger"]
 class Attempter(Protocol):
     """What runs one plain attempt of a call (the kernel)."""
 
-    def attempt(self, call: Call, number: int, now: float) -> Coroutine[Any, Any, Any]:
-        """Run attempt ``number`` of ``call``, begun at ``now``."""
+    def attempt(self, call: Call) -> Coroutine[Any, Any, Any]:
+        """Run the attempt ``call`` is at (``call.attempts``, begun at ``call.began``)."""
+
+    def guard(self, call: Call) -> None:
+        """Make the call's deadline cancel the current task."""
 
 
 class HedgeDelaySource(Protocol):
@@ -53,18 +56,20 @@ class Hedger:
         self.hedges = 0
         self.wins = 0
 
-    async def attempt(self, kernel: Attempter, call: Call, number: int, now: float) -> Any:
-        """Run ``kernel.attempt(call, number, now)``, hedged; return the first success."""
+    async def attempt(self, kernel: Attempter, call: Call) -> Any:
+        """Run ``kernel.attempt(call)``, hedged; return the first success."""
         plain = kernel.attempt
         delay = self._delay.current()
         if delay is None:
-            return await plain(call, number, now)
+            return await plain(call)
+        now = call.began
         budget = self.budget
         budget.deposit(now)
+        kernel.guard(call)  # this task waits for the attempts: the deadline must reach it
         clock = self._clock
         deadline = call.deadline
         loop = asyncio.get_running_loop()
-        primary = loop.create_task(plain(call, number, now))
+        primary = loop.create_task(plain(call))
         tasks = [primary]
         pending = {primary}
         extra = 0
@@ -86,7 +91,9 @@ class Hedger:
                 if not done and next_hedge is not None:
                     current = clock.now()
                     if (deadline is None or current < deadline) and budget.try_withdraw(current):
-                        task = loop.create_task(plain(call, number, current))
+                        extra_call = call.branch()
+                        extra_call.began = current
+                        task = loop.create_task(plain(extra_call))
                         tasks.append(task)
                         pending.add(task)
                         extra += 1

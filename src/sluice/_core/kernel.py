@@ -25,12 +25,13 @@ import functools
 import inspect
 import math
 import random
+import weakref
 from collections.abc import Callable, Coroutine
-from types import MappingProxyType
+from types import FunctionType, MappingProxyType
 from typing import Any
 
 from .._cache.runner import CacheRunner
-from .._clock import Clock, LoopClock, now_anywhere
+from .._clock import Clock, LoopClock, now_anywhere, reader
 from .._errors import (
     AttemptTimeout,
     CircuitOpenError,
@@ -42,18 +43,21 @@ from .._errors import (
 from .._executors import Executors
 from .._executors.kinds import call_kind
 from .._outcome import Err, Ok
-from .._stats import GateStatistics, LatencyRecorder
+from .._stats import LATENCY_RING, GateStatistics, latency_summary
 from ..policies.retry import Retry, attach_history
 from ..policies.timeout import Timeout
-from .call import Call, Try
+from .call import Call
 from .deadline import DEADLINE
 from .hedging import Hedger
 from .retrying import Retrying
 from .stage import Instruction, Stage
 from .state import GateSpec, GateState, StateStore, StoreUnavailable
-from .timers import DeadlineQueue
+from .timers import DeadlineQueue, Expiry
 
 __all__ = ["Kernel"]
+
+_CO_COROUTINE = inspect.CO_COROUTINE
+_RING_MASK = LATENCY_RING - 1
 
 
 class Kernel:
@@ -83,27 +87,33 @@ class Kernel:
         self.timeout = timeout
         self._attempt_timeout = None if timeout is None else timeout.attempt
         self._total_timeout = None if timeout is None else timeout.total
+        # Whether attempts look at timers at all: a gate with a timeout, or whose calls may
+        # carry a deadline (any gate that is not bare; see `_refresh`).
+        self._timed = False
         self.hedger = hedger
         self.cache = cache
         self._fallback = fallback
-        self._attempt_timers = DeadlineQueue()
+        self._attempt_timers = DeadlineQueue(on_fire=_weak(self._attempt_expired))
         self._total_timers = DeadlineQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._read: Callable[[], float] = self.clock.now
         # Kernel.attempt, or the hedger's: neither holds the kernel (no reference cycle, so an
         # unused gate is freed at once, its worker threads with it).
-        self._try: Callable[[Kernel, Call, int, float], Coroutine[Any, Any, Any]] = (
+        self._try: Callable[[Kernel, Call], Coroutine[Any, Any, Any]] = (
             Kernel.attempt if hedger is None else hedger.attempt
         )
+        self._retry = retry
         self.state: GateState = store.open(spec)
         self._base: tuple[Stage, ...] = ()
         self._stages: tuple[Stage, ...] = ()
         self._holders: tuple[Stage, ...] = ()
+        self._on_success: tuple[Stage, ...] = ()
         self._refresh()
+        self._budget = None if retry is None else self.state.retry_budget
         self.retrying = (
             None
             if retry is None
-            else Retrying(
-                retry, budget=self.state.retry_budget, rng=rng or random.Random(), gate=self.name
-            )
+            else Retrying(retry, budget=self._budget, rng=rng or random.Random(), gate=self.name)
         )
 
         self.closed = False
@@ -112,17 +122,25 @@ class Kernel:
         self._failed = 0
         self._cancelled = 0
         self._timeouts = 0
-        self._active = 0
         self._in_flight = 0
         self._fallbacks = 0
         self._rejected: dict[str, int] = {}
-        self._latency = LatencyRecorder()
+        # Latency of successful calls: a ring of the most recent, and the running sum and max.
+        self._latencies = [0.0] * LATENCY_RING
+        self._latency_sum = 0.0
+        self._latency_max = 0.0
 
     def _refresh(self) -> None:
         """Take the state's stages (again: they changed), then the kernel's observers."""
         self._base = self.state.stages
-        self._stages = self._base + self._observers
-        self._holders = tuple(stage for stage in self._stages if stage.holds)
+        stages = self._stages = self._base + self._observers
+        self._holders = _holders_of(stages)
+        self._on_success = tuple(stage for stage in stages if stage.after_success)
+        # A gate with no policy at all skips the deadline and retry layer: its calls go
+        # straight to one attempt (an enclosing deadline is enforced by its own gate).
+        bare = not stages and self._retry is None and self.timeout is None and self.hedger is None
+        self._enter = Kernel.attempt if bare else Kernel._execute
+        self._timed = not bare
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -140,25 +158,28 @@ class Kernel:
         if self.closed:
             self._rejected["closed"] = self._rejected.get("closed", 0) + 1
             raise GateClosedError(f"gate {self.name!r} is closed")
-        clock = self.clock
         cache = self.cache
         # Built before the call is counted or can fall back: a key that cannot be built is a
         # programming error (say, unserializable arguments) and must surface as such.
         key = None if cache is None else cache.key_for(call.fn, call.args, call.kwargs)
-        start = call.start = clock.now()
-        call.kind = call_kind(call.fn)
+        loop = asyncio.get_running_loop()
+        read = self._read if loop is self._loop else self._reader()
+        start = call.start = call.began = read()
+        fn = call.fn
+        if type(fn) is FunctionType and fn.__code__.co_flags & _CO_COROUTINE:
+            call.kind = None  # the common case of `call_kind`, without the call
+        else:
+            call.kind = call_kind(fn)
         self._started += 1
-        self._active += 1
         try:
             if key is None:
-                result = await self._execute(call)
+                result = await self._enter(self, call)
             else:
                 assert cache is not None
                 # A miss runs the pipeline once for every identical call in flight, starting
                 # when that shared execution starts.
                 result = await cache.run_keyed(key, functools.partial(self._execute_anew, call))
         except BaseException as exc:
-            self._active -= 1
             self._count_error(exc)
             if fallback is None:
                 fallback = self._fallback
@@ -166,29 +187,31 @@ class Kernel:
                 raise
             self._fallbacks += 1
             return await _fall_back(fallback, exc)
-        self._active -= 1
+        elapsed = read() - start
+        self._latencies[self._succeeded & _RING_MASK] = elapsed
         self._succeeded += 1
-        self._latency.record(clock.now() - start)
+        self._latency_sum += elapsed
+        if elapsed > self._latency_max:
+            self._latency_max = elapsed
         return result
 
     async def run_outcome(self, call: Call, fallback: Any) -> Ok[Any] | Err:
         """Like `run`, but an `Ok` or `Err` with the attempts made and the time taken
         (cancellation still propagates)."""
-        clock = self.clock
-        start = clock.now()
+        read = self._reader()
+        start = read()
         try:
             value = await self.run(call, fallback)
         except Exception as exc:
-            return Err(exc, attempts=call.attempts, elapsed=clock.now() - start)
-        return Ok(value, attempts=call.attempts, elapsed=clock.now() - start)
+            return Err(exc, attempts=call.attempts, elapsed=read() - start)
+        return Ok(value, attempts=call.attempts, elapsed=read() - start)
 
     def _execute_anew(self, call: Call) -> Any:
-        call.start = self.clock.now()
+        call.start = call.began = self._reader()()
         return self._execute(call)
 
     async def _execute(self, call: Call) -> Any:
-        """Deadline, then the retry loop around attempts."""
-        clock = self.clock
+        """The deadline, then the retry loop around attempts."""
         outer = DEADLINE.get()
         deadline = outer
         total = self._total_timeout
@@ -196,51 +219,46 @@ class Kernel:
             own = call.start + total
             if deadline is None or own < deadline:
                 deadline = own
-        expiry = None
         context_token = None
         if deadline is not None:
-            budget = deadline - call.start
-            if budget <= 0:
+            if deadline <= call.start:
                 self._timeouts += 1
                 message = f"gate {self.name!r}: the deadline has already passed"
                 raise DeadlineExceeded(message, gate=self.name, timeout=0.0)
             call.deadline = deadline
             if deadline != outer:
                 context_token = DEADLINE.set(deadline)
-            task = _current_task()
-            when = self._loop_time(deadline, call.start)
-            expiry = self._total_timers.arm(asyncio.get_running_loop(), when, task)
         try:
             retrying = self.retrying
-            now = call.start
-            if retrying is not None:
-                retrying.begin(now)
-            number = 1
+            retry_budget = self._budget
+            if retry_budget is not None:
+                retry_budget.deposit(call.start)
             while True:
-                call.attempts = number
                 try:
-                    return await self._try(self, call, number, now)
+                    return await self._try(self, call)
                 except Exception as exc:
                     if retrying is None:
                         raise
-                    delay = retrying.after_failure(call, exc, number, now, clock.now())
+                    read = self._reader()
+                    delay = retrying.after_failure(call, exc, call.attempts, call.began, read())
                     if delay is None:
                         raise
                 # Sleep outside the except block: nothing is held (no permit, no rate slot)
                 # and a cancellation here is not chained to the error being retried.
-                await clock.sleep(delay)
-                number += 1
-                now = clock.now()
+                self.guard(call)
+                await self.clock.sleep(delay)
+                call.attempts += 1
+                call.began = read()
         except BaseException as exc:
+            expiry = call.expiry
             if expiry is None:
                 raise
+            call.expiry = None
             self._total_timers.disarm(expiry)
-            timed_out = expiry.expired(task) and isinstance(exc, asyncio.CancelledError)
-            expiry = None  # settled here, not again below
-            if not timed_out:
+            if not (expiry.expired(expiry.task) and isinstance(exc, asyncio.CancelledError)):
                 raise
             self._timeouts += 1
-            assert deadline is not None  # a deadline timer was armed
+            assert deadline is not None  # only a call with a deadline arms its timer
             budget = deadline - call.start
             error = DeadlineExceeded(
                 f"gate {self.name!r}: deadline of {budget:.3g}s passed",
@@ -251,52 +269,79 @@ class Kernel:
                 attach_history(error, self.name, call.history, "the deadline passed")
             raise error from (call.last_error or exc)
         finally:
+            expiry = call.expiry
             if expiry is not None:
+                call.expiry = None
                 self._total_timers.disarm(expiry)
-                expiry.expired(task)  # fired as the call ended: the result stands
+                expiry.expired(expiry.task)  # fired as the call ended: the result stands
             if context_token is not None:
                 DEADLINE.reset(context_token)
 
+    def guard(self, call: Call) -> None:
+        """Arm the call's deadline timer on the current task, unless it is armed already or
+        there is no deadline. Armed lazily: only once something may outlast the deadline (a
+        wait, a backoff, hedging, or an attempt without an earlier timer of its own), so a
+        call that needs none of these never pays for the timer."""
+        deadline = call.deadline
+        if deadline is None or call.expiry is not None:
+            return
+        loop = asyncio.get_running_loop()
+        when = self._loop_time(deadline, loop)
+        call.expiry = self._total_timers.arm(loop, when, _current_task())
+
+    def _attempt_expired(self, expiry: Expiry) -> None:
+        # The attempt timer fired: if the call swallows the cancellation and goes on, only
+        # the deadline can still stop it.
+        call = expiry.owner
+        if isinstance(call, Call) and call.deadline is not None and call.expiry is None:
+            loop = asyncio.get_running_loop()
+            when = self._loop_time(call.deadline, loop)
+            call.expiry = self._total_timers.arm(loop, when, expiry.task)
+
     # ------------------------------------------------------------------ one attempt
-    async def attempt(self, call: Call, number: int, now: float) -> Any:
+    async def attempt(self, call: Call) -> Any:
         """One try: the stages admit it, the call runs under its attempt timeout, the stages
-        record how it ended. ``now`` is when it begins; the clock is read again only after a
-        wait."""
-        attempt = Try(call, number)
-        clock = self.clock
+        record how it ended. It begins at ``call.began``; the clock is read again only after
+        a wait."""
+        loop = asyncio.get_running_loop()
+        read = self._read if loop is self._loop else self._reader()
         if self.state.stages is not self._base:
             self._refresh()
         stages = self._stages
-        holders = self._holders
-        entered = 0
-        waited = False
-        try:
-            for stage in stages:
-                step = stage.before(attempt, now)
-                entered += 1
-                if step is not None:
-                    await _perform(step, clock)
-                    waited = True
-                    now = clock.now()
-        except StoreUnavailable as exc:
-            self._abort(attempt, stages, entered, exc)
-            stages = await self._fail_over(attempt, exc)
-            holders = tuple(stage for stage in stages if stage.holds)
-            waited = True
-        except BaseException as exc:
-            self._abort(attempt, stages, entered, exc)
-            raise
-        started = attempt.started = clock.now() if waited else now
+        started = call.began
+        if stages:
+            waiting = None
+            try:
+                for stage in stages:
+                    step = stage.before(call, started)
+                    if step is not None:
+                        waiting = stage  # it took the attempt in: a failed wait is its to undo
+                        self.guard(call)
+                        await _perform(step, self.clock)
+                        started = read()
+            except StoreUnavailable as exc:
+                self._abort(call, stages, _entered(stages, stage, waiting), exc)
+                stages = await self._fail_over(call, exc)
+                started = read()
+            except BaseException as exc:
+                self._abort(call, stages, _entered(stages, stage, waiting), exc)
+                raise
+        call.started = started
+        holders = self._holders if stages is self._stages else _holders_of(stages)
         self._in_flight += 1
         expiry = None
-        limit = self._attempt_timeout
-        if limit is not None:
+        if self._timed:
+            limit = self._attempt_timeout
             deadline = call.deadline
-            if deadline is None or started + limit < deadline:
-                # Otherwise no timer of its own: the deadline's fires first.
-                task = _current_task()
-                when = self._loop_time(started + limit, started)
-                expiry = self._attempt_timers.arm(asyncio.get_running_loop(), when, task)
+            if limit is not None and (deadline is None or started + limit < deadline):
+                when = started + limit
+                if not self._loop_clock:
+                    when = self._loop_time(when, loop)
+                task = asyncio.current_task(loop)
+                assert task is not None  # gates always run inside a task
+                expiry = self._attempt_timers.arm(loop, when, task, call)
+            elif deadline is not None:
+                self.guard(call)  # no earlier timer of its own: the deadline bounds the call
         try:
             kind = call.kind
             if kind is None:  # a coroutine function: awaited right here, on the loop
@@ -305,42 +350,57 @@ class Kernel:
                 finally:
                     self._in_flight -= 1
                     for holder in holders:
-                        holder.release(attempt)
+                        holder.free(call)
             else:
-                done = functools.partial(self._work_done, attempt, holders)
+                done = functools.partial(self._work_done, call, holders)
                 result = await self.executors.run(kind, call.fn, call.args, call.kwargs, done)
         except BaseException as exc:
-            error = exc
-            if expiry is not None:
-                self._attempt_timers.disarm(expiry)
-                if expiry.expired(task) and isinstance(exc, asyncio.CancelledError):
-                    assert limit is not None  # an attempt timer was armed
-                    self._timeouts += 1
-                    error = AttemptTimeout(
-                        f"gate {self.name!r}: attempt took longer than {limit:g}s",
-                        gate=self.name,
-                        timeout=limit,
-                    )
-            self._record(attempt, stages, error, clock.now())
+            error = self._timed_out(expiry, exc)
+            self._record(call, stages, error, read())
             if error is exc:
                 raise
             raise error from exc
         if expiry is not None:
             self._attempt_timers.disarm(expiry)
-            expiry.expired(task)  # fired as the call finished: the result stands
-        attempt.result = result
-        ended = clock.now()
-        for stage in stages:
-            stage.after(attempt, ended)
+            if expiry.fired:
+                expiry.expired(expiry.task)  # fired as the call finished: the result stands
+        on_success = self._on_success if stages is self._stages else stages
+        if on_success:
+            call.error = None
+            call.result = result
+            ended = read()
+            for stage in on_success:
+                stage.after(call, ended)
         return result
 
+    def _timed_out(self, expiry: Expiry | None, error: BaseException) -> BaseException:
+        """The error an attempt ended with: an `AttemptTimeout` if its own timer cut it short."""
+        if expiry is None:
+            return error
+        self._attempt_timers.disarm(expiry)
+        # `expired` withdraws the timer's cancellation: called whenever the timer fired.
+        if not (expiry.fired and expiry.expired(expiry.task)):
+            return error
+        if not isinstance(error, asyncio.CancelledError):
+            return error
+        limit = self._attempt_timeout
+        assert limit is not None  # an attempt timer was armed
+        self._timeouts += 1
+        return AttemptTimeout(
+            f"gate {self.name!r}: attempt took longer than {limit:g}s",
+            gate=self.name,
+            timeout=limit,
+        )
+
     def _record(
-        self, attempt: Try, stages: tuple[Stage, ...], error: BaseException, now: float
+        self, call: Call, stages: tuple[Stage, ...], error: BaseException, now: float
     ) -> None:
         """A started attempt failed: read the signals its error carries, tell every stage."""
-        attempt.error = error
+        call.error = error
+        call.overloaded = False
+        call.retry_after = None
         if isinstance(error, Exception):
-            attempt.overloaded = bool(getattr(error, "overloaded", False))
+            call.overloaded = bool(getattr(error, "overloaded", False))
             retry_after = getattr(error, "retry_after", None)
             if (
                 isinstance(retry_after, int | float)
@@ -348,22 +408,23 @@ class Kernel:
                 and math.isfinite(retry_after)
                 and retry_after >= 0
             ):
-                attempt.retry_after = float(retry_after)
+                call.retry_after = float(retry_after)
         for stage in stages:
-            stage.after(attempt, now)
+            stage.after(call, now)
 
     def _abort(
-        self, attempt: Try, stages: tuple[Stage, ...], entered: int, error: BaseException
+        self, call: Call, stages: tuple[Stage, ...], entered: int, error: BaseException
     ) -> None:
         """Admission stopped: the stages that took the attempt in give back what they booked."""
-        attempt.error = error
-        now = self.clock.now()
+        call.started = None
+        call.error = error
+        now = self._reader()()
         for stage in stages[:entered]:
             if stage.holds:
-                stage.release(attempt)
-            stage.after(attempt, now)
+                stage.free(call)
+            stage.after(call, now)
 
-    async def _fail_over(self, attempt: Try, cause: StoreUnavailable) -> tuple[Stage, ...]:
+    async def _fail_over(self, call: Call, cause: StoreUnavailable) -> tuple[Stage, ...]:
         """The state store is unreachable: refuse (fail closed) or admit on local state."""
         state = self.state
         if state.fail == "closed":
@@ -372,25 +433,34 @@ class Kernel:
                 "store fails closed",
                 gate=self.name,
             ) from cause
-        attempt.error = None
         stages = state.fallback() + self._observers
+        read = self._reader()
         entered = 0
         try:
             for stage in stages:
-                step = stage.before(attempt, self.clock.now())
+                step = stage.before(call, read())
                 entered += 1
                 if step is not None:
+                    self.guard(call)
                     await _perform(step, self.clock)
         except BaseException as exc:
-            self._abort(attempt, stages, entered, exc)
+            self._abort(call, stages, entered, exc)
             raise
         return stages
 
-    def _work_done(self, attempt: Try, holders: tuple[Stage, ...]) -> None:
-        """The offloaded work of ``attempt`` is over: the worker is free."""
+    def _work_done(self, call: Call, holders: tuple[Stage, ...]) -> None:
+        """The offloaded work of the attempt is over: the worker is free."""
         self._in_flight -= 1
         for holder in holders:
-            holder.release(attempt)
+            holder.free(call)
+
+    def _reader(self) -> Callable[[], float]:
+        """How to read the gate's clock on the running loop (see `sluice._clock.reader`)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop = loop
+            self._read = reader(self.clock, loop)
+        return self._read
 
     # ------------------------------------------------------------------ controls
     def pause(self, seconds: float) -> None:
@@ -416,13 +486,22 @@ class Kernel:
             rejected=MappingProxyType(dict(self._rejected)),
             retried=0 if self.retrying is None else self.retrying.retried,
             timeouts=self._timeouts,
-            active=self._active,
+            # Calls inside `run`: started and not yet counted as ended (a refusal of a closed
+            # gate is counted without having started).
+            active=self._started
+            - self._succeeded
+            - self._failed
+            - self._cancelled
+            - sum(self._rejected.values())
+            + self._rejected.get("closed", 0),
             in_flight=self._in_flight,
             waiting=state.waiting,
             concurrency_limit=state.concurrency_limit,
             breaker=state.breaker,
             rate=state.rate,
-            latency=self._latency.summary(),
+            latency=latency_summary(
+                self._latencies, self._succeeded, self._latency_sum, self._latency_max
+            ),
             paused_for=state.paused_for,
             hedges=0 if hedger is None else hedger.hedges,
             hedge_wins=0 if hedger is None else hedger.wins,
@@ -459,10 +538,11 @@ class Kernel:
         else:
             self._failed += 1
 
-    def _loop_time(self, when: float, now: float) -> float:
+    def _loop_time(self, when: float, loop: asyncio.AbstractEventLoop) -> float:
+        """``when`` (gate clock) on the loop's clock, where timers are armed."""
         if self._loop_clock:
             return when
-        return asyncio.get_running_loop().time() + (when - now)
+        return loop.time() + (when - self.clock.now())
 
 
 async def _perform(step: Instruction, clock: Clock) -> None:
@@ -472,6 +552,30 @@ async def _perform(step: Instruction, clock: Clock) -> None:
             await clock.sleep(step)
             return
         step = await step
+
+
+def _entered(stages: tuple[Stage, ...], failed: Stage, waiting: Stage | None) -> int:
+    """How many stages took the attempt in, when admission stopped at ``failed``: those before
+    it, and ``failed`` itself if it was its wait that stopped (not its ``before``)."""
+    position = stages.index(failed)
+    return position + 1 if failed is waiting else position
+
+
+def _holders_of(stages: tuple[Stage, ...]) -> tuple[Stage, ...]:
+    return tuple(stage for stage in stages if stage.holds)
+
+
+def _weak(method: Callable[[Expiry], None]) -> Callable[[Expiry], None]:
+    """``method``, held weakly: a queue the kernel owns must not keep the kernel alive (no
+    reference cycle, so an unused gate is freed at once, its worker threads with it)."""
+    ref = weakref.WeakMethod(method)
+
+    def call(expiry: Expiry) -> None:
+        bound = ref()
+        if bound is not None:
+            bound(expiry)
+
+    return call
 
 
 def _current_task() -> asyncio.Task[Any]:

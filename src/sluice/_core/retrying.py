@@ -47,12 +47,6 @@ class Retrying:
     def policy(self) -> Retry:
         return self._policy
 
-    def begin(self, now: float) -> None:
-        """A call starts: it earns its share of the retry budget."""
-        budget = self._budget
-        if budget is not None:
-            budget.deposit(now)
-
     def after_failure(
         self, call: Call, exc: Exception, number: int, began: float, now: float
     ) -> float | None:

@@ -10,7 +10,7 @@ controls and statistics that touch the same state.
   decide with plain method calls, at no cost beyond the policies themselves.
 - A remote store returns stages whose ``before`` is an awaitable: one round trip that makes
   every admission check of the attempt at once (breaker, cooldown, rate, permit), so a call
-  costs one round trip to admit. Outcomes (``release``, ``after``) never wait: a remote store
+  costs one round trip to admit. Outcomes (``free``, ``after``) never wait: a remote store
   queues them and sends them on its own schedule.
 - When a remote store cannot be reached, its stage raises `StoreUnavailable`. The kernel then
   applies the store's ``fail`` mode: ``"open"`` admits the attempt through the gate state's

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 
-from .._core.call import Try
+from .._core.call import Call
 from .._errors import CircuitOpenError
 from ..policies.breaker import Breaker, BreakerStateName, BreakerStatistics
 
@@ -46,10 +46,12 @@ class CircuitBreaker:
         "_slows",
         "_state",
         "_times_opened",
+        "_window",
     )
 
     def __init__(self, config: Breaker, *, gate: str = "gate") -> None:
         self._config = config
+        self._window = config.window
         self._gate = gate
         self._slow_rate = config.slow_call_rate if config.slow_call_rate else config.failure_rate
         self._state: BreakerStateName = "closed"
@@ -121,10 +123,8 @@ class CircuitBreaker:
             return None
         outcome = (_FAILED if failed else 0) | (_SLOW if slow else 0)
         outcomes = self._outcomes
-        if len(outcomes) == self._config.window:
-            evicted = outcomes.popleft()
-            self._failures -= evicted & _FAILED
-            self._slows -= (evicted & _SLOW) >> 1
+        if len(outcomes) == self._window and (evicted := outcomes.popleft()):
+            self._evict(evicted)
         outcomes.append(outcome)
         self._failures += outcome & _FAILED
         self._slows += (outcome & _SLOW) >> 1
@@ -147,38 +147,49 @@ class CircuitBreaker:
             self._enter("closed")
             return "closed"
         outcomes = self._outcomes
-        if len(outcomes) == self._config.window:
-            evicted = outcomes.popleft()
-            self._failures -= evicted & _FAILED
-            self._slows -= (evicted & _SLOW) >> 1
+        if len(outcomes) == self._window and (evicted := outcomes.popleft()):
+            self._evict(evicted)
         outcomes.append(0)
         return None
 
+    def _evict(self, outcome: int) -> None:
+        """An outcome left the window: it no longer counts."""
+        self._failures -= outcome & _FAILED
+        self._slows -= (outcome & _SLOW) >> 1
+
     # ------------------------------------------------------------------ the stage
     holds = False
+    after_success = True
 
-    def before(self, attempt: Try, now: float) -> None:
-        attempt.ticket = self.admit(now)
+    def before(self, call: Call, now: float) -> None:
+        call.ticket = self._generation if self._state == "closed" else self.admit(now)
 
-    def release(self, attempt: Try) -> None:
+    def free(self, call: Call) -> None:
         pass
 
-    def after(self, attempt: Try, now: float) -> None:
-        error = attempt.error
-        started = attempt.started
+    def after(self, call: Call, now: float) -> None:
+        error = call.error
+        started = call.started
         if error is None:
             if self._config.slow_call_s is None:
-                change = self.record_success(attempt.ticket)
+                if call.ticket == self._generation and self._state == "closed":
+                    # `record_success` for the common case, inlined: it runs on every call.
+                    outcomes = self._outcomes
+                    if len(outcomes) == self._window and (evicted := outcomes.popleft()):
+                        self._evict(evicted)
+                    outcomes.append(0)
+                    return
+                change = self.record_success(call.ticket)
             else:
                 assert started is not None  # a success was issued
-                change = self.record(attempt.ticket, now, failed=False, duration=now - started)
+                change = self.record(call.ticket, now, failed=False, duration=now - started)
         else:
             if started is None or not isinstance(error, Exception):
                 failed: bool | None = None  # never reached the upstream, or cancelled
             else:
                 failed = True if self._config.is_failure(error) else None
             duration = 0.0 if started is None else now - started
-            change = self.record(attempt.ticket, now, failed=failed, duration=duration)
+            change = self.record(call.ticket, now, failed=failed, duration=duration)
         if change == "open":
             logger.warning(
                 "gate %r: circuit opened, rejecting calls for %.3gs (opened %d time(s) so far)",

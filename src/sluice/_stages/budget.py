@@ -26,7 +26,17 @@ class RetryBudgetState:
     balance is the reserve plus what is still in the window.
     """
 
-    __slots__ = ("_deposit", "_index", "_reserve", "_slots", "_sum", "_width")
+    __slots__ = (
+        "_deposit",
+        "_from",
+        "_index",
+        "_reserve",
+        "_slot",
+        "_slots",
+        "_sum",
+        "_until",
+        "_width",
+    )
 
     def __init__(self, budget: RetryBudget) -> None:
         self._deposit = round(budget.percent * _UNIT)
@@ -35,10 +45,15 @@ class RetryBudgetState:
         self._slots = [0] * _SLOTS
         self._sum = 0
         self._index: int | None = None
+        # The current slot and the times it covers: a deposit within them skips the division.
+        self._slot = 0
+        self._from = self._until = 0.0
 
     def _advance(self, now: float) -> int:
         index = int(now // self._width)
         last = self._index
+        if index == last:
+            return self._slot
         if last is None or index - last >= _SLOTS or index < last:
             self._slots = [0] * _SLOTS
             self._sum = 0
@@ -48,11 +63,15 @@ class RetryBudgetState:
                 self._sum -= self._slots[slot]
                 self._slots[slot] = 0
         self._index = index
-        return index % _SLOTS
+        slot = self._slot = index % _SLOTS
+        self._from = index * self._width
+        self._until = self._from + self._width
+        return slot
 
     def deposit(self, now: float) -> None:
         """Record one call (each call earns ``percent`` of a retry)."""
-        slot = self._advance(now)
+        # Every call deposits: the common case (still in the same slot) skips `_advance`.
+        slot = self._slot if self._from <= now < self._until else self._advance(now)
         self._slots[slot] += self._deposit
         self._sum += self._deposit
 

@@ -8,14 +8,14 @@ way. Attempts already running are not touched, and a pause is never shortened.
 
     cooldown = Cooldown(gate="llm")
     cooldown.pause(until=now + 20.0)
-    cooldown.before(attempt, now)        # 20.0: wait that long, then go on
+    cooldown.before(call, now)           # 20.0: wait that long, then go on
 """
 
 from __future__ import annotations
 
 import math
 
-from .._core.call import Try
+from .._core.call import Call
 from .._errors import DeadlineExceeded
 
 __all__ = ["Cooldown"]
@@ -27,6 +27,7 @@ class Cooldown:
     __slots__ = ("_gate", "until")
 
     holds = False
+    after_success = False
 
     def __init__(self, *, gate: str) -> None:
         self._gate = gate
@@ -40,11 +41,11 @@ class Cooldown:
     def remaining(self, now: float) -> float:
         return max(0.0, self.until - now)
 
-    def before(self, attempt: Try, now: float) -> float | None:
+    def before(self, call: Call, now: float) -> float | None:
         until = self.until
         if until <= now:
             return None
-        deadline = attempt.call.deadline
+        deadline = call.deadline
         if deadline is not None and until >= deadline:
             raise DeadlineExceeded(
                 f"gate {self._gate!r} is paused for {until - now:.3g}s (the upstream asked for "
@@ -54,11 +55,11 @@ class Cooldown:
             )
         return until - now
 
-    def release(self, attempt: Try) -> None:
+    def free(self, call: Call) -> None:
         pass
 
-    def after(self, attempt: Try, now: float) -> None:
-        if attempt.overloaded and attempt.started is not None:
-            retry_after = attempt.retry_after
+    def after(self, call: Call, now: float) -> None:
+        if call.error is not None and call.started is not None and call.overloaded:
+            retry_after = call.retry_after
             if retry_after is not None and retry_after > 0:
                 self.pause(now + retry_after)

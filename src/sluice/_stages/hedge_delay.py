@@ -11,7 +11,7 @@ percentile every few samples rather than sorting on every call. As a stage it on
 
 from __future__ import annotations
 
-from .._core.call import Try
+from .._core.call import Call
 from .._stats import percentile
 from ..policies.hedge import PERCENTILES, Hedge
 
@@ -62,14 +62,15 @@ class HedgeDelay:
 
     # ------------------------------------------------------------------ the stage
     holds = False
+    after_success = True
 
-    def before(self, attempt: Try, now: float) -> None:
+    def before(self, call: Call, now: float) -> None:
         return None
 
-    def release(self, attempt: Try) -> None:
+    def free(self, call: Call) -> None:
         pass
 
-    def after(self, attempt: Try, now: float) -> None:
-        started = attempt.started
-        if attempt.error is None and started is not None:
+    def after(self, call: Call, now: float) -> None:
+        started = call.started
+        if call.error is None and started is not None:
             self.record(now - started)

@@ -5,10 +5,10 @@ order, boundedly (``max_queue`` waiters, ``max_wait`` seconds; either overflow r
 `OverloadedError`). A released permit goes straight to the oldest waiter, so a newcomer never
 overtakes the queue. The limit may change at run time (`set_limit`).
 
-`Permits` is the concurrency stage: ``before`` takes a permit (or returns the wait for one),
-``release`` gives it back when the work is really over (for a thread, when the thread is
-free), and ``after`` feeds the attempt to the adaptive controller, when there is one, which may
-move the limit.
+The limiter is also the concurrency stage: ``before`` takes a permit (or returns the wait for
+one), ``free`` gives it back when the work is really over (for a thread, when the thread is
+free), and ``after`` feeds the attempt to the adaptive controller, when there is one, which
+moves the limit.
 
     limiter = ConcurrencyLimiter(Concurrency(64, max_queue=1000, max_wait=5.0), gate="llm")
     await limiter.acquire()
@@ -23,22 +23,38 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
-from .._core.call import Try
+from .._core.call import Call
 from .._errors import OverloadedError
 from ..policies.adaptive import AdaptiveStatistics
 from ..policies.limit import Concurrency, ConcurrencyStatistics
 from .adaptive import AdaptiveLimit
 
-__all__ = ["ConcurrencyLimiter", "Permits"]
+__all__ = ["ConcurrencyLimiter"]
 
 
 class ConcurrencyLimiter:
     """Permits with FIFO hand-off, a bounded queue and a bounded wait."""
 
-    __slots__ = ("_gate", "_in_flight", "_limit", "_max_queue", "_max_wait", "_waiters", "_waiting")
+    __slots__ = (
+        "_adaptive",
+        "_gate",
+        "_in_flight",
+        "_limit",
+        "_max_queue",
+        "_max_wait",
+        "_waiters",
+        "_waiting",
+        "after_success",
+    )
 
-    def __init__(self, config: Concurrency, *, gate: str = "gate") -> None:
+    holds = True
+
+    def __init__(
+        self, config: Concurrency, *, gate: str = "gate", adaptive: AdaptiveLimit | None = None
+    ) -> None:
         self._gate = gate
+        self._adaptive = adaptive
+        self.after_success = adaptive is not None
         self._limit = config.limit
         self._max_queue = config.max_queue
         self._max_wait = config.max_wait
@@ -49,6 +65,12 @@ class ConcurrencyLimiter:
     @property
     def limit(self) -> int:
         return self._limit
+
+    @property
+    def ceiling(self) -> int:
+        """The most attempts that may ever run at once (an adaptive limit's maximum)."""
+        adaptive = self._adaptive
+        return self._limit if adaptive is None else int(adaptive.config.max)
 
     @property
     def in_flight(self) -> int:
@@ -147,51 +169,38 @@ class ConcurrencyLimiter:
             limit=self._limit, in_flight=self._in_flight, waiting=self._waiting
         )
 
-
-class Permits:
-    """The concurrency stage: a limiter, and the adaptive controller that moves its limit."""
-
-    __slots__ = ("_adaptive", "limiter")
-
-    holds = True
-
-    def __init__(self, limiter: ConcurrencyLimiter, adaptive: AdaptiveLimit | None = None) -> None:
-        self.limiter = limiter
-        self._adaptive = adaptive
-
-    @property
-    def ceiling(self) -> int:
-        """The most attempts that may ever run at once (an adaptive limit's maximum)."""
-        adaptive = self._adaptive
-        return self.limiter.limit if adaptive is None else int(adaptive.config.max)
-
     def adaptive_statistics(self) -> AdaptiveStatistics | None:
         return None if self._adaptive is None else self._adaptive.statistics()
 
-    def before(self, attempt: Try, now: float) -> Coroutine[Any, Any, None] | None:
-        limiter = self.limiter
-        if limiter.try_acquire():
-            attempt.permit = True
-            attempt.load = limiter.in_flight  # this attempt included
+    # ------------------------------------------------------------------ the stage
+    def before(self, call: Call, now: float) -> Coroutine[Any, Any, None] | None:
+        if self._in_flight < self._limit and not self._waiting:
+            in_flight = self._in_flight = self._in_flight + 1
+            call.permit = True
+            call.load = in_flight  # this attempt included
             return None
-        return self._queue(attempt)
+        call.permit = False
+        return self._queue(call)
 
-    async def _queue(self, attempt: Try) -> None:
-        # If this wait is cancelled, the limiter passes a permit granted meanwhile on.
-        await self.limiter.acquire()
-        attempt.permit = True
-        attempt.load = self.limiter.in_flight
+    async def _queue(self, call: Call) -> None:
+        # If this wait is cancelled, `_wait` passes a permit granted meanwhile on.
+        await self._wait()
+        call.permit = True
+        call.load = self._in_flight
 
-    def release(self, attempt: Try) -> None:
-        if attempt.permit:
-            attempt.permit = False
-            self.limiter.release()
+    def free(self, call: Call) -> None:
+        if call.permit:
+            call.permit = False
+            if self._waiting:
+                self.release()  # hand the permit to the oldest waiter
+            else:
+                self._in_flight -= 1
 
-    def after(self, attempt: Try, now: float) -> None:
+    def after(self, call: Call, now: float) -> None:
         adaptive = self._adaptive
-        started = attempt.started
+        started = call.started
         if adaptive is None or started is None:
             return
-        limit = adaptive.on_outcome(now, now - started, attempt.load, attempt.error)
+        limit = adaptive.on_outcome(now, now - started, call.load, call.error)
         if limit is not None:
-            self.limiter.set_limit(limit)
+            self.set_limit(limit)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 
-from .._core.call import Try
+from .._core.call import Call
 from .._core.usage import CURRENT_USAGE, UsageBox, usage_of
 from .._errors import DeadlineExceeded
 from ..policies.rate import Rate, RateStatistics
@@ -44,15 +44,20 @@ class Gcra:
         self.capacity = capacity
         self.tat = -math.inf
 
+    # Conditional expressions rather than `min` / `max`: these run on every attempt, and the
+    # builtins cost more than the arithmetic around them.
     def earliest(self, now: float, cost: float) -> float:
         """Earliest time >= ``now`` at which ``cost`` units are admissible."""
         # A cost above capacity is checked as exactly "capacity": it passes when the bucket is full.
-        booked = min(cost, self.capacity) * self.interval
-        return max(now, self.tat + booked - self.capacity * self.interval)
+        capacity = self.capacity
+        booked = (cost if cost < capacity else capacity) * self.interval
+        at = self.tat + booked - capacity * self.interval
+        return at if at > now else now
 
     def commit(self, at: float, cost: float) -> None:
         """Book ``cost`` units admitted at time ``at``."""
-        self.tat = max(self.tat, at) + cost * self.interval
+        tat = self.tat
+        self.tat = (at if at > tat else tat) + cost * self.interval
 
     def adjust(self, delta: float) -> None:
         """Add (or, if negative, refund) ``delta`` units to what was booked."""
@@ -95,20 +100,14 @@ class RateLimiter:
         """Whether a token budget is in force (configured or learned)."""
         return self._tokens is not None
 
+    @property
+    def after_success(self) -> bool:
+        # A success is settled with its real usage only when tokens are counted.
+        return self._tokens is not None
+
     def reserve(self, now: float, tokens: float) -> float:
         """Book one request and ``tokens`` tokens at the earliest joint slot; return it."""
-        at = now
-        requests = self._requests
-        if requests is not None:
-            at = requests.earliest(now, 1.0)
-        token_limit = self._tokens
-        if token_limit is not None and tokens > 0:
-            at = max(at, token_limit.earliest(now, tokens))
-        if requests is not None:
-            requests.commit(at, 1.0)
-        if token_limit is not None and tokens > 0:
-            token_limit.commit(at, tokens)
-        return at
+        return self.book(tokens, None, now)
 
     def earliest(self, now: float, tokens: float = 0.0) -> float:
         """When a call booking now would be admitted, without booking it."""
@@ -158,43 +157,70 @@ class RateLimiter:
         Raises `DeadlineExceeded` at once, without booking, when the slot lies at or beyond
         ``deadline``: waiting could only end in a timeout.
         """
-        if deadline is not None and (slot := self.earliest(now, tokens)) >= deadline:
+        requests = self._requests
+        token_limit = self._tokens
+        at = now if requests is None else requests.earliest(now, 1.0)
+        if token_limit is not None and tokens > 0:
+            at = max(at, token_limit.earliest(now, tokens))
+        if deadline is not None and at >= deadline:
             raise DeadlineExceeded(
-                f"gate {self._gate!r}: the rate limit admits this call in {slot - now:.3g}s, "
+                f"gate {self._gate!r}: the rate limit admits this call in {at - now:.3g}s, "
                 f"after the deadline ({deadline - now:.3g}s left)",
                 gate=self._gate,
                 timeout=max(0.0, deadline - now),
             )
-        return self.reserve(now, tokens)
+        if requests is not None:
+            requests.commit(at, 1.0)
+        if token_limit is not None and tokens > 0:
+            token_limit.commit(at, tokens)
+        return at
 
     # ------------------------------------------------------------------ the stage
-    def before(self, attempt: Try, now: float) -> float | None:
-        tokens = attempt.call.tokens
-        reserved = attempt.tokens = 0.0 if tokens is None else float(tokens)
-        slot = self.book(reserved, attempt.call.deadline, now)
-        if self._tokens is not None:
-            box = attempt.usage = UsageBox()
-            attempt.usage_token = CURRENT_USAGE.set(box)
+    def before(self, call: Call, now: float) -> float | None:
+        tokens = call.tokens
+        reserved = call.reserved = 0.0 if tokens is None else float(tokens)
+        requests = self._requests
+        if requests is not None and self._tokens is None:
+            # `book` for one request and no token budget, the common case, with the arithmetic
+            # of `Gcra.earliest` and `Gcra.commit` inlined: it runs on every attempt.
+            interval = requests.interval
+            capacity = requests.capacity
+            tat = requests.tat
+            slot = tat + (1.0 if capacity > 1.0 else capacity) * interval - capacity * interval
+            if slot < now:
+                slot = now
+            deadline = call.deadline
+            if deadline is not None and slot >= deadline:
+                self.book(reserved, deadline, now)  # raises, with the explanation
+            requests.tat = (slot if slot > tat else tat) + interval
+            call.usage = call.usage_token = None
+            return slot - now if slot > now else None
+        slot = self.book(reserved, call.deadline, now)
+        if self._tokens is None:
+            call.usage = call.usage_token = None
+        else:
+            box = call.usage = UsageBox()
+            call.usage_token = CURRENT_USAGE.set(box)
         return slot - now if slot > now else None
 
-    def release(self, attempt: Try) -> None:
+    def free(self, call: Call) -> None:
         pass
 
-    def after(self, attempt: Try, now: float) -> None:
-        token = attempt.usage_token
+    def after(self, call: Call, now: float) -> None:
+        token = call.usage_token
         if token is not None:
             CURRENT_USAGE.reset(token)
-            attempt.usage_token = None
-        if attempt.started is None:
-            self.refund(attempt.tokens)  # never sent: the slot goes back
-        elif attempt.error is None:
-            box = attempt.usage
+            call.usage_token = None
+        if call.started is None:
+            self.refund(call.reserved)  # never sent: the slot goes back
+        elif call.error is None:
+            box = call.usage
             if box is not None:
-                actual = box.tokens if box.tokens is not None else usage_of(attempt.result)
+                actual = box.tokens if box.tokens is not None else usage_of(call.result)
                 if actual is not None:
-                    self.settle(attempt.tokens, actual)
-        elif attempt.overloaded:
-            self.settle(attempt.tokens, 0.0)  # refused upstream: those tokens were not spent
+                    self.settle(call.reserved, actual)
+        elif call.overloaded:
+            self.settle(call.reserved, 0.0)  # refused upstream: those tokens were not spent
 
     def statistics(self, now: float) -> RateStatistics:
         requests = self._requests

@@ -17,7 +17,7 @@ from .._stages.adaptive import AdaptiveLimit
 from .._stages.breaker import CircuitBreaker
 from .._stages.budget import RetryBudgetState
 from .._stages.cooldown import Cooldown
-from .._stages.permits import ConcurrencyLimiter, Permits
+from .._stages.permits import ConcurrencyLimiter
 from .._stages.rate import RateLimiter
 from ..policies.adaptive import Adaptive
 
@@ -53,12 +53,13 @@ class LocalState:
         self._cooling = spec.cooldown
         self.rate = None if spec.rate is None else RateLimiter(spec.rate, gate=name)
         concurrency = spec.concurrency
-        self.permits: Permits | None
+        self.permits: ConcurrencyLimiter | None
         if isinstance(concurrency, Adaptive):
-            limiter = ConcurrencyLimiter(concurrency.limiter_config(), gate=name)
-            self.permits = Permits(limiter, AdaptiveLimit(concurrency))
+            self.permits = ConcurrencyLimiter(
+                concurrency.limiter_config(), gate=name, adaptive=AdaptiveLimit(concurrency)
+            )
         elif concurrency is not None:
-            self.permits = Permits(ConcurrencyLimiter(concurrency, gate=name))
+            self.permits = ConcurrencyLimiter(concurrency, gate=name)
         else:
             self.permits = None
         budget = spec.retry_budget
@@ -95,18 +96,22 @@ class LocalState:
         tokens_remaining: float | None = None,
         tokens_reset: float | None = None,
     ) -> None:
-        if self.rate is None:
+        rate = self.rate
+        if rate is None:
             if requests_limit is None and tokens_limit is None:
                 return
-            self.rate = RateLimiter(None, gate=self._name)
+            rate = self.rate = RateLimiter(None, gate=self._name)
             self._changed()
-        self.rate.observe(
+        counted = rate.counts_tokens
+        rate.observe(
             now,
             requests_limit=requests_limit,
             requests_remaining=requests_remaining,
             tokens_limit=tokens_limit,
             tokens_remaining=tokens_remaining,
         )
+        if rate.counts_tokens != counted:
+            self._changed()  # the rate stage now settles successes: the kernel must know
         for remaining, reset in (
             (requests_remaining, requests_reset),
             (tokens_remaining, tokens_reset),
@@ -119,12 +124,11 @@ class LocalState:
 
     def statistics(self, now: float) -> StateStatistics:
         permits = self.permits
-        limiter = None if permits is None else permits.limiter
         return StateStatistics(
             breaker=None if self.breaker is None else self.breaker.statistics(now),
             rate=None if self.rate is None else self.rate.statistics(now),
-            concurrency_limit=None if limiter is None else limiter.limit,
-            waiting=0 if limiter is None else limiter.waiting,
+            concurrency_limit=None if permits is None else permits.limit,
+            waiting=0 if permits is None else permits.waiting,
             paused_for=self.cooldown.remaining(now),
             adaptive=None if permits is None else permits.adaptive_statistics(),
         )
