@@ -34,8 +34,8 @@ async def test_finished_entries_behind_a_hung_call_do_not_pile_up() -> None:
     await asyncio.sleep(0)
     for _ in range(5000):
         await gate.run(Upstream())
-    assert len(gate._kernel.attempt_timers._entries) < 200  # compacted, not 5001 entries
-    assert len(gate._kernel.attempt_timers) == 1
+    assert len(gate._kernel.attempts.timers._entries) < 200  # compacted, not 5001 entries
+    assert len(gate._kernel.attempts.timers) == 1
     await hung
 
 
@@ -72,7 +72,7 @@ def test_a_gate_used_from_two_loops_at_once_falls_back_to_private_timers() -> No
     try:
         pending = other.create_task(gate.run(Upstream(latency=3600.0)))
         other.run_until_complete(asyncio.sleep(0))
-        assert len(gate._kernel.attempt_timers) == 1  # the queue now belongs to `other`
+        assert len(gate._kernel.attempts.timers) == 1  # the queue now belongs to `other`
 
         async def on_a_second_loop() -> float:
             with pytest.raises(sluice.AttemptTimeout):

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "LoopClock", "now_anywhere", "reader"]
+__all__ = ["Clock", "ClockReader", "LoopClock", "now_anywhere", "reader"]
 
 
 @runtime_checkable
@@ -68,3 +68,36 @@ def reader(clock: Clock, loop: asyncio.AbstractEventLoop) -> Callable[[], float]
     if type(loop).time is asyncio.BaseEventLoop.time:
         return time.monotonic
     return loop.time
+
+
+class ClockReader:
+    """`reader` for one clock, decided again only when the running loop changes.
+
+    Hot code reads it without a call in the common case::
+
+        read = clock.read if loop is clock.loop else clock.on(loop)
+    """
+
+    __slots__ = ("clock", "loop", "read")
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.read: Callable[[], float] = clock.now
+
+    def on(self, loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+        """How to read the clock while ``loop`` runs."""
+        if loop is not self.loop:
+            self.loop = loop
+            self.read = reader(self.clock, loop)
+        return self.read
+
+    def now(self) -> float:
+        """The clock's time (inside a running loop)."""
+        return self.on(asyncio.get_running_loop())()
+
+    def loop_time(self, when: float, loop: asyncio.AbstractEventLoop) -> float:
+        """``when`` (this clock's time) on ``loop``'s clock, where timers are armed."""
+        if type(self.clock) is LoopClock:
+            return when
+        return loop.time() + (when - self.clock.now())

@@ -2,10 +2,12 @@
 
 A gate with a total budget (or inside a fan-out with a deadline) stores its absolute deadline
 in a `ContextVar`: a gate called inside another gate's call sees the outer deadline and never
-waits past it, and any code can read what is left to pass it on to an SDK or a peer.
+waits past it, and any code can read what is left to pass it on to an SDK or a peer::
 
     async with asyncio.timeout(sluice.time_remaining()):   # None means "no deadline"
         await sdk_call()
+
+The timers that enforce a gate's deadlines are `sluice._core.deadlines.Deadlines`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ cancellation is neutral to the breaker. Extra attempts draw on a budget of their
 hedging trims the latency tail without multiplying load.
 
     hedger = Hedger(Hedge(after=0.5), delay=HedgeDelay(hedge), budget=budget, clock=clock)
-    result = await hedger.attempt(kernel, call)
+    result = await hedger.attempt(attempts, call)
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ __all__ = ["Attempter", "HedgeDelaySource", "Hedger"]
 
 
 class Attempter(Protocol):
-    """What runs one plain attempt of a call (the kernel)."""
+    """What runs one plain attempt of a call (`sluice._core.attempts.Attempts`)."""
 
     def attempt(self, call: Call) -> Coroutine[Any, Any, Any]:
         """Run the attempt ``call`` is at (``call.attempts``, begun at ``call.began``)."""
@@ -56,16 +56,16 @@ class Hedger:
         self.hedges = 0
         self.wins = 0
 
-    async def attempt(self, kernel: Attempter, call: Call) -> Any:
-        """Run ``kernel.attempt(call)``, hedged; return the first success."""
-        plain = kernel.attempt
+    async def attempt(self, attempts: Attempter, call: Call) -> Any:
+        """Run ``attempts.attempt(call)``, hedged; return the first success."""
+        plain = attempts.attempt
         delay = self._delay.current()
         if delay is None:
             return await plain(call)
         now = call.began
         budget = self.budget
         budget.deposit(now)
-        kernel.guard(call)  # this task waits for the attempts: the deadline must reach it
+        attempts.guard(call)  # this task waits for the attempts: the deadline must reach it
         clock = self._clock
         deadline = call.deadline
         loop = asyncio.get_running_loop()

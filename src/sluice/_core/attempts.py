@@ -1,0 +1,252 @@
+"""One attempt of a call: the stages admit it, it runs under its timeout, they record how it
+ended.
+
+`Attempts` asks each stage in turn and carries out what it is told (see `sluice._core.stage`):
+go on, sleep, wait for what it returns, or stop. Once every stage said go, the call runs where
+its kind says (awaited on the loop, or on an executor) under the attempt timer; then the stages
+record the outcome, and those holding something (a permit) get it back when the work is really
+over. The attempt timers share one FIFO queue (`sluice._core.timers`): every one has the same
+length, so they expire in the order they started.
+
+    attempts = Attempts(name="llm", clock=reader, state=state, executors=executors,
+                        timeout=30.0, deadlines=deadlines)
+    result = await attempts.attempt(call)        # call.began: when this attempt begins
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+from typing import Any
+
+from .._clock import ClockReader, LoopClock
+from .._errors import AttemptTimeout, RejectedError
+from .._executors import Executors
+from .call import Call
+from .deadlines import Deadlines
+from .stage import Instruction, Stage
+from .state import GateState, StoreUnavailable
+from .timers import DeadlineQueue, Expiry
+
+__all__ = ["Attempts"]
+
+
+class Attempts:
+    """Runs the attempts of one gate's calls, and counts those running and those timed out."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        clock: ClockReader,
+        state: GateState,
+        executors: Executors,
+        timeout: float | None,
+        deadlines: Deadlines,
+        observers: tuple[Stage, ...] = (),
+    ) -> None:
+        self.name = name
+        self._clock = clock
+        # With the loop's own clock, deadlines are loop times already and need no conversion.
+        self._loop_clock = type(clock.clock) is LoopClock
+        self.state = state
+        self.executors = executors
+        self._limit = timeout
+        self._deadlines = deadlines
+        self._observers = observers
+        self.timers = DeadlineQueue(on_fire=deadlines.after_attempt_timeout)
+        self.in_flight = 0  # attempts running now (for a thread: until the thread is free)
+        self.timeouts = 0  # attempts cut short by their own timer
+        self._base: tuple[Stage, ...] = ()
+        self._stages: tuple[Stage, ...] = ()
+        self._holders: tuple[Stage, ...] = ()
+        self._on_success: tuple[Stage, ...] = ()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Take the state's stages (again: they changed), then the observers."""
+        self._base = self.state.stages
+        stages = self._stages = self._base + self._observers
+        self._holders = _holders_of(stages)
+        self._on_success = tuple(stage for stage in stages if stage.after_success)
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        if self.state.stages is not self._base:
+            self._refresh()
+        return self._stages
+
+    def guard(self, call: Call) -> None:
+        """Make the call's deadline cancel the current task (see `Deadlines.guard`)."""
+        self._deadlines.guard(call)
+
+    async def attempt(self, call: Call) -> Any:
+        """The attempt ``call`` is at: it begins at ``call.began``; the clock is read again
+        only after a wait."""
+        loop = asyncio.get_running_loop()
+        clock = self._clock
+        read = clock.read if loop is clock.loop else clock.on(loop)
+        if self.state.stages is not self._base:
+            self._refresh()
+        stages = self._stages
+        started = call.began
+        if stages:
+            waiting = None
+            try:
+                for stage in stages:
+                    step = stage.before(call, started)
+                    if step is not None:
+                        waiting = stage  # it took the attempt in: a failed wait is its to undo
+                        self._deadlines.guard(call)
+                        await _perform(step, clock)
+                        started = read()
+            except StoreUnavailable as exc:
+                self._abort(call, stages, _entered(stages, stage, waiting), exc)
+                stages = await self._fail_over(call, exc)
+                started = read()
+            except BaseException as exc:
+                self._abort(call, stages, _entered(stages, stage, waiting), exc)
+                raise
+        call.started = started
+        holders = self._holders if stages is self._stages else _holders_of(stages)
+        self.in_flight += 1
+        expiry = None
+        limit = self._limit
+        deadline = call.deadline
+        if limit is not None and (deadline is None or started + limit < deadline):
+            task = asyncio.current_task(loop)
+            assert task is not None  # gates always run inside a task
+            when = started + limit
+            if not self._loop_clock:
+                when = clock.loop_time(when, loop)
+            expiry = self.timers.arm(loop, when, task, call)
+        elif deadline is not None:
+            self._deadlines.guard(call)  # no earlier timer of its own: the deadline bounds it
+        try:
+            kind = call.kind
+            if kind is None:  # a coroutine function: awaited right here, on the loop
+                try:
+                    result = await call.fn(*call.args, **call.kwargs)
+                finally:
+                    self.in_flight -= 1
+                    for holder in holders:
+                        holder.free(call)
+            else:
+                done = functools.partial(self._work_done, call, holders)
+                result = await self.executors.run(kind, call.fn, call.args, call.kwargs, done)
+        except BaseException as exc:
+            error = self._timed_out(expiry, exc)
+            self._record(call, stages, error, read())
+            if error is exc:
+                raise
+            raise error from exc
+        if expiry is not None:
+            self.timers.disarm(expiry)
+            if expiry.fired:
+                expiry.expired(expiry.task)  # fired as the call finished: the result stands
+        on_success = self._on_success if stages is self._stages else stages
+        if on_success:
+            call.error = None
+            call.result = result
+            ended = read()
+            for stage in on_success:
+                stage.after(call, ended)
+        return result
+
+    def _timed_out(self, expiry: Expiry | None, error: BaseException) -> BaseException:
+        """The error an attempt ended with: an `AttemptTimeout` if its own timer cut it short."""
+        if expiry is None:
+            return error
+        self.timers.disarm(expiry)
+        # `expired` withdraws the timer's cancellation: called whenever the timer fired.
+        if not (expiry.fired and expiry.expired(expiry.task)):
+            return error
+        if not isinstance(error, asyncio.CancelledError):
+            return error
+        limit = self._limit
+        assert limit is not None  # an attempt timer was armed
+        self.timeouts += 1
+        message = f"gate {self.name!r}: attempt took longer than {limit:g}s"
+        return AttemptTimeout(message, gate=self.name, timeout=limit)
+
+    def _record(
+        self, call: Call, stages: tuple[Stage, ...], error: BaseException, now: float
+    ) -> None:
+        """A started attempt failed: read the signals its error carries, tell every stage."""
+        call.error = error
+        call.overloaded = False
+        call.retry_after = None
+        if isinstance(error, Exception):
+            call.overloaded = bool(getattr(error, "overloaded", False))
+            retry_after = getattr(error, "retry_after", None)
+            if (
+                isinstance(retry_after, int | float)
+                and not isinstance(retry_after, bool)
+                and math.isfinite(retry_after)
+                and retry_after >= 0
+            ):
+                call.retry_after = float(retry_after)
+        for stage in stages:
+            stage.after(call, now)
+
+    def _abort(
+        self, call: Call, stages: tuple[Stage, ...], entered: int, error: BaseException
+    ) -> None:
+        """Admission stopped: the stages that took the attempt in give back what they booked."""
+        call.started = None
+        call.error = error
+        now = self._clock.now()
+        for stage in stages[:entered]:
+            if stage.holds:
+                stage.free(call)
+            stage.after(call, now)
+
+    async def _fail_over(self, call: Call, cause: StoreUnavailable) -> tuple[Stage, ...]:
+        """The state store is unreachable: refuse (fail closed) or admit on local state."""
+        state = self.state
+        if state.fail == "closed":
+            raise RejectedError(
+                f"gate {self.name!r}: its shared state cannot be reached ({cause}) and the "
+                "store fails closed",
+                gate=self.name,
+            ) from cause
+        stages = state.fallback() + self._observers
+        entered = 0
+        try:
+            for stage in stages:
+                step = stage.before(call, self._clock.now())
+                entered += 1
+                if step is not None:
+                    self._deadlines.guard(call)
+                    await _perform(step, self._clock)
+        except BaseException as exc:
+            self._abort(call, stages, entered, exc)
+            raise
+        return stages
+
+    def _work_done(self, call: Call, holders: tuple[Stage, ...]) -> None:
+        """The offloaded work of the attempt is over: the worker is free."""
+        self.in_flight -= 1
+        for holder in holders:
+            holder.free(call)
+
+
+async def _perform(step: Instruction, clock: ClockReader) -> None:
+    """Carry out a stage's instruction: sleep, or await and carry out what that returns."""
+    while step is not None:
+        if isinstance(step, int | float):
+            await clock.clock.sleep(step)
+            return
+        step = await step
+
+
+def _entered(stages: tuple[Stage, ...], failed: Stage, waiting: Stage | None) -> int:
+    """How many stages took the attempt in, when admission stopped at ``failed``: those before
+    it, and ``failed`` itself if it was its wait that stopped (not its ``before``)."""
+    position = stages.index(failed)
+    return position + 1 if failed is waiting else position
+
+
+def _holders_of(stages: tuple[Stage, ...]) -> tuple[Stage, ...]:
+    return tuple(stage for stage in stages if stage.holds)
