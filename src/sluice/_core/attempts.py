@@ -60,6 +60,7 @@ class Attempts:
         self.timeouts = 0  # attempts cut short by their own timer
         self._base: tuple[Stage, ...] = ()
         self._stages: tuple[Stage, ...] = ()
+        self._admitting: tuple[Stage, ...] = ()
         self._holders: tuple[Stage, ...] = ()
         self._on_success: tuple[Stage, ...] = ()
         self._refresh()
@@ -68,6 +69,7 @@ class Attempts:
         """Take the state's stages (again: they changed), then the observers."""
         self._base = self.state.stages
         stages = self._stages = self._base + self._observers
+        self._admitting = _admitting(stages)
         self._holders = _holders_of(stages)
         self._on_success = tuple(stage for stage in stages if stage.after_success)
 
@@ -90,11 +92,12 @@ class Attempts:
         if self.state.stages is not self._base:
             self._refresh()
         stages = self._stages
+        admitting = self._admitting
         started = call.began
-        if stages:
+        if admitting:
             waiting = None
             try:
-                for stage in stages:
+                for stage in admitting:
                     step = stage.before(call, started)
                     if step is not None:
                         waiting = stage  # it took the attempt in: a failed wait is its to undo
@@ -102,11 +105,11 @@ class Attempts:
                         await _perform(step, clock)
                         started = read()
             except StoreUnavailable as exc:
-                self._abort(call, stages, _entered(stages, stage, waiting), exc)
+                self._abort(call, admitting, _entered(admitting, stage, waiting), exc)
                 stages = await self._fail_over(call, exc)
                 started = read()
             except BaseException as exc:
-                self._abort(call, stages, _entered(stages, stage, waiting), exc)
+                self._abort(call, admitting, _entered(admitting, stage, waiting), exc)
                 raise
         call.started = started
         holders = self._holders if stages is self._stages else _holders_of(stages)
@@ -191,13 +194,14 @@ class Attempts:
             stage.after(call, now)
 
     def _abort(
-        self, call: Call, stages: tuple[Stage, ...], entered: int, error: BaseException
+        self, call: Call, admitting: tuple[Stage, ...], entered: int, error: BaseException
     ) -> None:
-        """Admission stopped: the stages that took the attempt in give back what they booked."""
+        """Admission stopped: the stages that took the attempt in give back what they booked
+        (those that do not admit have nothing to give back)."""
         call.started = None
         call.error = error
         now = self._clock.now()
-        for stage in stages[:entered]:
+        for stage in admitting[:entered]:
             if stage.holds:
                 stage.free(call)
             stage.after(call, now)
@@ -212,16 +216,17 @@ class Attempts:
                 gate=self.name,
             ) from cause
         stages = state.fallback() + self._observers
+        admitting = _admitting(stages)
         entered = 0
         try:
-            for stage in stages:
+            for stage in admitting:
                 step = stage.before(call, self._clock.now())
                 entered += 1
                 if step is not None:
                     self._deadlines.guard(call)
                     await _perform(step, self._clock)
         except BaseException as exc:
-            self._abort(call, stages, entered, exc)
+            self._abort(call, admitting, entered, exc)
             raise
         return stages
 
@@ -246,6 +251,10 @@ def _entered(stages: tuple[Stage, ...], failed: Stage, waiting: Stage | None) ->
     it, and ``failed`` itself if it was its wait that stopped (not its ``before``)."""
     position = stages.index(failed)
     return position + 1 if failed is waiting else position
+
+
+def _admitting(stages: tuple[Stage, ...]) -> tuple[Stage, ...]:
+    return tuple(stage for stage in stages if stage.admits)
 
 
 def _holders_of(stages: tuple[Stage, ...]) -> tuple[Stage, ...]:

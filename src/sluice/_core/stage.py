@@ -22,9 +22,12 @@ Decisions are plain method calls on in-process state, so every stage is testable
 event loop; a stage whose state lives elsewhere (a shared store) returns an awaitable from
 ``before`` and costs one round trip there. ``before`` and ``after`` never block.
 
-Two flags let the kernel skip calls that would do nothing (every call on the hot path costs
-about a microsecond): ``holds`` (``free`` matters) and ``after_success`` (``after`` has work
-to do when the attempt succeeded; when false, it is called for failures only).
+Three flags let the kernel skip calls that would do nothing (a call on the hot path costs
+more than most stages' work): ``admits`` (``before`` may do something; a stage that does not
+admit is not asked, and has nothing to give back for an attempt that never started),
+``holds`` (``free`` matters) and ``after_success`` (``after`` has work to do when the attempt
+succeeded; when false, it is called for failures only). A stage whose flags change returns a
+new tuple of stages from its state, which the kernel notices.
 
     for stage in stages:
         step = stage.before(call, now)      # None, seconds, or an awaitable
@@ -47,6 +50,10 @@ Instruction: TypeAlias = "float | Awaitable[Instruction] | None"
 
 class Stage(Protocol):
     """One policy's part in every attempt (see the module docstring for the contract)."""
+
+    @property
+    def admits(self) -> bool:
+        """Whether ``before`` may do anything (when false, it is not called)."""
 
     @property
     def holds(self) -> bool:

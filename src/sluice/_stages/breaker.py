@@ -158,6 +158,7 @@ class CircuitBreaker:
         self._slows -= (outcome & _SLOW) >> 1
 
     # ------------------------------------------------------------------ the stage
+    admits = True
     holds = False
     after_success = True
 

@@ -14,6 +14,7 @@ way. Attempts already running are not touched, and a pause is never shortened.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from .._core.call import Call
 from .._errors import DeadlineExceeded
@@ -22,21 +23,31 @@ __all__ = ["Cooldown"]
 
 
 class Cooldown:
-    """The pause, and its stage: ``before`` waits it out, ``after`` starts one when told to."""
+    """The pause, and its stage: ``before`` waits it out, ``after`` starts one when told to.
 
-    __slots__ = ("_gate", "until")
+    Until the first pause there is nothing to wait for: the stage does not admit (the kernel
+    does not ask it), and ``on_first_pause`` tells its state when that changes.
+    """
+
+    __slots__ = ("_gate", "admits", "on_first_pause", "until")
 
     holds = False
     after_success = False
 
-    def __init__(self, *, gate: str) -> None:
+    def __init__(self, *, gate: str, on_first_pause: Callable[[], None] | None = None) -> None:
         self._gate = gate
         self.until = -math.inf  # gate clock time before which no attempt starts
+        self.admits = False
+        self.on_first_pause = on_first_pause
 
     def pause(self, until: float) -> None:
         """Hold new attempts until ``until``, unless a longer pause is already in force."""
         if until > self.until:
             self.until = until
+            if not self.admits:
+                self.admits = True
+                if self.on_first_pause is not None:
+                    self.on_first_pause()
 
     def remaining(self, now: float) -> float:
         return max(0.0, self.until - now)

@@ -61,6 +61,7 @@ class HedgeDelay:
         return self._delay
 
     # ------------------------------------------------------------------ the stage
+    admits = False
     holds = False
     after_success = True
 

@@ -47,6 +47,7 @@ class ConcurrencyLimiter:
         "after_success",
     )
 
+    admits = True
     holds = True
 
     def __init__(

@@ -75,6 +75,7 @@ class RateLimiter:
 
     __slots__ = ("_configured", "_gate", "_requests", "_tokens")
 
+    admits = True
     holds = False
 
     def __init__(self, rate: Rate | None, *, gate: str = "gate") -> None:
@@ -193,11 +194,11 @@ class RateLimiter:
             if deadline is not None and slot >= deadline:
                 self.book(reserved, deadline, now)  # raises, with the explanation
             requests.tat = (slot if slot > tat else tat) + interval
-            call.usage = call.usage_token = None
+            call.usage_token = None
             return slot - now if slot > now else None
         slot = self.book(reserved, call.deadline, now)
         if self._tokens is None:
-            call.usage = call.usage_token = None
+            call.usage_token = None
         else:
             box = call.usage = UsageBox()
             call.usage_token = CURRENT_USAGE.set(box)
@@ -214,7 +215,9 @@ class RateLimiter:
         if call.started is None:
             self.refund(call.reserved)  # never sent: the slot goes back
         elif call.error is None:
-            box = call.usage
+            # Successes come here only while tokens are counted (`after_success`); `usage` was
+            # set by `before` then, unless the budget was learned while the call ran.
+            box = call.usage if token is not None else None
             if box is not None:
                 actual = box.tokens if box.tokens is not None else usage_of(call.result)
                 if actual is not None:

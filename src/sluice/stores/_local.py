@@ -48,7 +48,7 @@ class LocalState:
         name = spec.name
         self._name = name
         self.breaker = None if spec.breaker is None else CircuitBreaker(spec.breaker, gate=name)
-        self.cooldown = Cooldown(gate=name)
+        self.cooldown = Cooldown(gate=name, on_first_pause=self._changed)
         # A gate with no policy at all skips even the pause check, until it is paused.
         self._cooling = spec.cooldown
         self.rate = None if spec.rate is None else RateLimiter(spec.rate, gate=name)
@@ -74,16 +74,15 @@ class LocalState:
         return tuple(stage for stage in ordered if stage is not None)
 
     def _changed(self) -> None:
+        # A new tuple, which the kernel notices: a stage was added, or one started to admit.
         self._cooling = True
-        self.stages = self._assemble()  # a new tuple: the kernel picks it up
+        self.stages = self._assemble()
 
     def fallback(self) -> tuple[Stage, ...]:
         return self.stages
 
     def pause(self, until: float) -> None:
         self.cooldown.pause(until)
-        if not self._cooling:
-            self._changed()
 
     def observe_limits(
         self,
