@@ -17,7 +17,7 @@ from sluice._cache.singleflight import SingleFlight
 from sluice.policies.cache import JsonSerializer, PickleSerializer
 from sluice.stores import MemoryStore, SQLiteStore
 
-from .helpers import Flaky
+from tests.helpers import Flaky
 
 
 class Upstream:
@@ -351,7 +351,7 @@ class Reply:
     ("value", "where"),
     [
         ((1, 2), "the result is a builtins.tuple"),
-        ({"a": [Reply("x", 1)]}, "the result['a'][0] is a tests.test_cache.Reply"),
+        ({"a": [Reply("x", 1)]}, "the result['a'][0] is a tests.cache.test_runner.Reply"),
         ({1: "one"}, "int key 1"),
         ([float("nan")], "the result[0] is nan"),
     ],
@@ -417,7 +417,7 @@ async def my_function(*args: Any, **kwargs: Any) -> str:
 def test_default_key_is_stable_and_named() -> None:
     key = default_key(my_function, ("q", 1), {"b": 2, "a": [1.5, None]})
     assert key == default_key(my_function, ("q", 1), {"a": [1.5, None], "b": 2})
-    assert key.startswith("tests.test_cache.my_function:")
+    assert key.startswith("tests.cache.test_runner.my_function:")
     assert len(key.rsplit(":", 1)[1]) == 32
     assert key != default_key(my_function, ("q", 2), {"b": 2, "a": [1.5, None]})
     partial = functools.partial(my_function, "q", b=2)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import sluice
-from tests.fanout_helpers import Boom, Script, now, other_tasks
+from tests.fanout.helpers import Boom, Script, now, other_tasks
 from tests.helpers import Flaky
 
 

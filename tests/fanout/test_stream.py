@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import sluice
-from tests.fanout_helpers import Boom, Script, now, other_tasks
+from tests.fanout.helpers import Boom, Script, now, other_tasks
 
 
 async def test_outcomes_arrive_as_they_complete() -> None:

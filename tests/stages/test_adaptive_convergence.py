@@ -13,7 +13,7 @@ import pytest
 
 import sluice
 from sluice.policies.adaptive import Adaptive
-from tests.adaptive_upstream import (
+from tests.stages.adaptive_upstream import (
     AdaptiveDriver,
     QueueingUpstream,
     RejectingUpstream,

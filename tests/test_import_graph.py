@@ -1,4 +1,6 @@
-"""The packages on top of the core import in one direction, with no cycle between modules.
+"""The tree imports the way docs/architecture.md draws it: no cycle between any two modules,
+the packages on top of the core in one direction, and inside the core the kernel knowing
+nothing of the stages, the stores or the fan-out that are handed to it.
 
 Every import statement counts, those inside functions included: a lazy import that closes a
 loop is still a loop, merely one that shows up later.
@@ -92,9 +94,47 @@ def test_the_graph_sees_lazy_and_relative_imports() -> None:
     assert "sluice.openai._types" in graph["sluice.openai._headers"]
 
 
-def test_no_cycle_reaches_the_packages_above_the_core() -> None:
-    cycles = [c for c in _cycles(_graph()) if any(_layer(m) != "core" for m in c)]
-    assert cycles == []
+def test_no_cycle_anywhere() -> None:
+    assert _cycles(_graph()) == []
+
+
+def _package(module: str) -> str:
+    """``sluice._core.kernel`` -> ``_core``; a top-level module is its own package."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+# Inside the core: what each package must never import. The kernel is handed its stages,
+# its state and its fan-out helper's counterpart; the stages and the executors stand alone.
+FORBIDDEN = {
+    "_core": {"_stages", "stores", "_fanout", "_assembly", "_gate", "testing", *APPS},
+    "_stages": {"stores", "_fanout", "_cache", "_executors", "_assembly", "_gate", *APPS},
+    "_executors": {"_core", "_stages", "stores", "_fanout", "_cache", "policies", "_gate"},
+    "_fanout": {"_stages", "stores", "_cache", "_executors", "_assembly", "_gate", *APPS},
+    "policies": {"_stages", "_fanout", "_cache", "_executors", "_assembly", "_gate", *APPS},
+}
+
+
+def test_the_kernel_does_not_know_what_it_is_handed() -> None:
+    wrong = sorted(
+        (module, target)
+        for module, targets in _graph().items()
+        for target in targets
+        if _package(target) in FORBIDDEN.get(_package(module), set())
+    )
+    assert wrong == []
+
+
+def test_the_policies_reach_the_kernel_only_for_the_deadline() -> None:
+    graph = _graph()
+    reached = {
+        target
+        for module, targets in graph.items()
+        if _package(module) == "policies"
+        for target in targets
+        if _package(target) == "_core"
+    }
+    assert reached <= {"sluice._core.deadline"}
 
 
 def test_each_package_imports_only_the_layers_below_it() -> None:

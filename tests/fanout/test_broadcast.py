@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import sluice
-from tests.fanout_helpers import Boom, Script, now, other_tasks
+from tests.fanout.helpers import Boom, Script, now, other_tasks
 
 LATENCY = {"a": 1.0, "b": 2.0, "c": 3.0, "dead": 1_000.0}
 
