@@ -1,34 +1,16 @@
 """Async tests run on sluice's virtual-time loop unless marked ``realtime``.
 
-A coroutine test function is driven here rather than by a plugin: on a `VirtualTimeLoop` by
-default (timeouts, backoff and rate limits complete instantly at exact instants), or on a real
-asyncio loop when marked ``@pytest.mark.realtime`` (sockets, subprocesses, wall-clock checks).
+sluice's own pytest plugin does it (``sluice_virtual_time = true`` in pyproject.toml): on a
+`VirtualTimeLoop` by default (timeouts, backoff and rate limits complete instantly at exact
+instants), or on a real asyncio loop when marked ``@pytest.mark.realtime`` (sockets,
+subprocesses, wall-clock checks).
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-
-import sluice.testing
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    fn = pyfuncitem.obj
-    if not inspect.iscoroutinefunction(fn):
-        return None
-    names = pyfuncitem._fixtureinfo.argnames
-    kwargs: dict[str, Any] = {name: pyfuncitem.funcargs[name] for name in names}
-    if pyfuncitem.get_closest_marker("realtime") is not None:
-        asyncio.run(fn(**kwargs))
-    else:
-        sluice.testing.run(fn(**kwargs))
-    return True
 
 
 @pytest.fixture(autouse=True)

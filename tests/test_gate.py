@@ -188,3 +188,28 @@ def test_the_hot_path_creates_no_closures() -> None:
     # than all the policies together; keep closures in helpers off the hot path.
     assert sluice.Gate.run.__code__.co_cellvars == ()
     assert sluice.Gate.run.__code__.co_freevars == ()
+
+
+async def test_a_gate_with_every_policy_is_freed_as_soon_as_it_is_dropped() -> None:
+    # No reference cycle between a gate's parts: the kernel (and with it the executors and
+    # their threads) goes when the last reference does, without waiting for the collector.
+    import gc
+    import weakref
+
+    gate = sluice.Gate(
+        concurrency=2,
+        rate=sluice.Rate(rps=100),
+        retry=3,
+        timeout=sluice.Timeout(attempt=1.0, total=2.0),
+        breaker=sluice.Breaker(),
+        hedge=sluice.Hedge(after=0.5),
+        cache=True,
+    )
+    assert await gate.run(Upstream()) == "ok"
+    kernel = weakref.ref(gate._kernel)
+    gc.disable()
+    try:
+        del gate
+        assert kernel() is None
+    finally:
+        gc.enable()

@@ -18,9 +18,19 @@ def test_readme_has_examples() -> None:
 
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_readme_example_runs(code: str) -> None:
-    # Each block runs in a fresh interpreter, as a reader would paste it.
+def test_readme_example_runs(code: str, tmp_path: Path) -> None:
+    # Each block runs in a fresh interpreter, as a reader would paste it; a block of tests
+    # runs under pytest, as a reader would put it in a test file.
+    tests = re.findall(r"^(?:async )?def (test_\w+)", code, flags=re.MULTILINE)
+    if tests:
+        path = tmp_path / "test_from_readme.py"
+        path.write_text(code)
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)]
+    else:
+        command = [sys.executable, "-c", code]
     completed = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        command, capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path
     )
-    assert completed.returncode == 0, completed.stderr
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    if tests:
+        assert f"{len(tests)} passed" in completed.stdout

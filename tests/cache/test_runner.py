@@ -16,7 +16,6 @@ from sluice._cache.runner import CacheRunner, default_key
 from sluice._cache.singleflight import SingleFlight
 from sluice.policies.cache import JsonSerializer, PickleSerializer
 from sluice.stores import MemoryStore, SQLiteStore
-
 from tests.helpers import Flaky
 
 

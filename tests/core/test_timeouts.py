@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -159,3 +160,38 @@ async def test_a_deadline_already_past_fails_before_calling() -> None:
     with pytest.raises(sluice.DeadlineExceeded):
         await sluice.Gate(timeout=sluice.Timeout(total=5.0)).run(late)
     assert upstream.starts == []
+
+
+async def test_a_call_that_ignores_its_attempt_timeout_is_still_stopped_at_the_deadline() -> None:
+    # Its deadline timer is armed lazily; the attempt timer firing is what arms it here.
+    async def stubborn() -> str:
+        try:
+            await asyncio.sleep(100.0)
+        except asyncio.CancelledError:
+            await asyncio.sleep(100.0)  # swallows the attempt timeout and goes on
+        return "too late"
+
+    gate = sluice.Gate(timeout=sluice.Timeout(attempt=1.0, total=5.0))
+    with pytest.raises(sluice.DeadlineExceeded):
+        await gate.run(stubborn)
+    assert now() == 5.0
+    assert gate.statistics().timeouts == 1
+
+
+async def test_the_deadline_still_bounds_a_wait_for_a_permit_when_attempts_are_quick() -> None:
+    gate = sluice.Gate(concurrency=1, timeout=sluice.Timeout(attempt=1.0, total=3.0))
+    hold = asyncio.Event()
+
+    async def holder() -> str:
+        while not hold.is_set():  # keeps its permit past every timer
+            with contextlib.suppress(asyncio.CancelledError):
+                await hold.wait()
+        return "held"
+
+    first = asyncio.create_task(gate.run(holder))
+    await asyncio.sleep(0)
+    with pytest.raises(sluice.DeadlineExceeded):
+        await gate.run(Upstream())  # waits for the permit the first holds
+    assert now() == 3.0
+    hold.set()
+    assert await first == "held"

@@ -39,7 +39,7 @@ new tuple of stages from its state, which the kernel notices.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Protocol, TypeAlias
+from typing import Protocol, TypeAlias, runtime_checkable
 
 from .call import Call
 
@@ -48,6 +48,7 @@ __all__ = ["Instruction", "Stage"]
 Instruction: TypeAlias = "float | Awaitable[Instruction] | None"
 
 
+@runtime_checkable
 class Stage(Protocol):
     """One policy's part in every attempt (see the module docstring for the contract)."""
 
