@@ -32,6 +32,10 @@ from .policies.rate import Rate
 from .policies.retry import Retry
 from .policies.timeout import Timeout
 
+Tokens = float | Callable[[], float] | None
+"""A call's token estimate: a number, or a function that computes one (called only by a gate
+that meters tokens, so an estimate nobody needs costs nothing)."""
+
 __all__ = ["Gate"]
 
 K = TypeVar("K", bound=Hashable)
@@ -115,7 +119,7 @@ class Gate:
         fn: Callable[..., Awaitable[T]],
         /,
         *args: Any,
-        tokens: float | None = None,
+        tokens: Tokens = None,
         fallback: Any = None,
         **kwargs: Any,
     ) -> T: ...
@@ -126,7 +130,7 @@ class Gate:
         fn: Callable[..., T],
         /,
         *args: Any,
-        tokens: float | None = None,
+        tokens: Tokens = None,
         fallback: Any = None,
         **kwargs: Any,
     ) -> T: ...
@@ -136,7 +140,7 @@ class Gate:
         fn: Callable[..., Any],
         /,
         *args: Any,
-        tokens: float | None = None,
+        tokens: Tokens = None,
         fallback: Any = None,
         **kwargs: Any,
     ) -> Any:
@@ -144,8 +148,9 @@ class Gate:
 
         ``fn`` may be an ``async def`` (awaited on the loop), a plain function (run on the
         gate's thread pool) or a `sluice.cpu` function (run on its process pool). ``tokens``
-        reserves an estimate on the gate's ``tpm`` budget, settled after the call.
-        ``fallback`` overrides the gate's fallback for this call.
+        reserves an estimate on the gate's ``tpm`` budget, settled after the call: a number,
+        or a function computing one (called only when the gate meters tokens). ``fallback``
+        overrides the gate's fallback for this call.
         """
         return await self._kernel.run(Call(fn, args, kwargs, tokens), fallback)
 
@@ -155,7 +160,7 @@ class Gate:
         fn: Callable[..., Awaitable[T]],
         /,
         *args: Any,
-        tokens: float | None = None,
+        tokens: Tokens = None,
         fallback: Any = None,
         **kwargs: Any,
     ) -> Ok[T] | Err: ...
@@ -166,7 +171,7 @@ class Gate:
         fn: Callable[..., T],
         /,
         *args: Any,
-        tokens: float | None = None,
+        tokens: Tokens = None,
         fallback: Any = None,
         **kwargs: Any,
     ) -> Ok[T] | Err: ...
@@ -176,7 +181,7 @@ class Gate:
         fn: Callable[..., Any],
         /,
         *args: Any,
-        tokens: float | None = None,
+        tokens: Tokens = None,
         fallback: Any = None,
         **kwargs: Any,
     ) -> Ok[Any] | Err:

@@ -236,11 +236,20 @@ async def test_odd_message_content_is_sent_and_estimated() -> None:
         {"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "f"}}]},
         {"role": "tool", "content": 7},
     ]
-    client, _, _ = client_for(token_estimator=estimator)
+    # The estimator runs only when the gate meters tokens.
+    client, _, _ = client_for(token_estimator=estimator, rate=sluice.Rate(tpm=1_000_000))
     async with client:
         await client.chat(model="m", messages=messages)
     assert seen
     assert seen[0] > 0
+
+
+async def test_no_token_estimate_is_made_for_a_gate_without_a_token_budget() -> None:
+    seen: list[object] = []
+    client, _, _ = client_for(token_estimator=lambda body: seen.append(body) or 1.0)
+    async with client:
+        await client.chat(model="m", messages=MESSAGES)
+    assert seen == []
 
 
 async def test_token_estimate_is_reserved_and_settled_from_usage() -> None:

@@ -97,7 +97,7 @@ class Call:
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
-        tokens: float | None,
+        tokens: float | Callable[[], float] | None,
     ) -> None:
         self.fn = fn
         self.args = args

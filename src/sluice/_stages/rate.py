@@ -25,6 +25,7 @@ refused the call as overloaded, and refunds the whole booking when the call was 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from .._core.call import Call
 from .._core.usage import CURRENT_USAGE, UsageBox, usage_of
@@ -178,12 +179,15 @@ class RateLimiter:
 
     # ------------------------------------------------------------------ the stage
     def before(self, call: Call, now: float) -> float | None:
-        tokens = call.tokens
-        reserved = call.reserved = 0.0 if tokens is None else float(tokens)
-        requests = self._requests
-        if requests is not None and self._tokens is None:
-            # `book` for one request and no token budget, the common case, with the arithmetic
-            # of `Gcra.earliest` and `Gcra.commit` inlined: it runs on every attempt.
+        if self._tokens is None:
+            # No token budget: the estimate is not even computed.
+            call.reserved = 0.0
+            call.usage_token = None
+            requests = self._requests
+            if requests is None:
+                return None
+            # `book` for one request: the common case, with the arithmetic of
+            # `Gcra.earliest` and `Gcra.commit` inlined, as it runs on every attempt.
             interval = requests.interval
             capacity = requests.capacity
             tat = requests.tat
@@ -192,16 +196,14 @@ class RateLimiter:
                 slot = now
             deadline = call.deadline
             if deadline is not None and slot >= deadline:
-                self.book(reserved, deadline, now)  # raises, with the explanation
+                self.book(0.0, deadline, now)  # raises, with the explanation
             requests.tat = (slot if slot > tat else tat) + interval
-            call.usage_token = None
             return slot - now if slot > now else None
+        reserved = call.reserved = _estimate(call.tokens)
+        call.tokens = reserved  # computed once, for the retries too
         slot = self.book(reserved, call.deadline, now)
-        if self._tokens is None:
-            call.usage_token = None
-        else:
-            box = call.usage = UsageBox()
-            call.usage_token = CURRENT_USAGE.set(box)
+        box = call.usage = UsageBox()
+        call.usage_token = CURRENT_USAGE.set(box)
         return slot - now if slot > now else None
 
     def free(self, call: Call) -> None:
@@ -233,6 +235,24 @@ class RateLimiter:
             tokens_per_minute=None if tokens is None else 60.0 / tokens.interval,
             delay=self.earliest(now) - now,
         )
+
+
+def _estimate(tokens: float | Callable[[], float] | None) -> float:
+    """A call's token estimate as a number of tokens (computed now if it is a function)."""
+    if tokens is None:
+        return 0.0
+    value = tokens() if callable(tokens) else tokens
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(
+            f"a token estimate must be a finite number >= 0, got {value!r}: pass "
+            "tokens=<estimate> (or a function returning one) to gate.run"
+        )
+    return float(value)
 
 
 def _learn(limit: Gcra | None, per_minute: float, floor: float) -> Gcra:

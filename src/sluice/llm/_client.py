@@ -11,6 +11,7 @@ pool; mixing the two on one client raises a clear error rather than corrupting i
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Coroutine, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -80,6 +81,7 @@ class Client:
         transport: where requests go; default ``AiohttpTransport(max_connections=...)``.
         token_estimator: ``(request body) -> tokens`` reserved on the gate's token budget
             before each call and settled from the answer's usage; default `estimate_tokens`.
+            Called only when the gate meters tokens (a ``tpm`` rate, configured or learned).
         name: the gate's name; default ``llm:<host>``.
     """
 
@@ -216,7 +218,7 @@ class Client:
             del params["stream_options"]
         body = chat_body(model, messages, params, extra_body)
         request = self._request("chat/completions", body, extra_headers)
-        return ChatStream(self._wire, request, self._estimate(body))
+        return ChatStream(self._wire, request, functools.partial(self._estimate, body))
 
     async def embed(
         self,
@@ -369,5 +371,6 @@ class Client:
         wire = self._wire
         wire.enter()  # a closed client or a foreign loop fails here, before the gate
         request = self._request(path, body, extra_headers)
-        tokens = None if body is None else self._estimate(body)
+        # Estimated only if the gate meters tokens (the estimate is a function until then).
+        tokens = None if body is None else functools.partial(self._estimate, body)
         return self._gate.run(send_json, wire, request, decode, tokens=tokens)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,7 +105,7 @@ class ChatStream:
     known point when you stop early; otherwise that happens when the iterator is collected.
     """
 
-    def __init__(self, wire: Wire, request: Request, tokens: float) -> None:
+    def __init__(self, wire: Wire, request: Request, tokens: float | Callable[[], float]) -> None:
         self._wire = wire
         self._request = request
         self._tokens = tokens

@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from .. import Gate
+from .. import Gate, LoopClock
+from .._clock import reader
 from ..openai import RateLimits, ShapeError, Usage, decode_object, parse_rate_limits
 from ._errors import (
     APIConnectionError,
@@ -77,7 +78,8 @@ class Wire:
         self.secrets = secrets
         self.display_url = display_url
         self.loop: asyncio.AbstractEventLoop | None = None
-        # The owning loop's clock, once there is one: timings are on the loop's time.
+        # The owning loop's clock, once there is one (read as directly as the loop allows):
+        # timings are on the loop's time.
         self.clock: Callable[[], float] = time.monotonic
         self.closed = False
         self.requests = 0
@@ -94,7 +96,7 @@ class Wire:
         if self.loop is not loop:
             if self.loop is not None:
                 raise wrong_loop_error("sluice.llm.Client")
-            self.loop, self.clock = loop, loop.time
+            self.loop, self.clock = loop, reader(LoopClock(), loop)
         return loop
 
     async def open(self, request: Request) -> Opened:
