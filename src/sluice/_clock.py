@@ -17,7 +17,10 @@ import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "ClockReader", "LoopClock", "now_anywhere", "reader"]
+__all__ = ["Clock", "ClockReader", "LoopClock", "Reader", "now_anywhere", "reader"]
+
+Reader = Callable[[], float]
+"""How hot code reads a clock: a function of no argument returning seconds (see `reader`)."""
 
 
 @runtime_checkable
@@ -59,7 +62,7 @@ def now_anywhere(clock: Clock) -> float:
         return time.monotonic()
 
 
-def reader(clock: Clock, loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+def reader(clock: Clock, loop: asyncio.AbstractEventLoop) -> Reader:
     """The most direct way to read ``clock`` while ``loop`` runs: the standard loops' clock
     is `time.monotonic` itself, so a gate on the default clock reads it without the two
     Python calls in between (a gate reads its clock a few times per call)."""
@@ -83,9 +86,9 @@ class ClockReader:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.read: Callable[[], float] = clock.now
+        self.read: Reader = clock.now
 
-    def on(self, loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+    def on(self, loop: asyncio.AbstractEventLoop) -> Reader:
         """How to read the clock while ``loop`` runs."""
         if loop is not self.loop:
             self.loop = loop

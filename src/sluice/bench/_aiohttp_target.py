@@ -19,9 +19,10 @@ from typing import Any
 
 import aiohttp
 
+from .._clock import Reader
 from ..openai import DONE, ServerSentEvent, SSEDecoder, decode_chat, decode_chunk, decode_object
 from ._samples import OK
-from ._targets import Clock, Reply, Send, TargetSpec, classify_status, excerpt, fail
+from ._targets import Reply, Send, TargetSpec, classify_status, excerpt, fail
 
 __all__ = ["open_aiohttp_target"]
 
@@ -29,7 +30,7 @@ _ERROR_BODY = 64 * 1024  # at most this much of an error body is read
 
 
 @contextlib.asynccontextmanager
-async def open_aiohttp_target(spec: TargetSpec, *, clock: Clock) -> AsyncIterator[Send]:
+async def open_aiohttp_target(spec: TargetSpec, *, clock: Reader) -> AsyncIterator[Send]:
     """A sender with its own connection pool (no cap), closed on exit."""
     connector = aiohttp.TCPConnector(limit=0, enable_cleanup_closed=False)
     timeout = aiohttp.ClientTimeout(total=None)
@@ -55,7 +56,7 @@ class _Stream:
 
 
 class _AiohttpSender:
-    def __init__(self, spec: TargetSpec, session: aiohttp.ClientSession, clock: Clock) -> None:
+    def __init__(self, spec: TargetSpec, session: aiohttp.ClientSession, clock: Reader) -> None:
         self._spec = spec
         self._session = session
         self._clock = clock

@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .. import llm
+from .._clock import Reader
 from ._samples import outcome_code
-from ._targets import Clock, Reply, Send, TargetSpec
+from ._targets import Reply, Send, TargetSpec
 
 __all__ = ["open_llm_target"]
 
@@ -40,7 +41,7 @@ def _classify(exc: Exception) -> tuple[str, int]:
 
 
 @contextlib.asynccontextmanager
-async def open_llm_target(spec: TargetSpec, *, clock: Clock) -> AsyncIterator[Send]:
+async def open_llm_target(spec: TargetSpec, *, clock: Reader) -> AsyncIterator[Send]:
     """A sender that makes each request with ``sluice.llm.Client``."""
     body = spec.chat_body()
     params: dict[str, Any] = {} if spec.max_tokens is None else {"max_tokens": spec.max_tokens}

@@ -21,13 +21,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._clock import Reader
 from ._samples import SampleSet
 from ._schedule import PaceStats, arrivals, pace, plan_offsets
 from ._targets import Reply, Send
 
 __all__ = ["LevelRun", "Phase", "record", "run_closed", "run_open"]
 
-Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[object]]
 _POLL = 0.1  # how often a waiting runner looks at the stop flag
 
@@ -100,7 +100,7 @@ def record(samples: SampleSet, start: float, sent: float, end: float, reply: Rep
     )
 
 
-async def _wait_until(when: float | None, clock: Clock, sleep: Sleep) -> float:
+async def _wait_until(when: float | None, clock: Reader, sleep: Sleep) -> float:
     if when is not None:
         while (remaining := when - clock()) > 0:
             await sleep(remaining)
@@ -118,7 +118,7 @@ class _Supervision:
 async def _supervise(
     tasks: set[asyncio.Task[None]],
     *,
-    clock: Clock,
+    clock: Reader,
     stop: Callable[[], bool],
     hard_end: float,
     grace: float,
@@ -150,7 +150,7 @@ async def _supervise(
 
 
 def _window(
-    phase: Phase, measure_from: float, samples: SampleSet, state: _Supervision, clock: Clock
+    phase: Phase, measure_from: float, samples: SampleSet, state: _Supervision, clock: Reader
 ) -> float:
     if phase.duration is not None:
         end = measure_from + phase.duration
@@ -166,7 +166,7 @@ async def run_closed(
     users: int,
     phase: Phase,
     *,
-    clock: Clock,
+    clock: Reader,
     sleep: Sleep = asyncio.sleep,
     stop: Callable[[], bool] = _never,
     start_at: float | None = None,
@@ -212,7 +212,7 @@ async def run_open(
     rate: float,
     phase: Phase,
     *,
-    clock: Clock,
+    clock: Reader,
     sleep: Sleep = asyncio.sleep,
     stop: Callable[[], bool] = _never,
     start_at: float | None = None,
@@ -305,7 +305,7 @@ async def run_job(
     send: Send,
     job: LevelJob,
     *,
-    clock: Clock,
+    clock: Reader,
     sleep: Sleep = asyncio.sleep,
     stop: Callable[[], bool] = _never,
 ) -> LevelRun:

@@ -21,6 +21,8 @@ from array import array
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from .._clock import Reader
+
 __all__ = ["ARRIVALS", "LATE_AFTER", "PaceStats", "arrivals", "pace", "plan_offsets"]
 
 ARRIVALS = ("constant", "poisson")
@@ -100,7 +102,7 @@ async def pace(
     t0: float,
     fire: Callable[[float], bool],
     *,
-    clock: Callable[[], float],
+    clock: Reader,
     sleep: Callable[[float], Awaitable[object]],
     stop: Callable[[], bool] = lambda: False,
     measure_from: float | None = None,

@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from ._targets import Clock, Send, TargetSpec
+from .._clock import Reader
+from ._targets import Send, TargetSpec
 
 __all__ = ["open_target"]
 
 
 @contextlib.asynccontextmanager
-async def open_target(spec: TargetSpec, *, clock: Clock) -> AsyncIterator[Send]:
+async def open_target(spec: TargetSpec, *, clock: Reader) -> AsyncIterator[Send]:
     """A sender for ``spec`` (one connection pool, closed on exit): the generator's own
     aiohttp client, or `sluice.llm.Client`. Each is imported when used, so that the bench
     command starts without loading an HTTP stack it may not need."""

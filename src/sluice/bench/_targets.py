@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from ._samples import OK, outcome_code
 
 __all__ = [
     "DEFAULT_PROMPT",
-    "Clock",
     "Reply",
     "Send",
     "TargetSpec",
@@ -122,10 +121,6 @@ class Reply:
 
 
 Send = Callable[[], Awaitable[Reply]]
-
-
-class Clock(Protocol):
-    def __call__(self) -> float: ...
 
 
 def classify_status(status: int) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from .. import Gate, LoopClock
-from .._clock import reader
+from .._clock import Reader, reader
 from ..openai import RateLimits, ShapeError, Usage, decode_object, parse_rate_limits
 from ._errors import (
     APIConnectionError,
@@ -80,7 +80,7 @@ class Wire:
         self.loop: asyncio.AbstractEventLoop | None = None
         # The owning loop's clock, once there is one (read as directly as the loop allows):
         # timings are on the loop's time.
-        self.clock: Callable[[], float] = time.monotonic
+        self.clock: Reader = time.monotonic
         self.closed = False
         self.requests = 0
         self.responses: dict[int, int] = {}

@@ -16,8 +16,8 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable
 
+from .._clock import Reader
 from ..openai import Model, encode_error, encode_model, encode_models, format_retry_after
 from ._capacity import ServerQueue
 from ._config import SimConfig
@@ -104,7 +104,7 @@ class SimApp:
         app.snapshot().lateness_p99
     """
 
-    def __init__(self, config: SimConfig, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: SimConfig, clock: Reader = time.monotonic) -> None:
         # The schedule runs on a precise clock: uvloop's loop.time() only moves in whole
         # milliseconds, too coarse to measure the simulator's own lateness.
         self.config = config

@@ -16,6 +16,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from .._clock import Reader
+
 __all__ = ["Exchange", "Message", "Receive", "Scope", "Send", "SimulatedReset"]
 
 Scope = MutableMapping[str, Any]
@@ -49,7 +51,7 @@ class Exchange:
         "stopped",
     )
 
-    def __init__(self, receive: Receive, send: Send, clock: Callable[[], float]) -> None:
+    def __init__(self, receive: Receive, send: Send, clock: Reader) -> None:
         self._loop = asyncio.get_running_loop()
         self._clock = clock
         self._receive = receive
