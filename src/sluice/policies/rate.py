@@ -1,23 +1,16 @@
-"""Rate limits: GCRA for requests, the same algorithm weighted by tokens for token budgets.
+"""Rate limits: how many requests, and how many tokens, per unit of time.
 
-GCRA keeps one number per limit, the *theoretical arrival time* (TAT). A unit costs one
-emission interval ``T``; a cost ``n`` is admissible at time ``t`` when
-``max(TAT, t) + n*T - t <= capacity*T``. Consequences that matter here:
-
-- the long-run rate is exact and a burst is bounded by ``capacity`` (no initial burst beyond it);
-- the wait is computed, never polled;
-- each caller books its slot on arrival, so slots are served in arrival order: a large token
-  reservation is never starved by a stream of small ones;
-- a cost larger than the whole bucket is admitted once the bucket is full (it then leaves a
-  debt that later calls wait for) instead of waiting forever;
-- token reservations are settled afterwards: the difference between the estimate and the real
-  usage is added to, or refunded from, the TAT.
+What users see: requests are spaced evenly at the long-run rate with at most ``burst`` back to
+back; calls wait their turn in arrival order (a large token reservation is never starved by
+small ones); a reservation larger than the whole token bucket is admitted once the bucket is
+full rather than never; estimates are settled with real usage afterwards.
 
     gate = Gate("llm", rate=Rate(rpm=600, burst=10, tpm=90_000))
     await gate.run(complete, prompt, tokens=1200)       # reserves 1,200, settles with usage
     gate.statistics().rate.delay                        # the wait a new call would face now
 
-The limiter itself is `sluice._stages.rate.RateLimiter`.
+The limiter itself, GCRA and how it gives those guarantees, is
+`sluice._stages.rate.RateLimiter`.
 """
 
 from __future__ import annotations

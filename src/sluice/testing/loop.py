@@ -1,18 +1,13 @@
-"""An event loop whose clock is virtual.
+"""An event loop whose clock is virtual (see `sluice.testing` for what it is for).
 
-`VirtualTimeLoop` is a normal asyncio loop except for its clock: whenever no callback is ready
-and nothing real is pending (no I/O, no job on a worker thread or process), it jumps straight
-to the next timer instead of sleeping. Timeouts, backoff, rate limits, breaker windows and
-`asyncio.sleep` all run on it unchanged, in microseconds of real time, at exact instants::
+When no callback is ready and nothing real is pending (no I/O, no job on a worker thread or
+process), the loop jumps straight to the next timer instead of sleeping. While a job runs on a
+worker thread or process, time flows at the real rate, so real work and virtual timers still
+interleave correctly.
 
-    async def scenario() -> float:
-        await asyncio.sleep(30)
-        return asyncio.get_running_loop().time()
-
-    assert sluice.testing.run(scenario()) == 30.0
-
-While a job runs on a worker thread or process, time flows at the real rate, so real work and
-virtual timers still interleave correctly.
+    loop = VirtualTimeLoop()
+    loop.run_until_complete(asyncio.sleep(30))   # returns at once
+    assert loop.time() == 30.0
 """
 
 from __future__ import annotations
