@@ -31,9 +31,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.adaptive_upstream
+# The simulated upstream is shared with the tests (tests.stages.adaptive_upstream).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.adaptive_upstream import (
+from tests.stages.adaptive_upstream import (
     AdaptiveDriver,
     QueueingUpstream,
     RejectingUpstream,

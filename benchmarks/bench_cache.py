@@ -22,7 +22,7 @@ from typing import Any
 import sluice
 import sluice.stores
 from _common import header, median, table, timed
-from sluice._cache_runner import CacheRunner
+from sluice._cache.runner import CacheRunner
 
 REPLY = {
     "text": "A sluice is a sliding gate that controls the flow of water.",
