@@ -27,6 +27,7 @@ from ..openai import (
     encode_json,
     parse_request_id,
 )
+from ..openai._fast import builder
 from ._settings import (
     UNSET,
     Unset,
@@ -45,6 +46,11 @@ from ._tokens import TokenEstimator, estimate_tokens
 from ._transport import AiohttpTransport, Request, Transport
 from ._types import ChatResult, ClientStatistics, Embeddings
 from ._wire import Decoder, Reply, Wire, send_json
+
+# Every call builds one of these: at the cost of a mutable dataclass (see `builder`).
+_chat_result = builder(ChatResult)
+_embeddings = builder(Embeddings)
+_request = builder(Request)
 
 __all__ = ["Client"]
 
@@ -175,7 +181,7 @@ class Client:
         usage = reply.usage
         first = choices[0] if choices else None
         data = reply.data
-        return ChatResult(
+        return _chat_result(
             text="" if first is None else first.text,
             tool_calls=() if first is None else first.tool_calls,
             finish_reason=None if first is None else first.finish_reason,
@@ -239,7 +245,7 @@ class Client:
         clock = self._wire.clock
         start = clock()
         reply = await call
-        return Embeddings(
+        return _embeddings(
             vectors=reply.value,
             usage=reply.usage,
             model=reply.data.get("model"),
@@ -353,12 +359,12 @@ class Client:
             extra = check_headers(extra_headers, "extra_headers")
             headers = {**headers, **{name.lower(): value for name, value in extra.items()}}
         if body is None:
-            return Request("GET", self._urls[path], headers)
+            return _request("GET", self._urls[path], headers, None)
         try:
             content = encode_json(body)
         except (TypeError, ValueError, RecursionError) as exc:
             raise TypeError(f"the request body cannot be sent as JSON: {exc}") from None
-        return Request("POST", self._urls[path], headers, content)
+        return _request("POST", self._urls[path], headers, content)
 
     def _call(
         self,

@@ -17,7 +17,14 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from ._fast import builder
 from ._types import ChatDelta, Choice, Model, ToolCall, ToolCallDelta, Usage
+
+# The values every answer and every streamed event builds, at the cost of mutable ones.
+_usage = builder(Usage)
+_choice_value = builder(Choice)
+_tool_call = builder(ToolCall)
+_delta = builder(ChatDelta)
 
 __all__ = [
     "ShapeError",
@@ -59,7 +66,7 @@ def decode_usage(value: object) -> Usage | None:
     completion = value.get("completion_tokens")
     completion = completion if type(completion) is int else 0
     total = value.get("total_tokens")
-    return Usage(prompt, completion, total if type(total) is int else prompt + completion)
+    return _usage(prompt, completion, total if type(total) is int else prompt + completion)
 
 
 def _text(content: object) -> str:
@@ -95,7 +102,7 @@ def _tool_calls(value: object) -> tuple[ToolCall, ...]:
         call = _mapping(raw, "a tool call")
         function = _mapping(call.get("function") or {}, "a tool call's function")
         calls.append(
-            ToolCall(
+            _tool_call(
                 id=call.get("id"),
                 name=function.get("name") or "",
                 arguments=_arguments(function.get("arguments")),
@@ -115,7 +122,7 @@ def _choice(raw: object, position: int) -> Choice:
     content = message.get("content")
     calls = message.get("tool_calls")
     index = choice.get("index")
-    return Choice(
+    return _choice_value(
         index if type(index) is int else position,
         content if type(content) is str else _text(content),
         _tool_calls(calls) if calls else (),
@@ -166,12 +173,13 @@ def decode_chunk(data: Mapping[str, Any]) -> list[ChatDelta]:
         delta = _mapping(delta, "a choice's delta")
         index = choice.get("index")
         out.append(
-            ChatDelta(
+            _delta(
                 text=_text(delta.get("content")),
                 index=index if type(index) is int else position,
                 role=delta.get("role"),
                 tool_calls=_tool_call_deltas(delta.get("tool_calls")),
                 finish_reason=choice.get("finish_reason"),
+                usage=None,
                 reasoning=_reasoning(delta),
             )
         )
