@@ -6,7 +6,7 @@ without an event loop) and its part in an attempt (`sluice._core.stage.Stage`):
 - `breaker`: `CircuitBreaker` admits or rejects, and records what counts as an outcome;
 - `cooldown`: `Cooldown`, the gate-wide pause an overloaded upstream asks for;
 - `rate`: `RateLimiter` (GCRA) books request and token slots, settles tokens with real usage;
-- `permits`: `ConcurrencyLimiter` and the `Permits` stage, with the adaptive controller
+- `permits`: `ConcurrencyLimiter`, permits with FIFO hand-off, with the adaptive controller
   (`adaptive.AdaptiveLimit`) that moves the limit;
 - `hedge_delay`: `HedgeDelay`, which learns the percentile delay hedging waits for;
 - `budget`: `RetryBudgetState`, the balance the retry loop withdraws from (not a stage: it is

@@ -2,7 +2,7 @@
 
 `Cache` is the outermost policy of a gate: a hit returns at once, without a permit, a rate slot
 or an attempt; identical calls in flight at the same moment share one execution (single-flight;
-see `sluice._singleflight`). Only successful results are stored; errors never are.
+see `sluice._cache.singleflight`). Only successful results are stored; errors never are.
 
 Values are encoded to bytes before they reach the store, and every caller, hit or miss, gets
 its own decoded copy, so mutating a result never alters what is cached. Encodings:
