@@ -73,12 +73,6 @@ class Attempts:
         self._holders = _holders_of(stages)
         self._on_success = tuple(stage for stage in stages if stage.after_success)
 
-    @property
-    def stages(self) -> tuple[Stage, ...]:
-        if self.state.stages is not self._base:
-            self._refresh()
-        return self._stages
-
     def guard(self, call: Call) -> None:
         """Make the call's deadline cancel the current task (see `Deadlines.guard`)."""
         self._deadlines.guard(call)
