@@ -21,6 +21,7 @@ from ._executors.portal import portal
 from ._fanout.broadcast import BroadcastResult
 from ._fanout.fanout import FanOut
 from ._fanout.stream import Stream
+from ._options import CallOptions, Tokens
 from ._outcome import Err, Ok
 from ._stats import GateStatistics
 from .policies.adaptive import Adaptive
@@ -31,10 +32,6 @@ from .policies.limit import Concurrency
 from .policies.rate import Rate
 from .policies.retry import Retry
 from .policies.timeout import Timeout
-
-Tokens = float | Callable[[], float] | None
-"""A call's token estimate: a number, or a function that computes one (called only by a gate
-that meters tokens, so an estimate nobody needs costs nothing)."""
 
 __all__ = ["Gate"]
 
@@ -192,6 +189,24 @@ class Gate:
             print(outcome.ok, outcome.attempts, outcome.elapsed)
         """
         return await self._kernel.run_outcome(Call(fn, args, kwargs, tokens), fallback)
+
+    def options(
+        self,
+        *,
+        timeout: Timeout | float | None = None,
+        tokens: Tokens = None,
+        fallback: Any = None,
+    ) -> CallOptions:
+        """This gate, with settings for the calls made through what it returns: ``timeout``
+        replaces the gate's `Timeout` (a number is seconds per attempt), ``tokens`` is the
+        estimate each call reserves, ``fallback`` replaces the gate's. Every keyword given to
+        its ``run`` goes to the function, so nothing clashes with the function's own.
+
+            options = gate.options(timeout=Timeout(attempt=2.0, total=5.0))
+            page = await options.run(requests.get, url, timeout=1.5)   # requests' timeout
+        """
+        limits = Timeout.coerce(timeout, owner="gate.options")
+        return CallOptions(self._kernel, timeout=limits, tokens=tokens, fallback=fallback)
 
     def run_sync(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """`run` from synchronous code: executes on sluice's background event loop."""

@@ -195,3 +195,42 @@ async def test_the_deadline_still_bounds_a_wait_for_a_permit_when_attempts_are_q
     assert now() == 3.0
     hold.set()
     assert await first == "held"
+
+
+async def test_per_call_options_replace_the_gates_timeout_and_leave_keywords_alone() -> None:
+    gate = sluice.Gate(timeout=30.0)
+    seen: dict[str, object] = {}
+
+    async def slow(*, timeout: float) -> str:
+        seen["timeout"] = timeout  # the function's own keyword, passed through
+        await asyncio.sleep(10.0)
+        return "done"
+
+    with pytest.raises(sluice.AttemptTimeout) as caught:
+        await gate.options(timeout=2.0).run(slow, timeout=99.0)
+    assert now() == 2.0
+    assert caught.value.timeout == 2.0
+    assert seen == {"timeout": 99.0}
+    assert await gate.run(slow, timeout=1.0) == "done"  # the gate's own 30 s still applies
+    assert now() == 12.0
+
+
+async def test_a_per_call_total_budget_covers_retries() -> None:
+    gate = sluice.Gate(retry=sluice.Retry(attempts=5, backoff=sluice.Backoff.constant(1.0)))
+    durations = [1.0, 10.0]
+
+    async def failing_then_hanging() -> None:
+        await asyncio.sleep(durations.pop(0))
+        raise ConnectionError("down")
+
+    outcome = await gate.options(timeout=sluice.Timeout(total=3.5)).run_outcome(
+        failing_then_hanging
+    )
+    assert isinstance(outcome.error, sluice.DeadlineExceeded)
+    assert (now(), outcome.attempts) == (3.5, 2)  # 1 s, a 1 s backoff, then cut at 3.5 s
+
+
+def test_options_name_what_is_wrong() -> None:
+    gate = sluice.Gate()
+    with pytest.raises(sluice.ConfigError, match=r"gate.options\(timeout=...\)"):
+        gate.options(timeout="soon")  # type: ignore[arg-type]

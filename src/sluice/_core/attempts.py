@@ -109,7 +109,7 @@ class Attempts:
         holders = self._holders if stages is self._stages else _holders_of(stages)
         self.in_flight += 1
         expiry = None
-        limit = self._limit
+        limit = self._limit if call.timeout is None else call.timeout.attempt
         deadline = call.deadline
         if limit is not None and (deadline is None or started + limit < deadline):
             task = asyncio.current_task(loop)
@@ -133,7 +133,7 @@ class Attempts:
                 done = functools.partial(self._work_done, call, holders)
                 result = await self.executors.run(kind, call.fn, call.args, call.kwargs, done)
         except BaseException as exc:
-            error = self._timed_out(expiry, exc)
+            error = self._timed_out(expiry, exc, limit)
             self._record(call, stages, error, read())
             if error is exc:
                 raise
@@ -151,7 +151,9 @@ class Attempts:
                 stage.after(call, ended)
         return result
 
-    def _timed_out(self, expiry: Expiry | None, error: BaseException) -> BaseException:
+    def _timed_out(
+        self, expiry: Expiry | None, error: BaseException, limit: float | None
+    ) -> BaseException:
         """The error an attempt ended with: an `AttemptTimeout` if its own timer cut it short."""
         if expiry is None:
             return error
@@ -161,7 +163,6 @@ class Attempts:
             return error
         if not isinstance(error, asyncio.CancelledError):
             return error
-        limit = self._limit
         assert limit is not None  # an attempt timer was armed
         self.timeouts += 1
         message = f"gate {self.name!r}: attempt took longer than {limit:g}s"

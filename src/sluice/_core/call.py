@@ -22,6 +22,7 @@ from typing import Any
 
 from .._executors.kinds import Kind
 from ..policies.retry import Attempt
+from ..policies.timeout import Timeout
 from .timers import Expiry
 from .usage import UsageBox
 
@@ -30,6 +31,8 @@ __all__ = ["Call"]
 
 class Call:
     """One `Gate.run`, and its attempt in progress.
+
+    ``timeout``, when set, replaces the gate's `Timeout` for this call (see `Gate.options`).
 
     Of the call, set by the kernel: ``kind`` (where the function runs, see
     `sluice._executors.call_kind`), ``start``, ``deadline`` (absolute, on the gate's clock;
@@ -87,6 +90,7 @@ class Call:
         "start",
         "started",
         "ticket",
+        "timeout",
         "tokens",
         "usage",
         "usage_token",
@@ -103,6 +107,7 @@ class Call:
         self.args = args
         self.kwargs = kwargs
         self.tokens = tokens
+        self.timeout: Timeout | None = None  # this call's own, in place of the gate's
         self.attempts = 1
         self.deadline: float | None = None
         self.expiry: Expiry | None = None
@@ -115,6 +120,7 @@ class Call:
         other = Call(self.fn, self.args, self.kwargs, self.tokens)
         other.start = self.start
         other.kind = self.kind
+        other.timeout = self.timeout
         other.attempts = self.attempts
         other.began = self.began
         other.deadline = self.deadline

@@ -146,7 +146,7 @@ class Kernel:
                 # when that shared execution starts.
                 assert cache is not None
                 result = await cache.run_keyed(key, functools.partial(self._execute_anew, call))
-            elif self._direct and DEADLINE.get() is None:
+            elif self._direct and call.timeout is None and DEADLINE.get() is None:
                 result = await self._try(call)
             else:
                 result = await self._execute(call)
@@ -184,7 +184,7 @@ class Kernel:
         """The deadline, then the retry loop around attempts."""
         outer = DEADLINE.get()
         deadline = outer
-        total = self._total_timeout
+        total = self._total_timeout if call.timeout is None else call.timeout.total
         if total is not None:
             own = call.start + total
             if deadline is None or own < deadline:

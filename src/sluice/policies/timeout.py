@@ -42,13 +42,14 @@ class Timeout:
         object.__setattr__(self, "total", check_optional_positive("Timeout", "total", self.total))
 
     @classmethod
-    def coerce(cls, value: Timeout | float | None) -> Timeout | None:
-        """Accept the ``timeout=`` shorthand: a number means ``Timeout(attempt=number)``."""
+    def coerce(cls, value: Timeout | float | None, owner: str = "Gate") -> Timeout | None:
+        """Accept the ``timeout=`` shorthand: a number means ``Timeout(attempt=number)``.
+        ``owner`` names what was given the value, in the error."""
         if value is None or isinstance(value, Timeout):
             return value
         if isinstance(value, int | float) and not isinstance(value, bool):
             return cls(attempt=value)
         raise ConfigError(
-            "Gate(timeout=...) must be a number of seconds, a sluice.Timeout or None, "
+            f"{owner}(timeout=...) must be a number of seconds, a sluice.Timeout or None, "
             f"got {value!r}"
         )
