@@ -201,7 +201,7 @@ async def test_per_call_options_replace_the_gates_timeout_and_leave_keywords_alo
     gate = sluice.Gate(timeout=30.0)
     seen: dict[str, object] = {}
 
-    async def slow(*, timeout: float) -> str:
+    async def slow(*, timeout: float) -> str:  # noqa: ASYNC109 - an SDK-like signature
         seen["timeout"] = timeout  # the function's own keyword, passed through
         await asyncio.sleep(10.0)
         return "done"
