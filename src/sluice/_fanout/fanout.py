@@ -125,7 +125,7 @@ class FanOut:
         cancel_rest: bool,
     ) -> BroadcastResult[Any, Any]:
         """Call ``fn(target)`` for every target at once; each failure stays its own."""
-        check_fn(owner, fn)
+        check_fn(owner, fn, "target")
         listed = listed_targets(owner, targets)
         keys_of(owner, listed)
         need = check_quorum(owner, quorum, len(listed))
@@ -145,7 +145,7 @@ class FanOut:
         self, owner: str, fn: Any, targets: Iterable[Any], deadline: float | None
     ) -> Any:
         """The first success of ``fn(target)`` over all targets; the rest are cancelled."""
-        check_fn(owner, fn)
+        check_fn(owner, fn, "target")
         listed = listed_targets(owner, targets)
         if not listed:
             raise ConfigError(f"{owner}(targets=...) must hold at least one target, got none")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from collections.abc import Awaitable, Callable
 from collections.abc import Iterator as SyncIterator
 from types import MappingProxyType
@@ -116,9 +117,41 @@ class MapJob:
         return error
 
 
-def check_fn(owner: str, fn: object) -> None:
+def check_fn(owner: str, fn: object, what: str = "item") -> None:
+    """``fn`` must be callable with one positional argument (the item): a function that
+    cannot be is a bug in the caller's code, reported once here rather than as one failure
+    per item."""
     if not callable(fn):
         raise TypeError(f"{owner}(fn=...) must be callable, got {fn!r}")
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or extension without one: cannot tell
+        return
+    try:
+        signature.bind(_ITEM)
+    except TypeError as exc:
+        raise TypeError(
+            f"{owner}(fn=...) is called with each {what} as its only argument, but "
+            f"{_name(fn)}{_bare(signature)} cannot be ({exc}). Bind the other arguments first: "
+            f"functools.partial(fn, other=...) or lambda {what}: fn({what}, other)"
+        ) from None
+
+
+_ITEM = object()
+
+
+def _name(fn: object) -> str:
+    name = getattr(fn, "__name__", None)
+    return name if isinstance(name, str) else type(fn).__name__
+
+
+def _bare(signature: inspect.Signature) -> inspect.Signature:
+    """The signature without annotations: the names and defaults are what matter here."""
+    empty = inspect.Parameter.empty
+    return signature.replace(
+        parameters=[p.replace(annotation=empty) for p in signature.parameters.values()],
+        return_annotation=inspect.Signature.empty,
+    )
 
 
 def check_errors(owner: str, errors: object) -> bool:
