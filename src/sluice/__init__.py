@@ -12,6 +12,7 @@ kind of upstream, and runs async, blocking and CPU-bound functions alike.
 import contextlib
 import logging
 
+from ._classify import ErrorInfo, classify_error
 from ._clock import Clock, LoopClock
 from ._core.deadline import current_deadline, time_remaining
 from ._core.usage import record_usage
@@ -64,6 +65,7 @@ __all__ = [
     "CpuFunction",
     "DeadlineExceeded",
     "Err",
+    "ErrorInfo",
     "Gate",
     "GateClosedError",
     "GateStatistics",
@@ -82,6 +84,7 @@ __all__ = [
     "Timeout",
     "__version__",
     "attempt_history",
+    "classify_error",
     "cpu",
     "current_deadline",
     "is_retryable",

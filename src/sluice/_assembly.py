@@ -15,6 +15,7 @@ import random
 from typing import Any
 
 from ._cache.runner import CacheRunner
+from ._classify import classifier_for
 from ._clock import Clock, LoopClock
 from ._core.hedging import Hedger
 from ._core.kernel import Kernel
@@ -54,6 +55,7 @@ def assemble(
     clock: object = None,
     seed: int | None = None,
     store: StateStore | None = None,
+    classify: object = None,
 ) -> Kernel:
     """The kernel of a gate with these policies (see `sluice.Gate` for each argument)."""
     if not isinstance(name, str) or not name:
@@ -71,6 +73,7 @@ def assemble(
     if hedge is not None and not isinstance(hedge, Hedge):
         raise ConfigError(f"Gate(hedge=...) must be a sluice.Hedge or None, got {hedge!r}")
     cache_config = Cache.coerce(cache)  # type: ignore[arg-type]
+    classification = classifier_for(classify)
     settings = ExecutorSettings(name, _thread_count(threads, limit), _process_count(processes))
 
     plain = (
@@ -114,6 +117,7 @@ def assemble(
             else CacheRunner(cache_config, namespace=name, clock=gate_clock)
         ),
         fallback=fallback,
+        classify=classification,
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Hashable, Iterab
 from typing import Any, Literal, TypeVar, Union, overload
 
 from ._assembly import assemble
+from ._classify import Classifier
 from ._clock import Clock, now_anywhere
 from ._core.call import Call
 from ._executors.portal import portal
@@ -62,6 +63,10 @@ class Gate:
         processes: size of the pool for `sluice.cpu` functions; default: the CPU count.
         clock: where time comes from; default: the running event loop's clock.
         seed: seeds the jitter of backoff delays, for reproducible runs.
+        classify: ``(exc) -> ErrorInfo | None``, consulted first for every failed attempt:
+            an `ErrorInfo` decides whether it retries, counts for the breaker, signals load
+            and asks for a wait; ``None`` leaves the error to `classify_error`, which reads
+            the status, headers and kind of common client libraries' errors.
 
     A gate is a facade: its kernel (`sluice._core.kernel.Kernel`) runs every call through the
     policies, and its fan-out helper (`sluice._fanout.FanOut`) runs many at once.
@@ -83,6 +88,7 @@ class Gate:
         processes: int | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
+        classify: Classifier | None = None,
     ) -> None:
         self._kernel = assemble(
             name,
@@ -98,6 +104,7 @@ class Gate:
             processes=processes,
             clock=clock,
             seed=seed,
+            classify=classify,
         )
         self._fanout = FanOut(self._kernel)
 

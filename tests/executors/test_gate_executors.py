@@ -72,14 +72,6 @@ async def test_sync_and_async_callables_objects() -> None:
         assert await gate.run(SyncCallable()) == "sync object"
 
 
-async def test_lambda_returning_a_coroutine_gets_a_clear_error() -> None:
-    async with sluice.Gate() as gate:
-        with pytest.raises(
-            TypeError, match="returned an awaitable but is not declared `async def`"
-        ):
-            await gate.run(lambda: coro())
-
-
 async def test_errors_raised_in_threads_pass_through() -> None:
     async with sluice.Gate(retry=2) as gate:
         with pytest.raises(ValueError, match="raised in the worker"):

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
+import inspect
+from collections.abc import Callable
 from typing import Any
 
+from .._classify import ErrorInfo, classify_error
 from .._clock import ClockReader, LoopClock
 from .._errors import AttemptTimeout, RejectedError
-from .._executors import Executors
+from .._executors import AWAIT_RESULT, HANDED, THREAD, Executors, Handoff, unlearn
 from .call import Call
 from .deadlines import Deadlines
+from .enclosing import ENCLOSING, enter
 from .stage import Instruction, Stage
 from .state import GateState, StoreUnavailable
 from .timers import DeadlineQueue, Expiry
@@ -45,8 +48,10 @@ class Attempts:
         timeout: float | None,
         deadlines: Deadlines,
         observers: tuple[Stage, ...] = (),
+        classify: Callable[[BaseException], ErrorInfo] = classify_error,
     ) -> None:
         self.name = name
+        self._classify = classify
         self._clock = clock
         # With the loop's own clock, deadlines are loop times already and need no conversion.
         self._loop_clock = type(clock.clock) is LoopClock
@@ -120,6 +125,9 @@ class Attempts:
             expiry = self.timers.arm(loop, when, task, call)
         elif deadline is not None:
             self._deadlines.guard(call)  # no earlier timer of its own: the deadline bounds it
+        # Code running under a held permit is marked, so a call it makes on this gate does not
+        # queue behind that permit (tasks and threads it starts inherit the mark).
+        scope = enter(call) if holders else None
         try:
             kind = call.kind
             if kind is None:  # a coroutine function: awaited right here, on the loop
@@ -129,6 +137,10 @@ class Attempts:
                     self.in_flight -= 1
                     for holder in holders:
                         holder.free(call)
+            elif kind is AWAIT_RESULT:
+                result = await self._call_on_loop(call, holders)
+            elif kind is THREAD:
+                result = await self._call_on_thread(call, holders)
             else:
                 done = functools.partial(self._work_done, call, holders)
                 result = await self.executors.run(kind, call.fn, call.args, call.kwargs, done)
@@ -138,6 +150,9 @@ class Attempts:
             if error is exc:
                 raise
             raise error from exc
+        finally:
+            if scope is not None:
+                ENCLOSING.reset(scope)
         if expiry is not None:
             self.timers.disarm(expiry)
             if expiry.fired:
@@ -171,22 +186,23 @@ class Attempts:
     def _record(
         self, call: Call, stages: tuple[Stage, ...], error: BaseException, now: float
     ) -> None:
-        """A started attempt failed: read the signals its error carries, tell every stage."""
+        """A started attempt failed: classify its error once, tell every stage.
+
+        A gate's own classification that fails is a bug to surface: the stages still record
+        the attempt (by the default classification), then its error is raised."""
         call.error = error
-        call.overloaded = False
-        call.retry_after = None
-        if isinstance(error, Exception):
-            call.overloaded = bool(getattr(error, "overloaded", False))
-            retry_after = getattr(error, "retry_after", None)
-            if (
-                isinstance(retry_after, int | float)
-                and not isinstance(retry_after, bool)
-                and math.isfinite(retry_after)
-                and retry_after >= 0
-            ):
-                call.retry_after = float(retry_after)
+        bug = None
+        try:
+            info = self._classify(error)
+        except Exception as exc:
+            info, bug = classify_error(error), exc
+        call.info = info
+        call.overloaded = info.overloaded
+        call.retry_after = info.retry_after
         for stage in stages:
             stage.after(call, now)
+        if bug is not None:
+            raise bug from error
 
     def _abort(
         self, call: Call, admitting: tuple[Stage, ...], entered: int, error: BaseException
@@ -195,6 +211,7 @@ class Attempts:
         (those that do not admit have nothing to give back)."""
         call.started = None
         call.error = error
+        call.info = None
         now = self._clock.now()
         for stage in admitting[:entered]:
             if stage.holds:
@@ -224,6 +241,37 @@ class Attempts:
             self._abort(call, admitting, entered, exc)
             raise
         return stages
+
+    async def _call_on_loop(self, call: Call, holders: tuple[Stage, ...]) -> Any:
+        """A callable that wraps an async function: called here, its result awaited."""
+        try:
+            result = call.fn(*call.args, **call.kwargs)
+            if inspect.isawaitable(result):
+                return await result
+            unlearn(call.fn)  # it was not async after all
+            return result
+        finally:
+            self.in_flight -= 1
+            for holder in holders:
+                holder.free(call)
+
+    async def _call_on_thread(self, call: Call, holders: tuple[Stage, ...]) -> Any:
+        """A plain callable, on a thread; if it gives back an awaitable, that is awaited here
+        before what the call holds is given back."""
+        handoff = Handoff(
+            call.fn,
+            call.args,
+            call.kwargs,
+            release=functools.partial(self._work_done, call, holders),
+        )
+        try:
+            result = await self.executors.run(THREAD, handoff.run, (), {}, handoff.worker_free)
+        except BaseException:
+            handoff.abandon()
+            raise
+        if result is HANDED:
+            return await handoff.awaited()
+        return result
 
     def _work_done(self, call: Call, holders: tuple[Stage, ...]) -> None:
         """The offloaded work of the attempt is over: the worker is free."""

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from contextvars import Token
 from typing import Any
 
+from .._classify import ErrorInfo
 from .._executors.kinds import Kind
 from ..policies.retry import Attempt
 from ..policies.timeout import Timeout
@@ -44,12 +45,15 @@ class Call:
     Of the attempt in progress, set by the kernel: ``began`` (when it began, before the
     stages admitted it), ``started`` (when the call was issued,
     after every stage said go; ``None`` while admission runs, and for good if it never was),
-    ``error`` (``None`` on success), ``result``, and for a failure ``overloaded`` and
-    ``retry_after`` (the signals any error may carry, read once). Set by the stage that owns
+    ``error`` (``None`` on success), ``result``, and for a failure ``info`` (its
+    classification, made once: see `sluice.classify_error`), ``overloaded`` and
+    ``retry_after`` (the two signals of it most stages read). Set by the stage that owns
     them: ``ticket`` (breaker generation), ``reserved``, ``usage`` and ``usage_token`` (rate:
-    the tokens booked, and where the call reports what it really used), ``permit`` and
-    ``load`` (concurrency: whether a permit is held, and the attempts in flight when it was
-    granted, this one included).
+    the tokens booked, and where the call reports what it really used), ``permit``,
+    ``lender`` and ``load`` (concurrency: the limiter whose permit is held, or ``None``; the
+    enclosing call whose permit was lent, for a nested call; the attempts in flight when it
+    was granted, this one included). ``outer``: the call this attempt's function runs
+    inside, while it runs (see `sluice._core.enclosing`).
     """
 
     # The attempt's own fields, and ``start`` and ``kind``, are written before they are read:
@@ -60,14 +64,17 @@ class Call:
     started: float | None
     error: BaseException | None
     result: Any
+    info: ErrorInfo | None
     overloaded: bool
     retry_after: float | None
     ticket: int
     reserved: float
     usage: UsageBox | None
     usage_token: Token[UsageBox | None] | None
-    permit: bool
+    permit: object | None
+    lender: Call | None
     load: int
+    outer: Call | None
 
     __slots__ = (
         "args",
@@ -78,10 +85,13 @@ class Call:
         "expiry",
         "fn",
         "history",
+        "info",
         "kind",
         "kwargs",
         "last_error",
+        "lender",
         "load",
+        "outer",
         "overloaded",
         "permit",
         "reserved",
@@ -113,6 +123,7 @@ class Call:
         self.expiry: Expiry | None = None
         self.history: list[Attempt] | None = None
         self.last_error: BaseException | None = None
+        self.info: ErrorInfo | None = None  # read only beside an ``error``
 
     def branch(self) -> Call:
         """A record for another attempt of this call running at the same time (hedging):

@@ -26,6 +26,7 @@ from types import FunctionType, MappingProxyType
 from typing import Any
 
 from .._cache.runner import CacheRunner
+from .._classify import ErrorInfo, classify_error
 from .._clock import ClockReader, now_anywhere
 from .._errors import (
     CircuitOpenError,
@@ -71,6 +72,7 @@ class Kernel:
         hedger: Hedger | None = None,
         cache: CacheRunner | None = None,
         fallback: Any = None,
+        classify: Callable[[BaseException], ErrorInfo] = classify_error,
     ) -> None:
         self.spec = spec
         self.name = spec.name
@@ -91,6 +93,7 @@ class Kernel:
             timeout=None if timeout is None else timeout.attempt,
             deadlines=self.deadlines,
             observers=observers,
+            classify=classify,
         )
         self._try: Callable[[Call], Coroutine[Any, Any, Any]] = (
             self.attempts.attempt
@@ -101,7 +104,13 @@ class Kernel:
         self.retrying = (
             None
             if retry is None
-            else Retrying(retry, budget=self._budget, rng=rng or random.Random(), gate=self.name)
+            else Retrying(
+                retry,
+                budget=self._budget,
+                rng=rng or random.Random(),
+                gate=self.name,
+                classify=classify,
+            )
         )
         # Calls that need neither a deadline nor a retry nor hedging go straight to their one
         # attempt (when no enclosing deadline applies either).

@@ -13,7 +13,9 @@ the delay it is given, or re-raises.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
+from .._classify import ErrorInfo, classify_error
 from ..policies.retry import Attempt, Retry, attach_history
 from .call import Call
 from .state import BudgetState
@@ -32,12 +34,19 @@ def describe(exc: BaseException) -> str:
 class Retrying:
     """Carries out a `Retry` policy for one gate."""
 
-    __slots__ = ("_budget", "_gate", "_policy", "_rng", "retried")
+    __slots__ = ("_budget", "_classify", "_gate", "_policy", "_rng", "retried")
 
     def __init__(
-        self, policy: Retry, *, budget: BudgetState | None, rng: random.Random, gate: str
+        self,
+        policy: Retry,
+        *,
+        budget: BudgetState | None,
+        rng: random.Random,
+        gate: str,
+        classify: Callable[[BaseException], ErrorInfo] = classify_error,
     ) -> None:
         self._policy = policy
+        self._classify = classify
         self._budget = budget
         self._rng = rng
         self._gate = gate
@@ -53,6 +62,14 @@ class Retrying:
         """Attempt ``number`` (begun at ``began``) failed with ``exc`` at ``now``: the seconds
         to wait before the next one, or ``None`` to give up (``exc`` then carries the history)."""
         policy = self._policy
+        # The attempt's error was classified as it was recorded; a refusal before it started
+        # (or an error of the classification itself) was not.
+        info = call.info if call.error is exc else None
+        if info is None:
+            try:
+                info = self._classify(exc)
+            except Exception:
+                info = classify_error(exc)
         decision = policy.decide(
             exc,
             attempt=number,
@@ -60,6 +77,7 @@ class Retrying:
             deadline=call.deadline,
             rng=self._rng,
             budget=self._budget,
+            info=info,
         )
         history = call.history
         if history is None:

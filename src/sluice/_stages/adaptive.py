@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
+from .._classify import ErrorInfo
 from ..policies.adaptive import Adaptive, AdaptiveStatistics, LimitChange, is_drop
 
 __all__ = ["AdaptiveLimit"]
@@ -136,13 +137,19 @@ class AdaptiveLimit:
         return int(self._limit)
 
     def on_outcome(
-        self, now: float, latency: float, in_flight: int, error: BaseException | None
+        self,
+        now: float,
+        latency: float,
+        in_flight: int,
+        error: BaseException | None,
+        info: ErrorInfo | None = None,
     ) -> int | None:
-        """Feed one finished attempt: ``error`` is ``None`` on success. Errors that are not
-        drops (see `is_drop`) are ignored. Returns the new limit when it changed."""
+        """Feed one finished attempt: ``error`` is ``None`` on success (``info``: the gate's
+        classification of it). Errors that are not drops (see `is_drop`) are ignored.
+        Returns the new limit when it changed."""
         if error is None:
             return self.on_sample(now, latency, in_flight)
-        if is_drop(error):
+        if is_drop(error, info):
             return self.on_sample(now, latency, in_flight, dropped=True)
         return None
 

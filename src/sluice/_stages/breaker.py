@@ -188,7 +188,7 @@ class CircuitBreaker:
             if started is None or not isinstance(error, Exception):
                 failed: bool | None = None  # never reached the upstream, or cancelled
             else:
-                failed = True if self._config.is_failure(error) else None
+                failed = True if self._config.is_failure(error, call.info) else None
             duration = 0.0 if started is None else now - started
             change = self.record(call.ticket, now, failed=failed, duration=duration)
         if change == "open":

@@ -8,7 +8,8 @@ overtakes the queue. The limit may change at run time (`set_limit`).
 The limiter is also the concurrency stage: ``before`` takes a permit (or returns the wait for
 one), ``free`` gives it back when the work is really over (for a thread, when the thread is
 free), and ``after`` feeds the attempt to the adaptive controller, when there is one, which
-moves the limit.
+moves the limit. A call nested in a call of the same gate that finds no free permit runs on
+its caller's instead of queueing behind it (see `sluice._stages.lending`).
 
     limiter = ConcurrencyLimiter(Concurrency(64, max_queue=1000, max_wait=5.0), gate="llm")
     await limiter.acquire()
@@ -28,6 +29,7 @@ from .._errors import OverloadedError
 from ..policies.adaptive import AdaptiveStatistics
 from ..policies.limit import Concurrency, ConcurrencyStatistics
 from .adaptive import AdaptiveLimit
+from .lending import Loans, holder_above
 
 __all__ = ["ConcurrencyLimiter"]
 
@@ -40,6 +42,7 @@ class ConcurrencyLimiter:
         "_gate",
         "_in_flight",
         "_limit",
+        "_loans",
         "_max_queue",
         "_max_wait",
         "_waiters",
@@ -62,6 +65,7 @@ class ConcurrencyLimiter:
         self._in_flight = 0
         self._waiting = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._loans = Loans(owner=self)
 
     @property
     def limit(self) -> int:
@@ -177,22 +181,32 @@ class ConcurrencyLimiter:
     def before(self, call: Call, now: float) -> Coroutine[Any, Any, None] | None:
         if self._in_flight < self._limit and not self._waiting:
             in_flight = self._in_flight = self._in_flight + 1
-            call.permit = True
+            call.permit = self
+            call.lender = None
             call.load = in_flight  # this attempt included
             return None
-        call.permit = False
+        call.permit = None
+        call.load = self._in_flight
+        lender = holder_above(self)
+        if lender is not None:  # a nested call: never queue behind its own caller
+            return self._loans.borrow(call, lender)
+        call.lender = None
         return self._queue(call)
 
     async def _queue(self, call: Call) -> None:
         # If this wait is cancelled, `_wait` passes a permit granted meanwhile on.
         await self._wait()
-        call.permit = True
+        call.permit = self
         call.load = self._in_flight
 
     def free(self, call: Call) -> None:
-        if call.permit:
-            call.permit = False
-            if self._waiting:
+        if call.permit is not None:
+            call.permit = None
+            lender = call.lender
+            if lender is not None:
+                call.lender = None
+                self._loans.give_back(lender)
+            elif self._waiting:
                 self.release()  # hand the permit to the oldest waiter
             else:
                 self._in_flight -= 1
@@ -202,6 +216,6 @@ class ConcurrencyLimiter:
         started = call.started
         if adaptive is None or started is None:
             return
-        limit = adaptive.on_outcome(now, now - started, call.load, call.error)
+        limit = adaptive.on_outcome(now, now - started, call.load, call.error, call.info)
         if limit is not None:
             self.set_limit(limit)

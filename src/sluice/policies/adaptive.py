@@ -50,6 +50,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from .._classify import ErrorInfo, classify_error
 from .._errors import ConfigError
 from .._validate import check_int_at_least, check_optional_positive, check_positive
 from .limit import Concurrency
@@ -147,15 +148,18 @@ def coerce_concurrency(value: object) -> Concurrency | Adaptive | None:
     raise ConfigError(f"Gate(concurrency=...) must be {_ACCEPTED}, got {value!r}")
 
 
-def is_drop(error: BaseException) -> bool:
+def is_drop(error: BaseException, info: ErrorInfo | None = None) -> bool:
     """Whether an attempt's error says the upstream is overloaded: a timeout, or an error
-    marked ``overloaded`` (429/503/529 errors of the client, `OverloadedError`).
+    classified ``overloaded`` (a 429, 503 or 529 of any client, `OverloadedError`).
+    ``info`` is the gate's classification of ``error`` (default: `sluice.classify_error`).
 
     Cancellations and other non-`Exception` errors are not outcomes, so never drops.
     """
     if not isinstance(error, Exception):
         return False
-    return isinstance(error, TimeoutError) or bool(getattr(error, "overloaded", False))
+    if info is None:
+        info = classify_error(error)
+    return info.timeout or info.overloaded
 
 
 class LimitChange(NamedTuple):

@@ -31,7 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .._errors import ConfigError, RejectedError
+from .._classify import ErrorInfo, classify_error
+from .._errors import ConfigError
 from .._validate import check_fraction, check_int_at_least, check_optional_positive, check_positive
 from .retry import RetryOn
 
@@ -41,14 +42,13 @@ BreakerStateName = Literal["closed", "open", "half_open"]
 
 
 def counts_as_failure(exc: BaseException) -> bool:
-    """Default failure classification: any error except local rejections and errors that
-    declare themselves not retryable (client errors: the upstream is fine, the request is not).
+    """Default failure classification (see `sluice.classify_error`): any error except local
+    rejections, errors that declare themselves not retryable, and errors of the request
+    itself (a 4xx other than 408, 409 and 429: the upstream is fine, the request is not).
 
     Errors that are not failures are neutral: they count neither way.
     """
-    if isinstance(exc, RejectedError):
-        return False
-    return getattr(exc, "retryable", None) is not False
+    return classify_error(exc).failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +101,12 @@ class Breaker:
                 f"got {failure_on!r}"
             )
 
-    def is_failure(self, exc: BaseException) -> bool:
-        """Whether ``exc`` counts against the circuit (if not, it does not count at all)."""
+    def is_failure(self, exc: BaseException, info: ErrorInfo | None = None) -> bool:
+        """Whether ``exc`` counts against the circuit (if not, it does not count at all);
+        ``info`` is the gate's classification of it, when the gate has one."""
         failure_on = self.failure_on
         if failure_on is None:
-            return counts_as_failure(exc)
+            return (classify_error(exc) if info is None else info).failure
         if isinstance(failure_on, tuple):
             return isinstance(exc, failure_on)
         return bool(failure_on(exc))

@@ -9,7 +9,8 @@ budget it returns a `RetryDecision`; the gate's loop only carries it out.
 
 Stop rules, checked in order: the error is not retryable; attempts are used up; the error asks
 for a wait longer than ``max_retry_after``; the wait would pass the deadline; the gate's retry
-budget is empty. An error carrying ``retry_after`` is waited for exactly that long.
+budget is empty. An error carrying ``retry_after`` (as an attribute, or a Retry-After header on
+its response) is waited for exactly that long.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias
 
+from .._classify import ErrorInfo, classify_error
 from .._errors import ConfigError
 from .._validate import check_int_at_least, check_non_negative
 from .backoff import Backoff
@@ -50,19 +52,11 @@ class RetryBalance(Protocol):
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """The default classification: an explicit ``retryable`` attribute wins; otherwise
-    timeouts and connection errors are retryable and everything else is not."""
-    flag = getattr(exc, "retryable", None)
-    if flag is not None:
-        return bool(flag)
-    return isinstance(exc, TimeoutError | ConnectionError)
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    value = getattr(exc, "retry_after", None)
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    return None
+    """The default classification (see `sluice.classify_error`): an explicit ``retryable``
+    attribute wins; then the HTTP status the error carries (408, 409, 429, 5xx retry), in the
+    shapes of the common client libraries; then timeouts and lost connections retry.
+    Everything else does not."""
+    return classify_error(exc).retryable
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +116,12 @@ class Retry:
                 f"or None for the default classification, got {retry_on!r}"
             )
 
-    def classify(self, exc: BaseException) -> bool:
-        """Whether ``exc`` is worth another attempt under this policy."""
+    def classify(self, exc: BaseException, info: ErrorInfo | None = None) -> bool:
+        """Whether ``exc`` is worth another attempt under this policy (``info``: the gate's
+        classification of it, when the gate has one)."""
         retry_on = self.retry_on
         if retry_on is None:
-            return is_retryable(exc)
+            return (classify_error(exc) if info is None else info).retryable
         if isinstance(retry_on, tuple):
             return isinstance(exc, retry_on)
         return bool(retry_on(exc))
@@ -140,13 +135,17 @@ class Retry:
         deadline: float | None,
         rng: random.Random,
         budget: RetryBalance | None,
+        info: ErrorInfo | None = None,
     ) -> RetryDecision:
-        """Decide what follows failed attempt number ``attempt`` (1-based)."""
-        if not self.classify(exc):
+        """Decide what follows failed attempt number ``attempt`` (1-based). ``info`` is the
+        gate's classification of ``exc`` (default: `sluice.classify_error`)."""
+        if info is None:
+            info = classify_error(exc)
+        if not self.classify(exc, info):
             return RetryDecision(False, 0.0, "not retryable")
         if attempt >= self.attempts:
             return RetryDecision(False, 0.0, f"all {self.attempts} attempts used")
-        asked = _retry_after(exc)
+        asked = info.retry_after
         if asked is not None and asked > self.max_retry_after:
             reason = f"retry_after={asked:g}s exceeds max_retry_after={self.max_retry_after:g}s"
             return RetryDecision(False, 0.0, reason)
