@@ -71,7 +71,11 @@ def _parse_faults(values: tuple[str, ...]) -> dict[str, float]:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option(
-    "--port", type=int, default=8000, show_default=True, help="Port to listen on (0: any free)."
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on (0: any free).",
 )
 @click.option(
     "--config",

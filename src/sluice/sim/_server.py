@@ -21,12 +21,18 @@ __all__ = ["SimServer", "bind_socket", "serve_forever"]
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` (port 0: the OS picks), not yet listening."""
+    """A TCP socket bound to ``host:port`` (port 0: the OS picks), not yet listening.
+
+    Raises OSError for any address that cannot be bound, malformed ones included.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+    except (OverflowError, TypeError, ValueError) as exc:  # out-of-range port, NUL, bad name
+        sock.close()
+        raise OSError(f"invalid address: {exc}") from exc
     except BaseException:
         sock.close()
         raise
