@@ -65,6 +65,18 @@ def test_negative_ttft_names_the_field() -> None:
             "sim config: context_length must be an integer >= 1 and <= 10000000",
         ),
         ({"seed": 2**64}, "sim config: seed must be an integer >= 0 and <= 18446744073709551615"),
+        ({"max_body_bytes": 100}, "sim config: max_body_bytes must be an integer >= 1024"),
+        ({"max_body_bytes": 2**40}, "sim config: max_body_bytes must be an integer >= 1024"),
+        ({"body_timeout": float("inf")}, "sim config: body_timeout must be a number > 0"),
+        (
+            {"max_embedding_values": 2048 * 8192 + 1},
+            "sim config: max_embedding_values must be an integer >= 1 and <= 16777216",
+        ),
+        (
+            {"max_embedding_values": 100, "embedding_dim": 256},
+            "sim config: max_embedding_values must be >= embedding_dim (256), so that one "
+            "input fits, got 100",
+        ),
     ],
 )
 def test_invalid_values_name_the_field(kwargs: dict[str, object], message: str) -> None:
@@ -127,6 +139,14 @@ def test_toml_errors_name_the_file(tmp_path: Path) -> None:
     invalid.write_text("ttft = -1\n")
     with pytest.raises(ConfigError, match=r"^sim config: ttft must be >= 0, got -1$"):
         load_config(invalid)
+
+
+def test_request_limits_have_defaults_for_real_traffic() -> None:
+    config = SimConfig()
+    assert config.max_body_bytes == 16 * 1024 * 1024
+    assert config.max_embedding_values == 2048 * 512  # every input OpenAI allows, 512 dims
+    assert config.body_timeout == 60.0
+    assert SimConfig.from_mapping({"body-timeout": "2m"}).body_timeout == 120.0
 
 
 def test_a_config_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:

@@ -46,6 +46,9 @@ DEFAULTS: dict[str, str] = {
     "embedding_dim": "256",
     "models": "sim-model, sim-embedding",
     "seed": "0",
+    "max_body_bytes": "16777216",
+    "max_embedding_values": "1048576",
+    "body_timeout": "60",
 }
 
 
@@ -179,6 +182,24 @@ def _parse_faults(values: tuple[str, ...]) -> dict[str, float]:
     help=_help("Model listed by /v1/models (repeatable).", "models"),
 )
 @click.option("--seed", type=int, help=_help("Seed for content, jitter and random faults.", "seed"))
+@click.option(
+    "--max-body-bytes",
+    type=int,
+    help=_help("Largest request body accepted; beyond it: 413.", "max_body_bytes"),
+)
+@click.option(
+    "--max-embedding-values",
+    type=int,
+    help=_help(
+        "Most numbers in one embeddings answer (inputs x dimensions); beyond: 400.",
+        "max_embedding_values",
+    ),
+)
+@click.option(
+    "--body-timeout",
+    metavar=_DURATION,
+    help=_help("Time a request has to send its whole body; beyond it: 408.", "body_timeout"),
+)
 @click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),

@@ -8,8 +8,10 @@ message naming the field::
 
     SimConfig(ttft=-1)   # ConfigError: sim config: ttft must be >= 0, got -1
 
-Every setting is bounded, so that no configuration makes the server allocate or wait without
-limit: durations are at most a day, answers at most ``MAX_OUTPUT_TOKENS`` tokens.
+Every setting is bounded, so neither a configuration nor a request can make the server
+allocate or compute without limit: durations are at most a day, answers at most
+``MAX_OUTPUT_TOKENS`` tokens, and what a client may send (``max_body_bytes``,
+``body_timeout``) or ask for (``max_embedding_values``) has a limit of its own.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ _DURATION_FIELDS = frozenset(
         "retry_after",
         "max_hang",
         "slow_itl",
+        "body_timeout",
     }
 )
 # Upper bounds: far beyond any realistic setting, low enough that no product of them
@@ -73,7 +76,8 @@ _MAX_SEED = 2**64 - 1
 # What one embeddings request may hold, as OpenAI's API allows.
 MAX_EMBEDDING_INPUTS = 2048
 MAX_EMBEDDING_DIMENSIONS = 8192
-
+_KIB = 1024
+_MIB = 1024 * 1024
 _DURATION_RE = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(us|ms|s|m)?\s*$")
 _UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, None: 1.0}
 
@@ -136,6 +140,10 @@ class SimConfig:
     varies both; ``load_factor`` multiplies them linearly from 1 (one active request) up to
     ``load_factor`` at ``load_batch`` active requests (default ``max_concurrency``).
 
+    What a client may send or ask for: a request body of at most ``max_body_bytes`` (413
+    beyond), arriving within ``body_timeout`` seconds (408); embeddings answers of at most
+    ``max_embedding_values`` numbers (inputs x dimensions, 400).
+
         config = SimConfig(ttft=0.2, itl=0.02, max_concurrency=64, rpm=600, seed=7)
         async with SimServer(config) as sim:
             print(sim.base_url)
@@ -164,6 +172,9 @@ class SimConfig:
     embedding_dim: int = 256
     models: tuple[str, ...] = ("sim-model", "sim-embedding")
     seed: int = 0
+    max_body_bytes: int = 16 * _MIB
+    max_embedding_values: int = _MIB
+    body_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         self._check_durations()
@@ -194,8 +205,10 @@ class SimConfig:
         for name in ("ttft", "prefill_per_token", "itl", "retry_after", "slow_itl"):
             seconds = _number(name, getattr(self, name), minimum=0, maximum=_MAX_SECONDS)
             object.__setattr__(self, name, seconds)
-        max_hang = _number("max_hang", self.max_hang, minimum=0, maximum=_MAX_SECONDS, strict=True)
-        object.__setattr__(self, "max_hang", max_hang)
+        for name in ("max_hang", "body_timeout"):
+            value = getattr(self, name)
+            seconds = _number(name, value, minimum=0, maximum=_MAX_SECONDS, strict=True)
+            object.__setattr__(self, name, seconds)
 
     def _check_integers(self) -> None:
         for name in ("load_batch", "max_concurrency", "max_queue", "rpm", "tpm"):
@@ -205,6 +218,16 @@ class SimConfig:
         _integer("context_length", self.context_length, minimum=1, maximum=_MAX_CONTEXT)
         _integer("embedding_dim", self.embedding_dim, minimum=1, maximum=MAX_EMBEDDING_DIMENSIONS)
         _integer("seed", self.seed, minimum=0, maximum=_MAX_SEED)
+        _integer("max_body_bytes", self.max_body_bytes, minimum=_KIB, maximum=1024 * _MIB)
+        values = _integer(
+            "max_embedding_values",
+            self.max_embedding_values,
+            minimum=1,
+            maximum=MAX_EMBEDDING_INPUTS * MAX_EMBEDDING_DIMENSIONS,
+        )
+        if values < self.embedding_dim:
+            rule = f">= embedding_dim ({self.embedding_dim}), so that one input fits"
+            raise _fail("max_embedding_values", rule, values)
 
     def _checked_faults(self) -> dict[str, float]:
         if not isinstance(self.faults, Mapping):
