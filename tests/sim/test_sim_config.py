@@ -67,6 +67,8 @@ def test_negative_ttft_names_the_field() -> None:
         ({"seed": 2**64}, "sim config: seed must be an integer >= 0 and <= 18446744073709551615"),
         ({"max_body_bytes": 100}, "sim config: max_body_bytes must be an integer >= 1024"),
         ({"max_body_bytes": 2**40}, "sim config: max_body_bytes must be an integer >= 1024"),
+        ({"max_header_bytes": 0}, "sim config: max_header_bytes must be an integer >= 1024"),
+        ({"header_timeout": 0}, "sim config: header_timeout must be > 0, got 0"),
         ({"body_timeout": float("inf")}, "sim config: body_timeout must be a number > 0"),
         (
             {"max_embedding_values": 2048 * 8192 + 1},
@@ -144,9 +146,11 @@ def test_toml_errors_name_the_file(tmp_path: Path) -> None:
 def test_request_limits_have_defaults_for_real_traffic() -> None:
     config = SimConfig()
     assert config.max_body_bytes == 16 * 1024 * 1024
+    assert config.max_header_bytes == 64 * 1024
     assert config.max_embedding_values == 2048 * 512  # every input OpenAI allows, 512 dims
-    assert config.body_timeout == 60.0
-    assert SimConfig.from_mapping({"body-timeout": "2m"}).body_timeout == 120.0
+    assert (config.header_timeout, config.body_timeout) == (10.0, 60.0)
+    parsed = SimConfig.from_mapping({"header-timeout": "500ms", "body_timeout": "2m"})
+    assert (parsed.header_timeout, parsed.body_timeout) == (0.5, 120.0)
 
 
 def test_a_config_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:

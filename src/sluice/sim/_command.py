@@ -47,7 +47,9 @@ DEFAULTS: dict[str, str] = {
     "models": "sim-model, sim-embedding",
     "seed": "0",
     "max_body_bytes": "16777216",
+    "max_header_bytes": "65536",
     "max_embedding_values": "1048576",
+    "header_timeout": "10",
     "body_timeout": "60",
 }
 
@@ -188,11 +190,25 @@ def _parse_faults(values: tuple[str, ...]) -> dict[str, float]:
     help=_help("Largest request body accepted; beyond it: 413.", "max_body_bytes"),
 )
 @click.option(
+    "--max-header-bytes",
+    type=int,
+    help=_help("Largest request line and headers accepted; beyond: 431.", "max_header_bytes"),
+)
+@click.option(
     "--max-embedding-values",
     type=int,
     help=_help(
         "Most numbers in one embeddings answer (inputs x dimensions); beyond: 400.",
         "max_embedding_values",
+    ),
+)
+@click.option(
+    "--header-timeout",
+    metavar=_DURATION,
+    help=_help(
+        "Time a connection has to send a request's headers, from its opening or its "
+        "previous answer; then it is closed.",
+        "header_timeout",
     ),
 )
 @click.option(

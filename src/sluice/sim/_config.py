@@ -11,7 +11,8 @@ message naming the field::
 Every setting is bounded, so neither a configuration nor a request can make the server
 allocate or compute without limit: durations are at most a day, answers at most
 ``MAX_OUTPUT_TOKENS`` tokens, and what a client may send (``max_body_bytes``,
-``body_timeout``) or ask for (``max_embedding_values``) has a limit of its own.
+``max_header_bytes``, ``header_timeout``, ``body_timeout``) or ask for
+(``max_embedding_values``) has a limit of its own.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ _DURATION_FIELDS = frozenset(
         "retry_after",
         "max_hang",
         "slow_itl",
+        "header_timeout",
         "body_timeout",
     }
 )
@@ -141,8 +143,10 @@ class SimConfig:
     ``load_factor`` at ``load_batch`` active requests (default ``max_concurrency``).
 
     What a client may send or ask for: a request body of at most ``max_body_bytes`` (413
-    beyond), arriving within ``body_timeout`` seconds (408); embeddings answers of at most
-    ``max_embedding_values`` numbers (inputs x dimensions, 400).
+    beyond), arriving within ``body_timeout`` seconds (408); request line and headers of at
+    most ``max_header_bytes`` (431), complete within ``header_timeout`` seconds of the
+    connection opening or of its previous answer (408, or a silent close when nothing came);
+    embeddings answers of at most ``max_embedding_values`` numbers (inputs x dimensions, 400).
 
         config = SimConfig(ttft=0.2, itl=0.02, max_concurrency=64, rpm=600, seed=7)
         async with SimServer(config) as sim:
@@ -173,7 +177,9 @@ class SimConfig:
     models: tuple[str, ...] = ("sim-model", "sim-embedding")
     seed: int = 0
     max_body_bytes: int = 16 * _MIB
+    max_header_bytes: int = 64 * _KIB
     max_embedding_values: int = _MIB
+    header_timeout: float = 10.0
     body_timeout: float = 60.0
 
     def __post_init__(self) -> None:
@@ -205,7 +211,7 @@ class SimConfig:
         for name in ("ttft", "prefill_per_token", "itl", "retry_after", "slow_itl"):
             seconds = _number(name, getattr(self, name), minimum=0, maximum=_MAX_SECONDS)
             object.__setattr__(self, name, seconds)
-        for name in ("max_hang", "body_timeout"):
+        for name in ("max_hang", "header_timeout", "body_timeout"):
             value = getattr(self, name)
             seconds = _number(name, value, minimum=0, maximum=_MAX_SECONDS, strict=True)
             object.__setattr__(self, name, seconds)
@@ -219,6 +225,7 @@ class SimConfig:
         _integer("embedding_dim", self.embedding_dim, minimum=1, maximum=MAX_EMBEDDING_DIMENSIONS)
         _integer("seed", self.seed, minimum=0, maximum=_MAX_SEED)
         _integer("max_body_bytes", self.max_body_bytes, minimum=_KIB, maximum=1024 * _MIB)
+        _integer("max_header_bytes", self.max_header_bytes, minimum=_KIB, maximum=16 * _MIB)
         values = _integer(
             "max_embedding_values",
             self.max_embedding_values,
