@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,6 +15,7 @@ from ..sim._config import parse_duration
 __all__ = [
     "DURATION",
     "LEVELS",
+    "REPORT_FOLDER",
     "Interrupted",
     "parse_headers",
     "parse_sim_faults",
@@ -71,6 +73,14 @@ class LevelsType(click.ParamType):  # type: ignore[type-arg] # generic from clic
 
 DURATION = DurationType()
 LEVELS = LevelsType()
+REPORT_FOLDER = click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("sluice-report"),
+    show_default=True,
+    help="Report folder (index.html, JSON, PNG plots).",
+)
 
 
 def raise_file_limit(needed: int) -> None:

@@ -1,9 +1,8 @@
-"""``sluice bench``: load tests of any endpoint, and the async strategy comparison."""
+"""``sluice bench``: load tests of any endpoint; the strategy comparison is in `strategies`."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import click
@@ -17,6 +16,7 @@ from ..bench._targets import DEFAULT_PROMPT, TargetSpec, check_url
 from ._params import (
     DURATION,
     LEVELS,
+    REPORT_FOLDER,
     Interrupted,
     parse_headers,
     parse_sim_faults,
@@ -24,6 +24,7 @@ from ._params import (
     pick_levels,
     raise_file_limit,
 )
+from .strategies import strategies
 
 __all__ = ["bench"]
 
@@ -125,14 +126,7 @@ def bench() -> None:
     help="Open model: requests in flight at most; arrivals beyond are dropped and counted.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of Poisson arrivals.")
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("sluice-report"),
-    show_default=True,
-    help="Report folder.",
-)
+@REPORT_FOLDER
 @click.option(
     "--sim-ttft",
     type=DURATION,
@@ -311,70 +305,4 @@ def _finish(outcome: Any) -> None:
         raise click.ClickException(f"no request succeeded: {outcome.data['stopped_early']}")
 
 
-@bench.command("strategies")
-@click.option(
-    "--calls", type=click.IntRange(min=1), default=20, show_default=True, help="LLM calls."
-)
-@click.option(
-    "--latency",
-    type=DURATION,
-    default=1.0,
-    show_default=True,
-    help="Simulated latency of each call (before --quick).",
-)
-@click.option("--quick", is_flag=True, help="Scale every latency by 0.1 (a run of seconds).")
-@click.option(
-    "--width",
-    type=click.IntRange(min=1),
-    help="Threads, processes and calls in flight (default: --calls).",
-)
-@click.option(
-    "--agent-steps",
-    default="8.29,6.96",
-    show_default=True,
-    help="Multi-agent case: seconds of each independent step (before --quick).",
-)
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("sluice-report"),
-    show_default=True,
-    help="Report folder.",
-)
-def strategies(
-    calls: int, latency: float, quick: bool, width: int | None, agent_steps: str, out: Path
-) -> None:
-    """Compare six ways of making the same LLM calls, against the embedded simulator.
-
-    Sequential, a thread pool, asyncio.gather over async defs that block (the classic
-    mistake), run_in_executor, a sluice Gate with the async client, and a process pool; then
-    two independent agent steps run one after the other and concurrently. Each strategy runs
-    in a fresh process, which reports its wall time, CPU time and peak memory.
-    """
-    from ..bench._commands import strategies_test
-    from ..bench._console import make_console
-    from ..bench._strategies import StrategyConfig
-
-    if latency <= 0:
-        raise click.BadParameter("must be > 0", param_hint="--latency")
-    try:
-        steps = tuple(float(s) for s in agent_steps.split(","))
-        config = StrategyConfig(
-            calls=calls,
-            latency=latency,
-            width=width,
-            agent_steps=steps,
-            scale=0.1 if quick else 1.0,
-        )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--agent-steps") from None
-    try:
-        outcome = strategies_test(config, out=out, console=make_console(), echo=click.echo)
-    except SimulatorStartError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(
-        f"Report: {outcome.index}  (every figure: {outcome.index.parent / 'strategies.json'})"
-    )
-    if outcome.interrupted:
-        raise Interrupted(f"Interrupted: the partial report is in {outcome.index}.")
+bench.add_command(strategies)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ._params import DURATION, LEVELS, Interrupted, raise_file_limit
+from ._params import DURATION, LEVELS, REPORT_FOLDER, Interrupted, raise_file_limit
 
 
 def _section(title: str) -> None:
@@ -41,14 +41,7 @@ async def _policies() -> None:
 
 
 @click.command()
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("sluice-report"),
-    show_default=True,
-    help="Report folder (index.html, JSON, PNG plots).",
-)
+@REPORT_FOLDER
 @click.option(
     "--calls",
     type=click.IntRange(min=1),
