@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import click
@@ -13,6 +12,8 @@ from ..bench._simulator import SimulatorStartError, embedded_simulator
 from ..bench._stats import Slo, parse_slo
 from ..bench._sweep import SweepConfig
 from ..bench._targets import DEFAULT_PROMPT, TargetSpec, check_url
+from ..sim._config import MAX_OUTPUT_TOKENS, SimConfig
+from ._checks import check_connections, check_rate, check_report_folder, check_workers
 from ._params import (
     DURATION,
     LEVELS,
@@ -57,7 +58,7 @@ def bench() -> None:
 @click.option(
     "-n",
     "--requests",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 10_000_000),
     help="Measure this many requests per level instead of a duration.",
 )
 @click.option(
@@ -116,7 +117,7 @@ def bench() -> None:
     type=click.IntRange(min=0),
     default=1,
     show_default=True,
-    help="Generator processes (0: one per CPU); their raw samples are merged.",
+    help="Generator processes (0: one per CPU; at most one per CPU); their raw samples are merged.",
 )
 @click.option(
     "--max-in-flight",
@@ -139,7 +140,7 @@ def bench() -> None:
 )
 @click.option(
     "--sim-tokens",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_OUTPUT_TOKENS),
     default=16,
     show_default=True,
     help="Simulator: tokens per answer.",
@@ -186,6 +187,15 @@ def load(url: str | None, **options: Any) -> None:
     duration = None if options["requests"] else options["duration"]
     if duration is not None and duration <= 0:
         raise click.BadParameter("must be > 0", param_hint="--duration")
+    workers = check_workers(options["workers"])
+    if model == "closed":
+        connections = int(max(levels))
+        hint = "'-c' / '--concurrency'"
+    else:
+        check_rate(max(levels), processes=workers)
+        connections = options["max_in_flight"]
+        hint = "--max-in-flight"
+    check_connections(connections, processes=workers, embedded=url is None, hint=hint)
     phase = Phase(
         warmup=options["warmup"],
         duration=duration,
@@ -193,8 +203,6 @@ def load(url: str | None, **options: Any) -> None:
         timeout=options["timeout"],
         max_time=options["max_time"] or 120.0,
     )
-    workers = options["workers"] or os.cpu_count() or 1
-    connections = int(max(levels)) if model == "closed" else options["max_in_flight"]
     raise_file_limit(connections + 256)
 
     def make_spec(target_url: str) -> TargetSpec:
@@ -214,22 +222,14 @@ def load(url: str | None, **options: Any) -> None:
             connections=connections,
         )
 
-    if url is not None:
-        make_spec(url)  # reject a bad combination before anything starts
+    # Reject a bad combination before anything starts.
+    if url is None:
+        sim_config = _sim_config(options)
+    else:
+        make_spec(url)
+    check_report_folder(options["out"])
     console = make_console()
     if url is None:
-        from ..sim import SimConfig
-
-        try:
-            sim_config = SimConfig(
-                ttft=options["sim_ttft"],
-                itl=options["sim_itl"],
-                output_tokens=options["sim_tokens"],
-                max_concurrency=options["sim_max_concurrency"],
-                faults=parse_sim_faults(options["sim_fault"]),
-            )
-        except ValueError as exc:  # ConfigError is a ValueError
-            raise click.BadParameter(str(exc), param_hint="--sim-*") from None
         try:
             with embedded_simulator(sim_config) as sim:
                 spec = make_spec(sim.base_url)
@@ -259,6 +259,19 @@ def load(url: str | None, **options: Any) -> None:
         }
         outcome = _run_load(model, levels, phase, spec, options, slo, workers, target, console)
     _finish(outcome)
+
+
+def _sim_config(options: dict[str, Any]) -> SimConfig:
+    try:
+        return SimConfig(
+            ttft=options["sim_ttft"],
+            itl=options["sim_itl"],
+            output_tokens=options["sim_tokens"],
+            max_concurrency=options["sim_max_concurrency"],
+            faults=parse_sim_faults(options["sim_fault"]),
+        )
+    except ValueError as exc:  # ConfigError is a ValueError
+        raise click.BadParameter(str(exc), param_hint="--sim-*") from None
 
 
 def _run_load(

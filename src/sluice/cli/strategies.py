@@ -7,27 +7,32 @@ from pathlib import Path
 import click
 
 from ..bench._simulator import SimulatorStartError
-from ._params import DURATION, REPORT_FOLDER, Interrupted
+from ._checks import MAX_CALLS, MAX_POOL, check_report_folder
+from ._params import REPORT_FOLDER, DurationType, Interrupted, parse_agent_steps
 
 __all__ = ["strategies"]
+
+# A call of more than a minute shows nothing a shorter one does not, and keeps the whole
+# comparison (2 x calls x latency at most per strategy) within what a process can wait for.
+MAX_CALL_LATENCY = 60.0
 
 
 @click.command("strategies")
 @click.option(
-    "--calls", type=click.IntRange(min=1), default=20, show_default=True, help="LLM calls."
+    "--calls", type=click.IntRange(1, MAX_CALLS), default=20, show_default=True, help="LLM calls."
 )
 @click.option(
     "--latency",
-    type=DURATION,
+    type=DurationType(maximum=MAX_CALL_LATENCY),
     default=1.0,
     show_default=True,
-    help="Simulated latency of each call (before --quick).",
+    help=f"Simulated latency of each call (before --quick; at most {MAX_CALL_LATENCY:g} s).",
 )
 @click.option("--quick", is_flag=True, help="Scale every latency by 0.1 (a run of seconds).")
 @click.option(
     "--width",
-    type=click.IntRange(min=1),
-    help="Threads, processes and calls in flight (default: --calls).",
+    type=click.IntRange(1, MAX_POOL),
+    help=f"Threads, processes and calls in flight (default: --calls; at most {MAX_POOL}).",
 )
 @click.option(
     "--agent-steps",
@@ -52,17 +57,20 @@ def strategies(
 
     if latency <= 0:
         raise click.BadParameter("must be > 0", param_hint="--latency")
-    try:
-        steps = tuple(float(s) for s in agent_steps.split(","))
-        config = StrategyConfig(
-            calls=calls,
-            latency=latency,
-            width=width,
-            agent_steps=steps,
-            scale=0.1 if quick else 1.0,
+    if width is None and calls > MAX_POOL:
+        raise click.BadParameter(
+            f"the pools would start {calls} threads and processes (--width defaults to "
+            f"--calls); give --width of at most {MAX_POOL}",
+            param_hint="--calls",
         )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--agent-steps") from None
+    config = StrategyConfig(
+        calls=calls,
+        latency=latency,
+        width=width,
+        agent_steps=parse_agent_steps(agent_steps),
+        scale=0.1 if quick else 1.0,
+    )
+    check_report_folder(out)
     try:
         outcome = strategies_test(config, out=out, console=make_console(), echo=click.echo)
     except SimulatorStartError as exc:
