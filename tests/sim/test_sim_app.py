@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from sluice.sim import SimConfig
-from sluice.sim._app import SimApp
+from sluice.sim._app import SimApp, _request_headers
 
 
 @dataclass
@@ -153,3 +153,91 @@ async def test_unknown_path_and_wrong_method() -> None:
     assert (await call(app, "/healthz", {})).status == 405
     # A base URL without /v1 reaches the same endpoints.
     assert (await call(app, "/chat/completions", chat())).status == 200
+
+
+async def test_posts_to_unknown_paths_share_one_metrics_label() -> None:
+    app = make_app()
+    for i in range(50):
+        reply = await call(app, f"/v1/random-{i}", {})
+        assert reply.status == 404
+        assert reply.json()["error"]["code"] == "not_found"  # type: ignore[index]
+    assert (await call(app, "/v1/models/sim-model", {})).status == 405
+    assert dict(app.snapshot().requests) == {("other", 404): 50, ("/v1/models/{id}", 405): 1}
+
+
+async def test_embedding_answers_are_bounded_by_max_embedding_values() -> None:
+    app = make_app(max_embedding_values=4096, embedding_dim=256)
+    asked = {"model": "sim-embedding", "input": ["a"] * 2048, "dimensions": 8192}
+    reply = await call(app, "/v1/embeddings", asked)
+    assert reply.status == 400
+    error = reply.json()["error"]
+    assert error["param"] == "dimensions"  # type: ignore[index]
+    assert error["code"] == "embedding_too_large"  # type: ignore[index]
+    message = error["message"]  # type: ignore[index]
+    assert "2048 embeddings of 8192 dimensions (16777216 numbers)" in message
+    assert "at most 4096" in message
+    assert "max_embedding_values" in message
+    # At the default size, the number of inputs is what counts.
+    reply = await call(app, "/v1/embeddings", {"model": "e", "input": ["a"] * 17})
+    assert reply.status == 400
+    assert reply.json()["error"]["param"] == "input"  # type: ignore[index]
+    exactly = await call(app, "/v1/embeddings", {"model": "e", "input": ["a"] * 16})
+    assert exactly.status == 200
+    assert len(exactly.json()["data"]) == 16  # type: ignore[arg-type]
+
+
+async def test_an_oversized_body_is_413_and_the_connection_is_closed() -> None:
+    app = make_app(max_body_bytes=2048)
+    reply = await call(app, "/v1/chat/completions", chat(padding="x" * 4096))
+    assert reply.status == 413
+    assert reply.headers[b"connection"] == b"close"
+    assert reply.json()["error"]["code"] == "request_too_large"  # type: ignore[index]
+    assert (await call(app, "/v1/chat/completions", chat(padding="x" * 1000))).status == 200
+
+
+async def test_a_body_that_stops_arriving_is_408_after_body_timeout() -> None:
+    app = make_app(body_timeout=3.0)
+    loop = asyncio.get_running_loop()
+    pending = [{"type": "http.request", "body": b'{"model":', "more_body": True}]
+    sent: list[dict[str, object]] = []
+    never = loop.create_future()
+
+    async def receive() -> dict[str, object]:
+        if pending:
+            return pending.pop()
+        await never
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    assert loop.time() == pytest.approx(3.0)  # virtual time
+    assert sent[0]["status"] == 408
+    assert (b"connection", b"close") in sent[0]["headers"]  # type: ignore[operator]
+    assert json.loads(sent[1]["body"])["error"]["code"] == "request_timeout"  # type: ignore[arg-type]
+
+
+async def test_a_defect_while_reading_a_request_is_a_json_500(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("a defect")
+
+    monkeypatch.setattr("sluice.sim._app.parse_request", broken)
+    reply = await call(make_app(), "/v1/chat/completions", chat())
+    assert reply.status == 500
+    assert reply.headers[b"content-type"] == b"application/json"
+    assert reply.json()["error"]["type"] == "server_error"  # type: ignore[index]
+
+
+def test_long_api_keys_are_kept_as_digests() -> None:
+    def key(token: bytes) -> str:
+        return _request_headers({"headers": [(b"authorization", b"Bearer " + token)]})[0]
+
+    assert key(b"sk-short") == "sk-short"
+    long_a, long_b = key(b"a" * 100_000), key(b"a" * 99_999 + b"b")
+    assert long_a != long_b
+    assert long_a == key(b"a" * 100_000)
+    assert len(long_a) < 100

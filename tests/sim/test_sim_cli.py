@@ -50,6 +50,11 @@ def test_help_documents_every_flag() -> None:
         "--embedding-dim",
         "--model",
         "--seed",
+        "--max-body-bytes",
+        "--max-header-bytes",
+        "--max-embedding-values",
+        "--header-timeout",
+        "--body-timeout",
         "--log-level",
         "--access-log",
         "--watch-stdin",
@@ -70,6 +75,15 @@ def test_help_documents_every_flag() -> None:
         (["--fault", "boom=0.1"], "sim config: faults must be keyed by one of"),
         (["--fault", "429"], "expected NAME=PROBABILITY"),
         (["--jitter", "gamma"], "Invalid value for '--jitter'"),
+        (["--port", "-1"], "Invalid value for '--port': -1 is not in the range 0<=x<=65535"),
+        (["--port", "99999"], "Invalid value for '--port': 99999 is not in the range"),
+        (["--port", "http"], "Invalid value for '--port': 'http' is not a valid integer"),
+        (["--output-tokens", "1000000000"], "sim config: output_tokens must be an integer"),
+        (["--max-body-bytes", "5"], "sim config: max_body_bytes must be an integer >= 1024"),
+        (["--header-timeout", "0"], "sim config: header_timeout must be > 0, got 0"),
+        (["--body-timeout", "forever"], "sim config: body_timeout must be a duration like"),
+        (["--max-embedding-values", "-1"], "sim config: max_embedding_values must be"),
+        (["--load-factor", "inf"], "sim config: load_factor must be a number >= 1, got inf"),
     ],
 )
 def test_bad_flags_exit_with_code_2(args: list[str], message: str) -> None:
@@ -88,6 +102,25 @@ def test_bad_config_file_exits_with_code_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["sim", "--config", str(path)])
     assert result.exit_code == 2
     assert "unknown field 'speed'" in result.output
+
+
+def test_a_config_file_that_is_not_utf8_exits_with_code_2(tmp_path: Path) -> None:
+    path = tmp_path / "sim.toml"
+    path.write_bytes(b"\xff\xfe t\x00t\x00f\x00t\x00")
+    result = CliRunner().invoke(cli, ["sim", "--config", str(path)])
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "sim.toml' is not UTF-8 text (byte 0); save it as UTF-8" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("host", ["bad\x00host", "127.0.0.1\x00"])
+def test_an_address_that_cannot_be_bound_exits_with_code_1(host: str) -> None:
+    result = CliRunner().invoke(cli, ["sim", "--host", host, "--port", "0"])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Error: cannot serve on" in result.output
+    assert "invalid address" in result.output
 
 
 @pytest.mark.realtime

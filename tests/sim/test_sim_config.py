@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,10 @@ def test_negative_ttft_names_the_field() -> None:
         ({"load_factor": 0.5}, "sim config: load_factor must be >= 1, got 0.5"),
         ({"max_concurrency": -2}, "sim config: max_concurrency must be an integer >= 0, got -2"),
         ({"rpm": 1.5}, "sim config: rpm must be an integer >= 0, got 1.5"),
-        ({"output_tokens": 0}, "sim config: output_tokens must be an integer >= 1, got 0"),
+        (
+            {"output_tokens": 0},
+            "sim config: output_tokens must be an integer >= 1 and <= 1000000, got 0",
+        ),
         (
             {"embedding_dim": 9000},
             "sim config: embedding_dim must be an integer >= 1 and <= 8192, got 9000",
@@ -47,10 +51,38 @@ def test_negative_ttft_names_the_field() -> None:
         ({"faults": {"500": 0.6}, "error_rate": 0.6}, "sim config: faults must be probabilities"),
         ({"models": ()}, "sim config: models must be a non-empty list of model names"),
         ({"load_factor": 2.0}, "sim config: load_batch must be > 0 when load_factor is set"),
+        # Bounded, so that no setting makes the server allocate or wait without limit.
+        ({"ttft": 90_000}, "sim config: ttft must be <= 86400, got 90000"),
+        ({"max_hang": "2d"}, "sim config: max_hang must be a number > 0, got '2d'"),
+        ({"jitter_cv": 1e6}, "sim config: jitter_cv must be <= 10, got 1000000.0"),
+        ({"load_factor": 2000.0}, "sim config: load_factor must be <= 1000, got 2000.0"),
+        (
+            {"output_tokens": 10**9},
+            "sim config: output_tokens must be an integer >= 1 and <= 1000000, got 1000000000",
+        ),
+        (
+            {"context_length": 10**12},
+            "sim config: context_length must be an integer >= 1 and <= 10000000",
+        ),
+        ({"seed": 2**64}, "sim config: seed must be an integer >= 0 and <= 18446744073709551615"),
+        ({"max_body_bytes": 100}, "sim config: max_body_bytes must be an integer >= 1024"),
+        ({"max_body_bytes": 2**40}, "sim config: max_body_bytes must be an integer >= 1024"),
+        ({"max_header_bytes": 0}, "sim config: max_header_bytes must be an integer >= 1024"),
+        ({"header_timeout": 0}, "sim config: header_timeout must be > 0, got 0"),
+        ({"body_timeout": float("inf")}, "sim config: body_timeout must be a number > 0"),
+        (
+            {"max_embedding_values": 2048 * 8192 + 1},
+            "sim config: max_embedding_values must be an integer >= 1 and <= 16777216",
+        ),
+        (
+            {"max_embedding_values": 100, "embedding_dim": 256},
+            "sim config: max_embedding_values must be >= embedding_dim (256), so that one "
+            "input fits, got 100",
+        ),
     ],
 )
 def test_invalid_values_name_the_field(kwargs: dict[str, object], message: str) -> None:
-    with pytest.raises(ConfigError, match="^" + message.replace("[", r"\[").replace("(", r"\(")):
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
         SimConfig(**kwargs)  # type: ignore[arg-type]
 
 
@@ -109,6 +141,23 @@ def test_toml_errors_name_the_file(tmp_path: Path) -> None:
     invalid.write_text("ttft = -1\n")
     with pytest.raises(ConfigError, match=r"^sim config: ttft must be >= 0, got -1$"):
         load_config(invalid)
+
+
+def test_request_limits_have_defaults_for_real_traffic() -> None:
+    config = SimConfig()
+    assert config.max_body_bytes == 16 * 1024 * 1024
+    assert config.max_header_bytes == 64 * 1024
+    assert config.max_embedding_values == 2048 * 512  # every input OpenAI allows, 512 dims
+    assert (config.header_timeout, config.body_timeout) == (10.0, 60.0)
+    parsed = SimConfig.from_mapping({"header-timeout": "500ms", "body_timeout": "2m"})
+    assert (parsed.header_timeout, parsed.body_timeout) == (0.5, 120.0)
+
+
+def test_a_config_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('models = ["caf\u00e9"]\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1.toml' is not UTF-8 text \(byte 14\)"):
+        load_config(path)
 
 
 def test_to_args_round_trips_through_the_cli_names() -> None:

@@ -70,12 +70,12 @@ class StrategyConfig:
     def __post_init__(self) -> None:
         if self.calls < 1:
             raise ValueError(f"calls must be >= 1, got {self.calls!r}")
-        if not (self.latency > 0 and self.scale > 0):
-            raise ValueError("latency and scale must be > 0")
+        if not all(0 < value < math.inf for value in (self.latency, self.scale)):
+            raise ValueError("latency and scale must be finite numbers > 0")
         if self.width is not None and self.width < 1:
             raise ValueError(f"width must be >= 1, got {self.width!r}")
-        if any(not step > 0 for step in self.agent_steps):
-            raise ValueError("agent steps must be > 0 s")
+        if not all(0 < step < math.inf for step in self.agent_steps):
+            raise ValueError("agent steps must be finite numbers of seconds > 0")
 
     @property
     def pool_width(self) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -71,8 +72,8 @@ class SweepConfig:
         if not self.levels:
             raise ValueError("give at least one level")
         for level in self.levels:
-            if not level > 0:
-                raise ValueError(f"every level must be > 0, got {level!r}")
+            if not (level > 0 and math.isfinite(level)):
+                raise ValueError(f"every level must be a finite number > 0, got {level!r}")
             if self.model == "closed" and level != int(level):
                 raise ValueError(f"concurrency levels are whole numbers of users, got {level!r}")
 

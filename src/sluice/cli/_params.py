@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import resource
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,7 +16,10 @@ from ..sim._config import parse_duration
 __all__ = [
     "DURATION",
     "LEVELS",
+    "REPORT_FOLDER",
+    "DurationType",
     "Interrupted",
+    "parse_agent_steps",
     "parse_headers",
     "parse_sim_faults",
     "pick_api",
@@ -32,8 +37,16 @@ class Interrupted(click.ClickException):
         click.echo(self.message, err=True)
 
 
+MAX_SECONDS = 86_400.0  # a day: a longer level or request is surely a typo
+
+
 class DurationType(click.ParamType):  # type: ignore[type-arg] # generic from click 8.2 on
+    """Seconds, or a number with a unit (``500ms``, ``2m``), from 0 to ``maximum``."""
+
     name = "DURATION"
+
+    def __init__(self, maximum: float = MAX_SECONDS) -> None:
+        self.maximum = maximum
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
@@ -46,6 +59,8 @@ class DurationType(click.ParamType):  # type: ignore[type-arg] # generic from cl
             self.fail(f"{value!r} is not a duration like 5, 500ms or 2m", param, ctx)
         if not seconds >= 0:
             self.fail(f"must be >= 0, got {value!r}", param, ctx)
+        if seconds > self.maximum:
+            self.fail(f"must be at most {self.maximum:g} s, got {value!r}", param, ctx)
         return seconds
 
 
@@ -63,6 +78,8 @@ class LevelsType(click.ParamType):  # type: ignore[type-arg] # generic from clic
                 level = float(item.strip())
             except ValueError:
                 self.fail(f"{item.strip()!r} is not a number (give e.g. 50,100,200)", param, ctx)
+            if not math.isfinite(level):
+                self.fail(f"every level must be a finite number, got {item.strip()}", param, ctx)
             if not level > 0:
                 self.fail(f"every level must be > 0, got {item.strip()}", param, ctx)
             levels.append(level)
@@ -71,6 +88,15 @@ class LevelsType(click.ParamType):  # type: ignore[type-arg] # generic from clic
 
 DURATION = DurationType()
 LEVELS = LevelsType()
+# Checked (created, and a file written) by `check_report_folder` once the other options are.
+REPORT_FOLDER = click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("sluice-report"),
+    show_default=True,
+    help="Report folder (index.html, JSON, PNG plots).",
+)
 
 
 def raise_file_limit(needed: int) -> None:
@@ -82,6 +108,37 @@ def raise_file_limit(needed: int) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     except (ValueError, OSError):
         pass
+
+
+# Seconds: an hour is far beyond any agent step worth comparing; the simulator plays a step
+# as one answer of about 100 tokens a second, which stays within its answer length bound.
+MAX_AGENT_STEP = 3600.0
+MAX_AGENT_STEPS = 32
+
+
+def parse_agent_steps(text: str) -> tuple[float, ...]:
+    """``"8.29,6.96"``: the seconds of each agent step, each finite, > 0 and at most an hour."""
+    items = text.split(",")
+    if len(items) > MAX_AGENT_STEPS:
+        raise click.BadParameter(
+            f"at most {MAX_AGENT_STEPS} steps, got {len(items)}", param_hint="--agent-steps"
+        )
+    steps = []
+    for item in items:
+        try:
+            step = float(item.strip())
+        except ValueError:
+            raise click.BadParameter(
+                f"{item.strip()!r} is not a number of seconds (give e.g. 8.29,6.96)",
+                param_hint="--agent-steps",
+            ) from None
+        if not 0 < step <= MAX_AGENT_STEP:  # NaN fails both comparisons
+            raise click.BadParameter(
+                f"every step must be > 0 and at most {MAX_AGENT_STEP:g} s, got {item.strip()}",
+                param_hint="--agent-steps",
+            )
+        steps.append(step)
+    return tuple(steps)
 
 
 def parse_headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:

@@ -1,9 +1,7 @@
-"""``sluice bench``: load tests of any endpoint, and the async strategy comparison."""
+"""``sluice bench``: load tests of any endpoint; the strategy comparison is in `strategies`."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import click
@@ -14,9 +12,12 @@ from ..bench._simulator import SimulatorStartError, embedded_simulator
 from ..bench._stats import Slo, parse_slo
 from ..bench._sweep import SweepConfig
 from ..bench._targets import DEFAULT_PROMPT, TargetSpec, check_url
+from ..sim._config import MAX_OUTPUT_TOKENS, SimConfig
+from ._checks import check_connections, check_rate, check_report_folder, check_workers
 from ._params import (
     DURATION,
     LEVELS,
+    REPORT_FOLDER,
     Interrupted,
     parse_headers,
     parse_sim_faults,
@@ -24,6 +25,7 @@ from ._params import (
     pick_levels,
     raise_file_limit,
 )
+from .strategies import strategies
 
 __all__ = ["bench"]
 
@@ -56,7 +58,7 @@ def bench() -> None:
 @click.option(
     "-n",
     "--requests",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 10_000_000),
     help="Measure this many requests per level instead of a duration.",
 )
 @click.option(
@@ -115,7 +117,7 @@ def bench() -> None:
     type=click.IntRange(min=0),
     default=1,
     show_default=True,
-    help="Generator processes (0: one per CPU); their raw samples are merged.",
+    help="Generator processes (0: one per CPU; at most one per CPU); their raw samples are merged.",
 )
 @click.option(
     "--max-in-flight",
@@ -125,14 +127,7 @@ def bench() -> None:
     help="Open model: requests in flight at most; arrivals beyond are dropped and counted.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of Poisson arrivals.")
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("sluice-report"),
-    show_default=True,
-    help="Report folder.",
-)
+@REPORT_FOLDER
 @click.option(
     "--sim-ttft",
     type=DURATION,
@@ -145,7 +140,7 @@ def bench() -> None:
 )
 @click.option(
     "--sim-tokens",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_OUTPUT_TOKENS),
     default=16,
     show_default=True,
     help="Simulator: tokens per answer.",
@@ -192,6 +187,15 @@ def load(url: str | None, **options: Any) -> None:
     duration = None if options["requests"] else options["duration"]
     if duration is not None and duration <= 0:
         raise click.BadParameter("must be > 0", param_hint="--duration")
+    workers = check_workers(options["workers"])
+    if model == "closed":
+        connections = int(max(levels))
+        hint = "'-c' / '--concurrency'"
+    else:
+        check_rate(max(levels), processes=workers)
+        connections = options["max_in_flight"]
+        hint = "--max-in-flight"
+    check_connections(connections, processes=workers, embedded=url is None, hint=hint)
     phase = Phase(
         warmup=options["warmup"],
         duration=duration,
@@ -199,8 +203,6 @@ def load(url: str | None, **options: Any) -> None:
         timeout=options["timeout"],
         max_time=options["max_time"] or 120.0,
     )
-    workers = options["workers"] or os.cpu_count() or 1
-    connections = int(max(levels)) if model == "closed" else options["max_in_flight"]
     raise_file_limit(connections + 256)
 
     def make_spec(target_url: str) -> TargetSpec:
@@ -220,22 +222,14 @@ def load(url: str | None, **options: Any) -> None:
             connections=connections,
         )
 
-    if url is not None:
-        make_spec(url)  # reject a bad combination before anything starts
+    # Reject a bad combination before anything starts.
+    if url is None:
+        sim_config = _sim_config(options)
+    else:
+        make_spec(url)
+    check_report_folder(options["out"])
     console = make_console()
     if url is None:
-        from ..sim import SimConfig
-
-        try:
-            sim_config = SimConfig(
-                ttft=options["sim_ttft"],
-                itl=options["sim_itl"],
-                output_tokens=options["sim_tokens"],
-                max_concurrency=options["sim_max_concurrency"],
-                faults=parse_sim_faults(options["sim_fault"]),
-            )
-        except ValueError as exc:  # ConfigError is a ValueError
-            raise click.BadParameter(str(exc), param_hint="--sim-*") from None
         try:
             with embedded_simulator(sim_config) as sim:
                 spec = make_spec(sim.base_url)
@@ -265,6 +259,19 @@ def load(url: str | None, **options: Any) -> None:
         }
         outcome = _run_load(model, levels, phase, spec, options, slo, workers, target, console)
     _finish(outcome)
+
+
+def _sim_config(options: dict[str, Any]) -> SimConfig:
+    try:
+        return SimConfig(
+            ttft=options["sim_ttft"],
+            itl=options["sim_itl"],
+            output_tokens=options["sim_tokens"],
+            max_concurrency=options["sim_max_concurrency"],
+            faults=parse_sim_faults(options["sim_fault"]),
+        )
+    except ValueError as exc:  # ConfigError is a ValueError
+        raise click.BadParameter(str(exc), param_hint="--sim-*") from None
 
 
 def _run_load(
@@ -311,70 +318,4 @@ def _finish(outcome: Any) -> None:
         raise click.ClickException(f"no request succeeded: {outcome.data['stopped_early']}")
 
 
-@bench.command("strategies")
-@click.option(
-    "--calls", type=click.IntRange(min=1), default=20, show_default=True, help="LLM calls."
-)
-@click.option(
-    "--latency",
-    type=DURATION,
-    default=1.0,
-    show_default=True,
-    help="Simulated latency of each call (before --quick).",
-)
-@click.option("--quick", is_flag=True, help="Scale every latency by 0.1 (a run of seconds).")
-@click.option(
-    "--width",
-    type=click.IntRange(min=1),
-    help="Threads, processes and calls in flight (default: --calls).",
-)
-@click.option(
-    "--agent-steps",
-    default="8.29,6.96",
-    show_default=True,
-    help="Multi-agent case: seconds of each independent step (before --quick).",
-)
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("sluice-report"),
-    show_default=True,
-    help="Report folder.",
-)
-def strategies(
-    calls: int, latency: float, quick: bool, width: int | None, agent_steps: str, out: Path
-) -> None:
-    """Compare six ways of making the same LLM calls, against the embedded simulator.
-
-    Sequential, a thread pool, asyncio.gather over async defs that block (the classic
-    mistake), run_in_executor, a sluice Gate with the async client, and a process pool; then
-    two independent agent steps run one after the other and concurrently. Each strategy runs
-    in a fresh process, which reports its wall time, CPU time and peak memory.
-    """
-    from ..bench._commands import strategies_test
-    from ..bench._console import make_console
-    from ..bench._strategies import StrategyConfig
-
-    if latency <= 0:
-        raise click.BadParameter("must be > 0", param_hint="--latency")
-    try:
-        steps = tuple(float(s) for s in agent_steps.split(","))
-        config = StrategyConfig(
-            calls=calls,
-            latency=latency,
-            width=width,
-            agent_steps=steps,
-            scale=0.1 if quick else 1.0,
-        )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--agent-steps") from None
-    try:
-        outcome = strategies_test(config, out=out, console=make_console(), echo=click.echo)
-    except SimulatorStartError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(
-        f"Report: {outcome.index}  (every figure: {outcome.index.parent / 'strategies.json'})"
-    )
-    if outcome.interrupted:
-        raise Interrupted(f"Interrupted: the partial report is in {outcome.index}.")
+bench.add_command(strategies)

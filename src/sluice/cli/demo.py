@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from ._params import DURATION, LEVELS, Interrupted, raise_file_limit
+from ._checks import MAX_POOL, check_connections, check_report_folder
+from ._params import DURATION, LEVELS, REPORT_FOLDER, Interrupted, raise_file_limit
 
 
 def _section(title: str) -> None:
@@ -41,20 +42,13 @@ async def _policies() -> None:
 
 
 @click.command()
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("sluice-report"),
-    show_default=True,
-    help="Report folder (index.html, JSON, PNG plots).",
-)
+@REPORT_FOLDER
 @click.option(
     "--calls",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_POOL),
     default=20,
     show_default=True,
-    help="LLM calls in the strategy comparison.",
+    help="LLM calls in the strategy comparison (its pools start one thread or process each).",
 )
 @click.option(
     "-c",
@@ -101,6 +95,9 @@ def demo(
         raise click.BadParameter("must be > 0", param_hint="--duration")
     if any(level != int(level) for level in concurrency):
         raise click.BadParameter("users are whole numbers", param_hint="--concurrency")
+    users = int(max(concurrency))
+    check_connections(users, processes=1, embedded=True, hint="'-c' / '--concurrency'")
+    check_report_folder(out)
     started = time.perf_counter()
     console = make_console()
     click.secho("sluice demo: every figure below is measured now, on this machine.", bold=True)
@@ -118,10 +115,10 @@ def demo(
     levels = ", ".join(f"{level:g}" for level in concurrency)
     _section(f"2. Load test through the sluice client: {levels} concurrent users")
     sim_config = SimConfig(ttft=0.1, itl=0.005, output_tokens=16)
-    raise_file_limit(int(max(concurrency)) + 256)
+    raise_file_limit(users + 256)
     try:
         with embedded_simulator(sim_config) as sim:
-            spec = TargetSpec(sim.base_url, client="sluice", connections=int(max(concurrency)))
+            spec = TargetSpec(sim.base_url, client="sluice", connections=users)
             config = SweepConfig(
                 model="closed",
                 levels=concurrency,

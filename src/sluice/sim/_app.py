@@ -1,10 +1,12 @@
-"""The simulator as a plain ASGI application (no framework: routing is one dict lookup).
+"""The simulator as a plain ASGI application (no framework: routing is a few lookups).
 
-A request to an inference endpoint goes through, in order: body parsing and validation (400),
-the context-length check (400 ``context_length_exceeded``), fault selection (immediate faults
-answer here), the per-key rate limits (429), capacity (429 or 503 when the queue is full), and
-then timed delivery (`Responder`). Every inference response carries the ``x-ratelimit-*``
-headers of the limits in force.
+A request to an inference endpoint goes through, in order: reading the body (413 when too
+large, 408 when too slow), parsing and validation (400), the model's limits (400
+``context_length_exceeded``, or an embeddings answer too large), fault selection (immediate
+faults answer here), the per-key rate limits (429), capacity (429 or 503 when the queue is
+full), and then timed delivery (`Responder`). Every inference response carries the
+``x-ratelimit-*`` headers of the limits in force. Whatever a client sends, a refusal is a 4xx
+with an OpenAI-shaped JSON body.
 
     app = SimApp(SimConfig(itl=0.02))
     uvicorn.run(app, loop="uvloop", http="httptools")
@@ -12,6 +14,7 @@ headers of the limits in force.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import random
@@ -19,7 +22,9 @@ import time
 
 from .._clock import Reader
 from ..openai import Model, encode_error, encode_model, encode_models, format_retry_after
+from ._body import read_body
 from ._capacity import ServerQueue
+from ._checks import check_request
 from ._config import SimConfig
 from ._content import Corpus
 from ._exchange import Exchange, Receive, Scope, Send, SimulatedReset
@@ -27,12 +32,18 @@ from ._faults import IMMEDIATE_FAULTS, FaultPicker, UnknownFaultError
 from ._latency import LatencyModel
 from ._limits import KeyRateBuckets
 from ._metrics import MetricsRecorder, SimMetrics
-from ._protocol import Inference, RequestError, parse_request
+from ._protocol import Inference, parse_request
+from ._request_error import RequestError
 from ._respond import Plan, Responder
 
 __all__ = ["SimApp"]
 
-_MAX_BODY = 16 * 1024 * 1024
+_LOGGER = logging.getLogger("uvicorn.error")
+# Rate-limit state is kept per API key: a longer key is kept as its digest, so that clients
+# sending long keys cannot make the table large.
+_MAX_KEY_LENGTH = 128
+_GET_PATHS = ("/healthz", "/metrics", "/v1/models")
+_SHOWN_PATH = 200
 _INFERENCE = {
     "/v1/chat/completions": "chat",
     "/v1/completions": "completion",
@@ -56,9 +67,8 @@ class _HideSimulatedResets(logging.Filter):
 
 
 def _install_log_filter() -> None:
-    logger = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, _HideSimulatedResets) for f in logger.filters):
-        logger.addFilter(_HideSimulatedResets())
+    if not any(isinstance(f, _HideSimulatedResets) for f in _LOGGER.filters):
+        _LOGGER.addFilter(_HideSimulatedResets())
 
 
 def _request_headers(scope: Scope) -> tuple[str, bytes | None]:
@@ -69,29 +79,13 @@ def _request_headers(scope: Scope) -> tuple[str, bytes | None]:
         if name == b"authorization":
             scheme, _, token = value.partition(b" ")
             if scheme.lower() == b"bearer":
-                key = token.strip().decode("latin-1")
+                token = token.strip()
+                if len(token) > _MAX_KEY_LENGTH:
+                    token = b"sha256:" + hashlib.sha256(token).hexdigest().encode()
+                key = token.decode("latin-1")
         elif name == b"x-sim-fault":
             fault = value
     return key, fault
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole request body, or None if the client left first."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        body: bytes = message.get("body", b"")
-        if not message.get("more_body", False) and not chunks:
-            return body
-        chunks.append(body)
-        size += len(body)
-        if size > _MAX_BODY:
-            raise RequestError(413, f"request body larger than {_MAX_BODY} bytes")
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 class SimApp:
@@ -153,22 +147,28 @@ class SimApp:
                 await self._error(send, path, RequestError(405, "use POST"), [])
             else:
                 await self._inference(kind, path, scope, receive, send)
+            return
+        model = path[11:] if path.startswith("/v1/models/") else None
+        if path not in _GET_PATHS and model not in self._models:
+            # Unknown paths share one metrics label: a client must not be able to grow the
+            # metrics without bound.
+            shown = scope["path"][:_SHOWN_PATH]  # as long as the headers may be: cut short
+            error = RequestError(404, f"unknown path {shown!r}", code="not_found")
+            await self._error(send, "other", error, [])
         elif scope["method"] not in ("GET", "HEAD"):
-            await self._error(send, path, RequestError(405, "use GET"), [])
+            endpoint = path if model is None else "/v1/models/{id}"
+            await self._error(send, endpoint, RequestError(405, "use GET"), [])
         elif path == "/healthz":
             await self._reply(send, None, 200, b'{"status":"ok"}')
         elif path == "/metrics":
             queue = self.queue
             text = self.metrics.render(queue.active, queue.queued, queue.peak_active)
             await self._reply(send, None, 200, text, b"text/plain; version=0.0.4")
-        elif path == "/v1/models":
+        elif model is None:
             await self._reply(send, path, 200, self._models_body)
-        elif path.startswith("/v1/models/") and path[11:] in self._models:
-            body = encode_model(self._models[path[11:]])
-            await self._reply(send, "/v1/models/{id}", 200, body)
         else:
-            error = RequestError(404, f"unknown path {scope['path']!r}", code="not_found")
-            await self._error(send, "other", error, [])
+            body = encode_model(self._models[model])
+            await self._reply(send, "/v1/models/{id}", 200, body)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -200,6 +200,7 @@ class SimApp:
     async def _error(
         self, send: Send, endpoint: str, error: RequestError, headers: list[tuple[bytes, bytes]]
     ) -> None:
+        headers = headers + error.headers()
         await self._reply(send, endpoint, error.status, error.body(), headers=headers)
 
     def _peek_headers(self, key: str, request_id: bytes) -> list[tuple[bytes, bytes]]:
@@ -216,12 +217,7 @@ class SimApp:
         number = next(self._ids)
         request_id = b"req_sim%x" % number
         try:
-            raw = await _read_body(receive)
-            if raw is None:
-                return
-            inference = parse_request(kind, raw)
-            self._check_context(inference)
-            fault = self.faults.pick(forced)
+            inference, fault = await self._admit(kind, scope, receive, forced)
         except UnknownFaultError as exc:
             error = RequestError(400, str(exc), param="x-sim-fault")
             await self._error(send, endpoint, error, self._peek_headers(key, request_id))
@@ -229,6 +225,13 @@ class SimApp:
         except RequestError as exc:
             await self._error(send, endpoint, exc, self._peek_headers(key, request_id))
             return
+        except Exception:  # a defect: answer in the API's shape, and log it for a fix
+            _LOGGER.exception("sluice sim: the request could not be handled")
+            error = RequestError(500, _IMMEDIATE["500"][1], "server_error")
+            await self._error(send, endpoint, error, self._peek_headers(key, request_id))
+            return
+        if inference is None:
+            return  # the client left before its body arrived
         if self._closing:
             error = RequestError(503, "the simulator is shutting down", "server_error")
             headers = self._peek_headers(key, request_id)
@@ -290,6 +293,21 @@ class SimApp:
             self.queue.leave()
             await exchange.aclose()
 
+    async def _admit(
+        self, kind: str, scope: Scope, receive: Receive, forced: bytes | None
+    ) -> tuple[Inference | None, str | None]:
+        """The request, read, parsed and checked, and its fault (``forced``: the raw
+        ``x-sim-fault`` header); (None, None) if the client left first."""
+        config = self.config
+        raw = await read_body(
+            scope, receive, max_bytes=config.max_body_bytes, time_limit=config.body_timeout
+        )
+        if raw is None:
+            return None, None
+        inference = parse_request(kind, raw, token_limit=config.context_length)
+        check_request(inference, config)
+        return inference, self.faults.pick(forced)
+
     async def _immediate_fault(
         self, send: Send, endpoint: str, fault: str, key: str, request_id: bytes
     ) -> None:
@@ -309,28 +327,3 @@ class SimApp:
         if cap is not None and cap < natural:
             return cap, "length"
         return natural, "stop"
-
-    def _check_context(self, inference: Inference) -> None:
-        limit = self.config.context_length
-        if inference.kind == "embedding":
-            longest = max(tokens for _, tokens in inference.inputs)
-            if longest > limit:
-                raise RequestError(
-                    400,
-                    f"This model's maximum context length is {limit} tokens, however you "
-                    f"requested {longest} tokens in an input. Please reduce your input.",
-                    param="input",
-                    code="context_length_exceeded",
-                )
-            return
-        requested = inference.prompt_tokens + (inference.max_tokens or 0)
-        if requested > limit:
-            raise RequestError(
-                400,
-                f"This model's maximum context length is {limit} tokens. However, you "
-                f"requested {requested} tokens ({inference.prompt_tokens} in the messages, "
-                f"{inference.max_tokens or 0} in the completion). Please reduce the length "
-                "of the messages or completion.",
-                param="messages",
-                code="context_length_exceeded",
-            )

@@ -46,6 +46,11 @@ DEFAULTS: dict[str, str] = {
     "embedding_dim": "256",
     "models": "sim-model, sim-embedding",
     "seed": "0",
+    "max_body_bytes": "16777216",
+    "max_header_bytes": "65536",
+    "max_embedding_values": "1048576",
+    "header_timeout": "10",
+    "body_timeout": "60",
 }
 
 
@@ -71,7 +76,11 @@ def _parse_faults(values: tuple[str, ...]) -> dict[str, float]:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option(
-    "--port", type=int, default=8000, show_default=True, help="Port to listen on (0: any free)."
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on (0: any free).",
 )
 @click.option(
     "--config",
@@ -175,6 +184,38 @@ def _parse_faults(values: tuple[str, ...]) -> dict[str, float]:
     help=_help("Model listed by /v1/models (repeatable).", "models"),
 )
 @click.option("--seed", type=int, help=_help("Seed for content, jitter and random faults.", "seed"))
+@click.option(
+    "--max-body-bytes",
+    type=int,
+    help=_help("Largest request body accepted; beyond it: 413.", "max_body_bytes"),
+)
+@click.option(
+    "--max-header-bytes",
+    type=int,
+    help=_help("Largest request line and headers accepted; beyond: 431.", "max_header_bytes"),
+)
+@click.option(
+    "--max-embedding-values",
+    type=int,
+    help=_help(
+        "Most numbers in one embeddings answer (inputs x dimensions); beyond: 400.",
+        "max_embedding_values",
+    ),
+)
+@click.option(
+    "--header-timeout",
+    metavar=_DURATION,
+    help=_help(
+        "Time a connection has to send a request's headers, from its opening or its "
+        "previous answer; then it is closed.",
+        "header_timeout",
+    ),
+)
+@click.option(
+    "--body-timeout",
+    metavar=_DURATION,
+    help=_help("Time a request has to send its whole body; beyond it: 408.", "body_timeout"),
+)
 @click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),

@@ -7,6 +7,12 @@ limit" for ``max_concurrency``, ``rpm`` and ``tpm``. Invalid values fail at cons
 message naming the field::
 
     SimConfig(ttft=-1)   # ConfigError: sim config: ttft must be >= 0, got -1
+
+Every setting is bounded, so neither a configuration nor a request can make the server
+allocate or compute without limit: durations are at most a day, answers at most
+``MAX_OUTPUT_TOKENS`` tokens, and what a client may send (``max_body_bytes``,
+``max_header_bytes``, ``header_timeout``, ``body_timeout``) or ask for
+(``max_embedding_values``) has a limit of its own.
 """
 
 from __future__ import annotations
@@ -23,7 +29,16 @@ from typing import Any
 
 from .._errors import ConfigError
 
-__all__ = ["FAULT_NAMES", "JITTER_KINDS", "SimConfig", "load_config", "parse_duration"]
+__all__ = [
+    "FAULT_NAMES",
+    "JITTER_KINDS",
+    "MAX_EMBEDDING_DIMENSIONS",
+    "MAX_EMBEDDING_INPUTS",
+    "MAX_OUTPUT_TOKENS",
+    "SimConfig",
+    "load_config",
+    "parse_duration",
+]
 
 FAULT_NAMES = (
     "400",
@@ -41,8 +56,30 @@ FAULT_NAMES = (
 JITTER_KINDS = ("constant", "normal", "lognormal")
 
 _DURATION_FIELDS = frozenset(
-    {"ttft", "prefill_per_token", "itl", "retry_after", "max_hang", "slow_itl"}
+    {
+        "ttft",
+        "prefill_per_token",
+        "itl",
+        "retry_after",
+        "max_hang",
+        "slow_itl",
+        "header_timeout",
+        "body_timeout",
+    }
 )
+# Upper bounds: far beyond any realistic setting, low enough that no product of them
+# overflows a timer or exhausts memory.
+_MAX_SECONDS = 86_400.0
+MAX_OUTPUT_TOKENS = 1_000_000
+_MAX_CONTEXT = 10_000_000
+_MAX_JITTER_CV = 10.0
+_MAX_LOAD_FACTOR = 1000.0
+_MAX_SEED = 2**64 - 1
+# What one embeddings request may hold, as OpenAI's API allows.
+MAX_EMBEDDING_INPUTS = 2048
+MAX_EMBEDDING_DIMENSIONS = 8192
+_KIB = 1024
+_MIB = 1024 * 1024
 _DURATION_RE = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(us|ms|s|m)?\s*$")
 _UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, None: 1.0}
 
@@ -51,11 +88,15 @@ def _fail(name: str, rule: str, value: object) -> ConfigError:
     return ConfigError(f"sim config: {name} must be {rule}, got {value!r}")
 
 
-def _number(name: str, value: object, *, minimum: float, strict: bool = False) -> float:
+def _number(
+    name: str, value: object, *, minimum: float, maximum: float, strict: bool = False
+) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise _fail(name, f"a number {'>' if strict else '>='} {minimum:g}", value)
     if value < minimum or (strict and value == minimum):
         raise _fail(name, f"{'>' if strict else '>='} {minimum:g}", value)
+    if value > maximum:
+        raise _fail(name, f"<= {maximum:g}", value)
     return float(value)
 
 
@@ -101,6 +142,12 @@ class SimConfig:
     varies both; ``load_factor`` multiplies them linearly from 1 (one active request) up to
     ``load_factor`` at ``load_batch`` active requests (default ``max_concurrency``).
 
+    What a client may send or ask for: a request body of at most ``max_body_bytes`` (413
+    beyond), arriving within ``body_timeout`` seconds (408); request line and headers of at
+    most ``max_header_bytes`` (431), complete within ``header_timeout`` seconds of the
+    connection opening or of its previous answer (408, or a silent close when nothing came);
+    embeddings answers of at most ``max_embedding_values`` numbers (inputs x dimensions, 400).
+
         config = SimConfig(ttft=0.2, itl=0.02, max_concurrency=64, rpm=600, seed=7)
         async with SimServer(config) as sim:
             print(sim.base_url)
@@ -129,22 +176,24 @@ class SimConfig:
     embedding_dim: int = 256
     models: tuple[str, ...] = ("sim-model", "sim-embedding")
     seed: int = 0
+    max_body_bytes: int = 16 * _MIB
+    max_header_bytes: int = 64 * _KIB
+    max_embedding_values: int = _MIB
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
 
     def __post_init__(self) -> None:
-        for name in ("ttft", "prefill_per_token", "itl", "jitter_cv", "retry_after", "slow_itl"):
-            object.__setattr__(self, name, _number(name, getattr(self, name), minimum=0))
+        self._check_durations()
+        self._check_integers()
+        jitter_cv = _number("jitter_cv", self.jitter_cv, minimum=0, maximum=_MAX_JITTER_CV)
+        object.__setattr__(self, "jitter_cv", jitter_cv)
         object.__setattr__(
-            self, "max_hang", _number("max_hang", self.max_hang, minimum=0, strict=True)
+            self,
+            "load_factor",
+            _number("load_factor", self.load_factor, minimum=1, maximum=_MAX_LOAD_FACTOR),
         )
-        object.__setattr__(self, "load_factor", _number("load_factor", self.load_factor, minimum=1))
         if self.jitter not in JITTER_KINDS:
             raise _fail("jitter", "one of " + ", ".join(JITTER_KINDS), self.jitter)
-        for name in ("load_batch", "max_concurrency", "max_queue", "rpm", "tpm"):
-            _integer(name, getattr(self, name), minimum=0)
-        for name in ("output_tokens", "tokens_per_chunk", "context_length"):
-            _integer(name, getattr(self, name), minimum=1)
-        _integer("embedding_dim", self.embedding_dim, minimum=1, maximum=8192)
-        _integer("seed", self.seed, minimum=0)
         if self.overflow_status not in (429, 503):
             raise _fail("overflow_status", "429 or 503", self.overflow_status)
         if self.load_factor != 1 and self.load_batch == 0 and self.max_concurrency == 0:
@@ -157,6 +206,35 @@ class SimConfig:
         if not all(isinstance(m, str) and m for m in models):
             raise _fail("models", "a list of non-empty strings", models)
         object.__setattr__(self, "models", tuple(models))
+
+    def _check_durations(self) -> None:
+        for name in ("ttft", "prefill_per_token", "itl", "retry_after", "slow_itl"):
+            seconds = _number(name, getattr(self, name), minimum=0, maximum=_MAX_SECONDS)
+            object.__setattr__(self, name, seconds)
+        for name in ("max_hang", "header_timeout", "body_timeout"):
+            value = getattr(self, name)
+            seconds = _number(name, value, minimum=0, maximum=_MAX_SECONDS, strict=True)
+            object.__setattr__(self, name, seconds)
+
+    def _check_integers(self) -> None:
+        for name in ("load_batch", "max_concurrency", "max_queue", "rpm", "tpm"):
+            _integer(name, getattr(self, name), minimum=0)
+        for name in ("output_tokens", "tokens_per_chunk"):
+            _integer(name, getattr(self, name), minimum=1, maximum=MAX_OUTPUT_TOKENS)
+        _integer("context_length", self.context_length, minimum=1, maximum=_MAX_CONTEXT)
+        _integer("embedding_dim", self.embedding_dim, minimum=1, maximum=MAX_EMBEDDING_DIMENSIONS)
+        _integer("seed", self.seed, minimum=0, maximum=_MAX_SEED)
+        _integer("max_body_bytes", self.max_body_bytes, minimum=_KIB, maximum=1024 * _MIB)
+        _integer("max_header_bytes", self.max_header_bytes, minimum=_KIB, maximum=16 * _MIB)
+        values = _integer(
+            "max_embedding_values",
+            self.max_embedding_values,
+            minimum=1,
+            maximum=MAX_EMBEDDING_INPUTS * MAX_EMBEDDING_DIMENSIONS,
+        )
+        if values < self.embedding_dim:
+            rule = f">= embedding_dim ({self.embedding_dim}), so that one input fits"
+            raise _fail("max_embedding_values", rule, values)
 
     def _checked_faults(self) -> dict[str, float]:
         if not isinstance(self.faults, Mapping):
@@ -235,6 +313,11 @@ def load_config(
                 data = {str(k).replace("-", "_"): v for k, v in tomllib.load(file).items()}
         except OSError as exc:
             raise ConfigError(f"sim config: cannot read {os.fspath(path)!r}: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"sim config: {os.fspath(path)!r} is not UTF-8 text (byte {exc.start}); "
+                "save it as UTF-8"
+            ) from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"sim config: {os.fspath(path)!r} is not valid TOML: {exc}") from exc
     for key, value in (overrides or {}).items():

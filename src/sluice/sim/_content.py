@@ -18,6 +18,7 @@ different prompts get different ones. Every emitted piece is exactly one token, 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import random
 import re
@@ -47,9 +48,18 @@ _WORDS = (
 _CORPUS_TOKENS = 4096  # long enough that answers rarely overlap, small enough to build at once
 
 
-def count_tokens(text: str) -> int:
-    """Tokens in ``text`` under the simulator's tokenizer (see the module docstring)."""
-    return len(_TOKEN_RE.findall(text))
+def count_tokens(text: str, limit: int | None = None) -> int:
+    """Tokens in ``text`` under the simulator's tokenizer (see the module docstring).
+
+    With ``limit``, counting stops past it: the answer is exact up to ``limit``, and
+    ``limit + 1`` for any longer text, at a cost bounded by ``limit`` whatever the text.
+
+        count_tokens("a b c d", limit=2)   # 3: more than 2
+    """
+    # A token is at least one character, so a text no longer than the limit is counted whole.
+    if limit is None or len(text) <= limit:
+        return len(_TOKEN_RE.findall(text))
+    return sum(1 for _ in itertools.islice(_TOKEN_RE.finditer(text), limit + 1))
 
 
 class Corpus:

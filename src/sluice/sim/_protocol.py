@@ -2,8 +2,11 @@
 come from `sluice.openai`.
 
 Parsing turns a body into an `Inference` (what to answer and how big it is) or raises
-`RequestError` with an OpenAI-shaped error. Tool definitions, sampling parameters and other
-fields the simulator does not act on are accepted and ignored.
+`RequestError` with an OpenAI-shaped error, whatever the body holds. Tool definitions,
+sampling parameters and other fields the simulator does not act on are accepted and ignored.
+
+Counting a prompt's tokens stops once it passes ``token_limit`` (the model's context length):
+beyond it the request is refused anyway, and the count says only "more than the limit".
 
     body = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
     inference = parse_request("chat", body)
@@ -12,52 +15,42 @@ fields the simulator does not act on are accepted and ignored.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..openai import encode_error
+from ._body import decode_json
+from ._config import MAX_EMBEDDING_DIMENSIONS, MAX_EMBEDDING_INPUTS
 from ._content import count_tokens
+from ._request_error import RequestError
 
 __all__ = ["Inference", "RequestError", "parse_request"]
 
 _MESSAGE_OVERHEAD = 3
 _REPLY_PRIMING = 3
 _IMAGE_TOKENS = 85
-_MAX_EMBEDDING_INPUTS = 2048
-_MAX_DIMENSIONS = 8192
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
-class RequestError(Exception):
-    """A request the simulator refuses, carrying the HTTP status and the error body fields."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        type_: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type_
-        self.param = param
-        self.code = code
-
-    def body(self) -> bytes:
-        return encode_error(self.message, self.type, param=self.param, code=self.code)
+_SHOWN = 60  # characters of a rejected value quoted back in an error message
 
 
 def _invalid(message: str, param: str | None = None, code: str | None = None) -> RequestError:
     return RequestError(400, message, param=param, code=code)
 
 
+def _shown(value: object) -> str:
+    """``repr(value)``, cut short: an error must not echo a megabyte back."""
+    text = repr(value) if not isinstance(value, list | dict) else type(value).__name__
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
 @dataclass(slots=True)
 class Inference:
-    """One parsed request: ``kind`` is ``chat``, ``completion`` or ``embedding``."""
+    """One parsed request: ``kind`` is ``chat``, ``completion`` or ``embedding``.
+
+    ``prompt_tokens`` is exact up to the token limit parsing was given; beyond it, it is some
+    count above the limit (see the module docstring).
+    """
 
     kind: str
     model: str
@@ -72,6 +65,22 @@ class Inference:
     base64: bool = False
 
 
+class _Budget:
+    """Tokens of one prompt, counted while they stay within ``limit`` (None: no limit)."""
+
+    __slots__ = ("limit", "total")
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.total = 0
+
+    def add_text(self, text: str) -> None:
+        if self.limit is None:
+            self.total += count_tokens(text)
+        elif self.total <= self.limit:  # past the limit, more counting changes nothing
+            self.total += count_tokens(text, self.limit - self.total)
+
+
 def _optional_int(
     body: dict[str, Any], name: str, minimum: int, maximum: int | None = None
 ) -> int | None:
@@ -80,19 +89,24 @@ def _optional_int(
         return None
     rule = f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _invalid(f"{name} must be {rule}, got {value!r}", name)
+        raise _invalid(f"{name} must be {rule}, got {_shown(value)}", name)
     if maximum is not None and value > maximum:
-        raise _invalid(f"{name} must be {rule}, got {value!r}", name)
+        raise _invalid(f"{name} must be {rule}, got {_shown(value)}", name)
     return value
 
 
-def _common(body: dict[str, Any]) -> tuple[str, bool, bool, int | None]:
+def _model(body: dict[str, Any]) -> str:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _invalid("you must provide a model parameter (a non-empty string)", "model")
+    return model
+
+
+def _common(body: dict[str, Any]) -> tuple[str, bool, bool, int | None]:
+    model = _model(body)
     stream = body.get("stream") or False
     if not isinstance(stream, bool):
-        raise _invalid(f"stream must be a boolean, got {stream!r}", "stream")
+        raise _invalid(f"stream must be a boolean, got {_shown(stream)}", "stream")
     options = body.get("stream_options")
     include_usage = False
     if options is not None:
@@ -100,11 +114,14 @@ def _common(body: dict[str, Any]) -> tuple[str, bool, bool, int | None]:
             raise _invalid("stream_options is only allowed when stream is true", "stream_options")
         if not isinstance(options, dict):
             raise _invalid("stream_options must be an object", "stream_options")
-        include_usage = bool(options.get("include_usage", False))
+        include_usage = options.get("include_usage", False)
+        if not isinstance(include_usage, bool):
+            raise _invalid("stream_options.include_usage must be a boolean", "stream_options")
     n = body.get("n")
     if n is not None and n != 1:
         raise _invalid(
-            f"n={n!r} is not supported by the simulator: only n=1; send separate requests", "n"
+            f"n={_shown(n)} is not supported by the simulator: only n=1; send separate requests",
+            "n",
         )
     caps = [
         v
@@ -117,50 +134,62 @@ def _common(body: dict[str, Any]) -> tuple[str, bool, bool, int | None]:
     return model, stream, include_usage, min(caps) if caps else None
 
 
-def _content_tokens(content: object, where: str) -> tuple[int, str]:
-    """Tokens and text of a message's content: a string, a list of parts, or null."""
+def _image_key(part: dict[str, Any], where: str) -> str:
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else None
+    if not isinstance(url, str):
+        message = f"{where}.content image parts need an object with a string 'url'"
+        raise _invalid(message, "messages")
+    detail = image.get("detail") if isinstance(image, dict) else None
+    return f"image\x1f{url}\x1f{detail if isinstance(detail, str) else ''}"
+
+
+def _add_content(content: object, where: str, tokens: _Budget) -> str:
+    """Count a message's content (a string, a list of parts, or null); its text."""
     if content is None:
-        return 0, ""
+        return ""
     if isinstance(content, str):
-        return count_tokens(content), content
+        tokens.add_text(content)
+        return content
     if not isinstance(content, list):
         raise _invalid(f"{where}.content must be a string or a list of content parts", "messages")
-    tokens = 0
     texts: list[str] = []
     for part in content:
         if not isinstance(part, dict):
             raise _invalid(f"{where}.content parts must be objects", "messages")
-        if part.get("type") == "text":
+        kind = part.get("type")
+        if kind == "text":
             text = part.get("text")
             if not isinstance(text, str):
                 raise _invalid(f"{where}.content text parts need a string 'text'", "messages")
-            tokens += count_tokens(text)
+            tokens.add_text(text)
             texts.append(text)
-        elif part.get("type") == "image_url":
-            tokens += _IMAGE_TOKENS
-            texts.append(json.dumps(part.get("image_url"), sort_keys=True))
-    return tokens, "\n".join(texts)
+        elif kind == "image_url":
+            tokens.total += _IMAGE_TOKENS
+            texts.append(_image_key(part, where))
+    return "\n".join(texts)
 
 
-def _parse_chat(body: dict[str, Any]) -> Inference:
+def _parse_chat(body: dict[str, Any], token_limit: int | None) -> Inference:
     model, stream, include_usage, max_tokens = _common(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise _invalid("messages must be a non-empty list", "messages")
-    tokens = _REPLY_PRIMING
+    tokens = _Budget(token_limit)
+    tokens.total = _REPLY_PRIMING
     key_parts: list[bytes] = []
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(message, dict):
             raise _invalid(f"{where} must be an object", "messages")
         role = message.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise _invalid(f"{where}.role must be one of {', '.join(sorted(_ROLES))}", "messages")
-        content_tokens, text = _content_tokens(message.get("content"), where)
-        tokens += _MESSAGE_OVERHEAD + content_tokens + (1 if message.get("name") else 0)
+        tokens.total += _MESSAGE_OVERHEAD + (1 if message.get("name") else 0)
+        text = _add_content(message.get("content"), where, tokens)
         key_parts.append(f"{role}\x1f{text}".encode())
     return Inference(
-        "chat", model, tokens, b"\x1e".join(key_parts), stream, include_usage, max_tokens
+        "chat", model, tokens.total, b"\x1e".join(key_parts), stream, include_usage, max_tokens
     )
 
 
@@ -170,31 +199,31 @@ def _token_ids(value: object) -> bool:
     )
 
 
-def _prompt(value: object, name: str) -> tuple[bytes, int]:
+def _prompt(value: object, name: str, token_limit: int | None) -> tuple[bytes, int]:
     """Key and token count of one prompt or input: a string or a list of token ids."""
     if isinstance(value, str):
-        return value.encode(), count_tokens(value)
+        tokens = _Budget(token_limit)
+        tokens.add_text(value)
+        return value.encode(), tokens.total
     if _token_ids(value):
         assert isinstance(value, list)
         return b"ids:" + ",".join(map(str, value)).encode(), len(value)
     raise _invalid(f"{name} must be a string or a list of token ids", name)
 
 
-def _parse_completion(body: dict[str, Any]) -> Inference:
+def _parse_completion(body: dict[str, Any], token_limit: int | None) -> Inference:
     model, stream, include_usage, max_tokens = _common(body)
     prompt = body.get("prompt")
     if isinstance(prompt, list) and prompt and not _token_ids(prompt):
         if len(prompt) != 1:
             raise _invalid("only one prompt per request is supported by the simulator", "prompt")
         prompt = prompt[0]
-    key, tokens = _prompt(prompt, "prompt")
+    key, tokens = _prompt(prompt, "prompt", token_limit)
     return Inference("completion", model, tokens, key, stream, include_usage, max_tokens)
 
 
-def _parse_embedding(body: dict[str, Any]) -> Inference:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise _invalid("you must provide a model parameter (a non-empty string)", "model")
+def _parse_embedding(body: dict[str, Any], token_limit: int | None) -> Inference:
+    model = _model(body)
     raw = body.get("input")
     items: list[object]
     if isinstance(raw, str) or _token_ids(raw):
@@ -203,9 +232,10 @@ def _parse_embedding(body: dict[str, Any]) -> Inference:
         items = raw
     else:
         raise _invalid("input must be a string, a list of strings or token id lists", "input")
-    if len(items) > _MAX_EMBEDDING_INPUTS:
-        raise _invalid(f"input may hold at most {_MAX_EMBEDDING_INPUTS} items", "input")
-    inputs = [_prompt(item, "input") for item in items]
+    if len(items) > MAX_EMBEDDING_INPUTS:
+        raise _invalid(f"input may hold at most {MAX_EMBEDDING_INPUTS} items", "input")
+    # The limit applies to each input: each one must fit the model's context.
+    inputs = [_prompt(item, "input", token_limit) for item in items]
     if any(not key or key == b"ids:" for key, _ in inputs):
         raise _invalid("input items must not be empty", "input")
     encoding = body.get("encoding_format") or "float"
@@ -217,7 +247,7 @@ def _parse_embedding(body: dict[str, Any]) -> Inference:
         sum(tokens for _, tokens in inputs),
         b"",
         inputs=inputs,
-        dimensions=_optional_int(body, "dimensions", 1, _MAX_DIMENSIONS),
+        dimensions=_optional_int(body, "dimensions", 1, MAX_EMBEDDING_DIMENSIONS),
         base64=encoding == "base64",
     )
 
@@ -225,12 +255,9 @@ def _parse_embedding(body: dict[str, Any]) -> Inference:
 _PARSERS = {"chat": _parse_chat, "completion": _parse_completion, "embedding": _parse_embedding}
 
 
-def parse_request(kind: str, raw: bytes) -> Inference:
-    """Check and summarise a request body of the given kind."""
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise _invalid(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise _invalid("request body must be a JSON object")
-    return _PARSERS[kind](body)
+def parse_request(kind: str, raw: bytes, *, token_limit: int | None = None) -> Inference:
+    """Check and summarise a request body of the given kind; `RequestError` if it is bad.
+
+    ``token_limit`` bounds the work of counting prompt tokens (see the module docstring).
+    """
+    return _PARSERS[kind](decode_json(raw), token_limit)

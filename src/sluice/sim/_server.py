@@ -1,5 +1,6 @@
 """Running the simulator: inside the current event loop (`SimServer`), or as the blocking
-main program of ``sluice sim`` (`serve_forever`). Both serve through uvicorn with httptools.
+main program of ``sluice sim`` (`serve_forever`). Both serve through uvicorn with httptools,
+guarded against slow and oversized request headers (`guarded_protocol`).
 """
 
 from __future__ import annotations
@@ -15,18 +16,25 @@ import uvicorn
 
 from ._app import SimApp
 from ._config import SimConfig
+from ._http import guarded_protocol
 from ._metrics import SimMetrics
 
 __all__ = ["SimServer", "bind_socket", "serve_forever"]
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` (port 0: the OS picks), not yet listening."""
+    """A TCP socket bound to ``host:port`` (port 0: the OS picks), not yet listening.
+
+    Raises OSError for any address that cannot be bound, malformed ones included.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+    except (OverflowError, TypeError, ValueError) as exc:  # out-of-range port, NUL, bad name
+        sock.close()
+        raise OSError(f"invalid address: {exc}") from exc
     except BaseException:
         sock.close()
         raise
@@ -90,9 +98,13 @@ def _uvicorn_config(
         extra = {"loop": "none", "log_config": None}
     else:
         extra = {"loop": "asyncio" if sys.platform == "win32" else "uvloop"}
+    protocol = guarded_protocol(
+        header_timeout=app.config.header_timeout, max_header_bytes=app.config.max_header_bytes
+    )
     return uvicorn.Config(
         app,
-        http="httptools",
+        http=protocol,
+        ws="none",  # no WebSocket endpoint: upgrade requests are plain HTTP requests
         lifespan="off",
         log_level=log_level,
         access_log=access_log,
