@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sluice
+from sluice._core.call import Call
 from sluice._stages.rate import Gcra, RateLimiter
 from sluice.policies.rate import Rate
 
@@ -121,6 +122,17 @@ def test_remaining_only_ever_tightens() -> None:
     assert [rate.reserve(0.0, 0) for _ in range(3)] == [0.0, 0.0, 1.0]
     rate.observe(5.0, requests_remaining=100)  # more than our burst: no effect
     assert rate.earliest(5.0) == 5.0
+
+
+def test_a_slot_after_the_deadline_fails_fast_and_says_when() -> None:
+    rate = limiter(rps=1)
+    rate.reserve(0.0, 0)
+    call = Call(lambda: None, (), {}, None)
+    call.deadline = 0.5
+    with pytest.raises(sluice.DeadlineExceeded) as info:
+        rate.before(call, 0.0)
+    assert info.value.retry_after == 1.0
+    assert rate.earliest(0.0) == 1.0  # nothing was booked for it
 
 
 def test_gcra_adjust_moves_the_arrival_time() -> None:

@@ -63,6 +63,7 @@ class Cooldown:
                 f"a cooldown), longer than the {deadline - now:.3g}s left",
                 gate=self._gate,
                 timeout=max(0.0, deadline - now),
+                retry_after=until - now,
             )
         return until - now
 

@@ -170,6 +170,7 @@ class RateLimiter:
                 f"after the deadline ({deadline - now:.3g}s left)",
                 gate=self._gate,
                 timeout=max(0.0, deadline - now),
+                retry_after=at - now,
             )
         if requests is not None:
             requests.commit(at, 1.0)
