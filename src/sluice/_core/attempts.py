@@ -174,8 +174,12 @@ class Attempts:
         call.error = error
         call.overloaded = False
         call.retry_after = None
+        call.status = None
         if isinstance(error, Exception):
             call.overloaded = bool(getattr(error, "overloaded", False))
+            status = getattr(error, "status", None) or getattr(error, "status_code", None)
+            if type(status) is int:
+                call.status = status
             retry_after = getattr(error, "retry_after", None)
             if (
                 isinstance(retry_after, int | float)

@@ -41,8 +41,9 @@ class Call:
     Of the attempt in progress, set by the kernel: ``began`` (when it began, before the
     stages admitted it), ``started`` (when the call was issued,
     after every stage said go; ``None`` while admission runs, and for good if it never was),
-    ``error`` (``None`` on success), ``result``, and for a failure ``overloaded`` and
-    ``retry_after`` (the signals any error may carry, read once). Set by the stage that owns
+    ``error`` (``None`` on success), ``result``, and for a failure ``overloaded``,
+    ``retry_after`` and ``status`` (the signals any error may carry, read once; ``status``: the
+    HTTP status it names as ``status`` or ``status_code``). Set by the stage that owns
     them: ``ticket`` (breaker generation), ``reserved``, ``usage`` and ``usage_token`` (rate:
     the tokens booked, and where the call reports what it really used), ``permit`` and
     ``load`` (concurrency: whether a permit is held, and the attempts in flight when it was
@@ -59,6 +60,7 @@ class Call:
     result: Any
     overloaded: bool
     retry_after: float | None
+    status: int | None
     ticket: int
     reserved: float
     usage: UsageBox | None
@@ -86,6 +88,7 @@ class Call:
         "retry_after",
         "start",
         "started",
+        "status",
         "ticket",
         "tokens",
         "usage",
