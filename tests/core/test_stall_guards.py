@@ -20,6 +20,27 @@ def now() -> float:
     return asyncio.get_running_loop().time()
 
 
+class Refused(Exception):
+    """An upstream refusal as an HTTP client reports it: a status, and the error protocol."""
+
+    def __init__(self, status: int, *, retry_after: float | None = None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after
+        self.overloaded = status in (429, 503)
+        self.retryable = status in (429, 503)
+
+
+async def test_tokens_of_a_request_the_upstream_refused_go_back() -> None:
+    gate = sluice.Gate(rate=sluice.Rate(tpm=600, token_burst=100))  # 10 tokens per second
+    # A 400 (context length exceeded): the server never counted those tokens.
+    with pytest.raises(Refused):
+        await gate.run(Upstream(script=[Refused(400)]), tokens=100)
+    upstream = Upstream()
+    await gate.run(upstream, tokens=100)
+    assert upstream.starts == [0.0]
+
+
 async def test_one_huge_estimate_leaves_at_most_a_minute_of_debt() -> None:
     gate = sluice.Gate(rate=sluice.Rate(tpm=60_000))  # 1,000 tokens a second, 1,000 of burst
     await gate.run(Upstream(), tokens=1e12)

@@ -16,7 +16,8 @@ emission interval ``T``; a cost ``n`` is admissible at time ``t`` when
 
 As a stage, `RateLimiter.before` books the attempt's slot and says how long to wait for it,
 and `after` settles the tokens: with the real usage on success, to zero when the upstream
-refused the call as overloaded, and refunds the whole booking when the call was never sent.
+refused the call before processing it (see `sluice._stages.signals`), and refunds the whole
+booking when the call was never sent.
 
     limiter = RateLimiter(Rate(rpm=600, burst=10, tpm=90_000), gate="llm")
     slot = limiter.book(1200, deadline=None, now=now)   # books; the caller waits until slot
@@ -32,6 +33,7 @@ from .._core.call import Call
 from .._core.usage import CURRENT_USAGE, UsageBox, usage_of
 from .._errors import DeadlineExceeded
 from ..policies.rate import Rate, RateStatistics
+from .signals import refused_unprocessed
 
 __all__ = ["Gcra", "RateLimiter"]
 
@@ -248,8 +250,8 @@ class RateLimiter:
                 actual = box.tokens if box.tokens is not None else usage_of(call.result)
                 if actual is not None:
                     self.settle(call.reserved, actual)
-        elif call.overloaded:
-            self.settle(call.reserved, 0.0)  # refused upstream: those tokens were not spent
+        elif call.reserved and refused_unprocessed(call):
+            self.settle(call.reserved, 0.0)  # the upstream did not count those tokens
 
     def statistics(self, now: float) -> RateStatistics:
         requests = self._requests

@@ -5,7 +5,7 @@ back; calls wait their turn in arrival order (a large token reservation is never
 small ones); a reservation larger than the whole token bucket is admitted once the bucket is
 full rather than never, and counts for at most a minute of ``tpm`` (or the bucket, if larger),
 so one absurd estimate cannot hold the gate for longer; estimates are settled with real usage
-afterwards.
+afterwards, and given back when the upstream refused the call before processing it.
 
     gate = Gate("llm", rate=Rate(rpm=600, burst=10, tpm=90_000))
     await gate.run(complete, prompt, tokens=1200)       # reserves 1,200, settles with usage
