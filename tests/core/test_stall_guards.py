@@ -31,6 +31,20 @@ class Refused(Exception):
         self.retryable = status in (429, 503)
 
 
+async def test_an_empty_request_budget_paces_instead_of_pausing_for_the_reset() -> None:
+    gate = sluice.Gate()
+    # 600 a minute and none left: the budget is full again in 60 s, but the next request
+    # is accepted 0.1 s from now.
+    gate.observe_limits(requests_limit=600, requests_remaining=0, requests_reset=60.0)
+    stats = gate.statistics()
+    assert stats.paused_for == 0.0
+    assert stats.rate is not None
+    assert stats.rate.delay == pytest.approx(0.1)
+    upstream = Upstream()
+    await asyncio.gather(*(gate.run(upstream) for _ in range(3)))
+    assert upstream.starts == pytest.approx([0.1, 0.2, 0.3])
+
+
 async def test_tokens_of_a_request_the_upstream_refused_go_back() -> None:
     gate = sluice.Gate(rate=sluice.Rate(tpm=600, token_burst=100))  # 10 tokens per second
     # A 400 (context length exceeded): the server never counted those tokens.

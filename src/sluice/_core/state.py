@@ -129,7 +129,9 @@ class GateState(Protocol):
         tokens_remaining: float | None = None,
         tokens_reset: float | None = None,
     ) -> None:
-        """Align the rate limits with what the upstream reports (per-minute budgets)."""
+        """Align the rate limits with what the upstream reports (per-minute budgets). A
+        budget with nothing left paces new attempts at its refill interval; reports never
+        pause the gate (a reset is the time until the budget is *full* again)."""
 
     def concurrency_ceiling(self) -> int | None:
         """The most attempts that may ever run at once (``None``: unbounded)."""

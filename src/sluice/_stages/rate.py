@@ -33,7 +33,7 @@ from .._core.call import Call
 from .._core.usage import CURRENT_USAGE, UsageBox, usage_of
 from .._errors import DeadlineExceeded
 from ..policies.rate import Rate, RateStatistics
-from .signals import refused_unprocessed
+from .signals import refused_unprocessed, reported
 
 __all__ = ["Gcra", "RateLimiter"]
 
@@ -164,11 +164,20 @@ class RateLimiter:
         tokens_limit: float | None = None,
         tokens_remaining: float | None = None,
     ) -> None:
-        """Align with an upstream's report: limits per minute, and what remains of them now."""
+        """Align with an upstream's report: limits per minute, and what remains of them now.
+
+        Nothing remaining empties the bucket: the next unit comes one refill interval later.
+        Values that are not numbers (a limit below 1, a count below 0, NaN, infinity) are
+        ignored, so no header can stall the gate.
+        """
         request_floor, token_floor = self._configured
-        if requests_limit is not None and requests_limit > 0:
+        requests_limit = reported(requests_limit, least=1.0)
+        tokens_limit = reported(tokens_limit, least=1.0)
+        requests_remaining = reported(requests_remaining, least=0.0)
+        tokens_remaining = reported(tokens_remaining, least=0.0)
+        if requests_limit is not None:
             self._requests = _learn(self._requests, requests_limit, request_floor)
-        if tokens_limit is not None and tokens_limit > 0:
+        if tokens_limit is not None:
             self._tokens = _learn(self._tokens, tokens_limit, token_floor)
         if requests_remaining is not None and self._requests is not None:
             _align(self._requests, now, requests_remaining)
@@ -301,7 +310,8 @@ def _learn(limit: Gcra | None, per_minute: float, floor: float) -> Gcra:
 
 def _align(limit: Gcra, now: float, remaining: float) -> None:
     """Leave at most ``remaining`` units available now (the upstream knows best, and it also
-    counts traffic from other clients sharing the key)."""
-    available_to = now + (limit.capacity - max(0.0, remaining)) * limit.interval
+    counts traffic from other clients sharing the key). With none left the bucket is empty,
+    not in debt: the next unit is one interval away, whatever the time to a full bucket."""
+    available_to = now + (limit.capacity - remaining) * limit.interval
     if available_to > limit.tat:
         limit.tat = available_to

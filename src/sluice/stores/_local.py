@@ -6,7 +6,8 @@ policies themselves. It cannot become unreachable, so its fail mode never applie
 
     state = LocalStore().open(GateSpec("llm", clock, rate=Rate(rpm=600)))
     state.stages                  # (Cooldown, RateLimiter)
-    state.observe_limits(now, requests_limit=500, requests_remaining=0, requests_reset=2.0)
+    state.observe_limits(now, requests_limit=500, requests_remaining=0, requests_reset=60.0)
+    state.statistics(now).rate.delay        # 0.12: the next request comes one interval later
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .._stages.budget import RetryBudgetState
 from .._stages.cooldown import Cooldown
 from .._stages.permits import ConcurrencyLimiter
 from .._stages.rate import RateLimiter
+from .._stages.signals import reported
 from ..policies.adaptive import Adaptive
 
 __all__ = ["LocalState", "LocalStore"]
@@ -95,6 +97,10 @@ class LocalState:
         tokens_remaining: float | None = None,
         tokens_reset: float | None = None,
     ) -> None:
+        # The resets say when a budget is *full* again, not when the next unit comes: they
+        # neither pause the gate nor pace it (the limit, per minute, gives the refill rate).
+        requests_limit = reported(requests_limit, least=1.0)
+        tokens_limit = reported(tokens_limit, least=1.0)
         rate = self.rate
         if rate is None:
             if requests_limit is None and tokens_limit is None:
@@ -111,12 +117,6 @@ class LocalState:
         )
         if rate.counts_tokens != counted:
             self._changed()  # the rate stage now settles successes: the kernel must know
-        for remaining, reset in (
-            (requests_remaining, requests_reset),
-            (tokens_remaining, tokens_reset),
-        ):
-            if remaining is not None and remaining <= 0 and reset is not None and reset > 0:
-                self.pause(now + reset)
 
     def concurrency_ceiling(self) -> int | None:
         return None if self.permits is None else self.permits.ceiling
