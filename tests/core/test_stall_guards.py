@@ -45,6 +45,86 @@ async def test_an_empty_request_budget_paces_instead_of_pausing_for_the_reset() 
     assert upstream.starts == pytest.approx([0.1, 0.2, 0.3])
 
 
+async def test_a_sporadic_429_backs_off_that_call_alone() -> None:
+    gate = sluice.Gate(retry=sluice.Retry(attempts=2))
+    upstream = Upstream(latency=0.1)
+    first = True
+
+    async def call() -> object:
+        nonlocal first
+        if first:
+            first = False
+            await asyncio.sleep(0.1)
+            gate.observe_limits(requests_limit=600, requests_remaining=590)
+            raise Refused(429, retry_after=1.0)
+        return await upstream()
+
+    async def later(delay: float) -> object:
+        await asyncio.sleep(delay)
+        return await gate.run(call)
+
+    await asyncio.gather(later(0.0), later(0.2))
+    # The other call goes out at once; the refused one retries after its Retry-After.
+    assert upstream.starts == pytest.approx([0.2, 1.1])
+    assert gate.statistics().paused_for == 0.0
+
+
+async def test_a_429_with_the_quota_spent_pauses_everyone() -> None:
+    gate = sluice.Gate(retry=sluice.Retry(attempts=2))
+    upstream = Upstream(latency=0.1)
+    first = True
+
+    async def call() -> object:
+        nonlocal first
+        if first:
+            first = False
+            await asyncio.sleep(0.1)
+            gate.observe_limits(requests_remaining=0)
+            raise Refused(429, retry_after=1.0)
+        return await upstream()
+
+    async def later(delay: float) -> object:
+        await asyncio.sleep(delay)
+        return await gate.run(call)
+
+    await asyncio.gather(later(0.0), later(0.2))
+    assert upstream.starts == pytest.approx([1.1, 1.1])
+
+
+async def test_a_day_long_retry_after_pauses_the_gate_for_max_retry_after_at_most() -> None:
+    gate = sluice.Gate(retry=sluice.Retry(max_retry_after=30.0))
+    with pytest.raises(Refused):  # not retried either: it asks for more than 30 s
+        await gate.run(Upstream(script=[Refused(429, retry_after=86_400.0)]))
+    assert gate.statistics().paused_for == 30.0
+    upstream = Upstream()
+    await gate.run(upstream)
+    assert upstream.starts == [30.0]
+
+
+async def test_without_a_retry_policy_the_default_cap_applies() -> None:
+    gate = sluice.Gate(timeout=10.0)
+    with pytest.raises(Refused):
+        await gate.run(Upstream(script=[Refused(503, retry_after=86_400.0)]))
+    assert gate.statistics().paused_for == 120.0
+
+
+async def test_a_caller_who_cannot_wait_out_the_pause_fails_at_once_with_retry_after() -> None:
+    gate = sluice.Gate(retry=sluice.Retry(), timeout=sluice.Timeout(total=10.0))
+    with pytest.raises(Refused):
+        await gate.run(Upstream(script=[Refused(429, retry_after=86_400.0)]))
+    with pytest.raises(sluice.DeadlineExceeded) as info:
+        await gate.run(Upstream())
+    assert info.value.retry_after == 120.0
+    assert now() == 0.0
+
+
+async def test_an_endless_pause_is_refused() -> None:
+    gate = sluice.Gate()
+    with pytest.raises(sluice.ConfigError, match=r"gate\.pause\(seconds=\.\.\.\)"):
+        gate.pause(math.inf)
+    assert gate.statistics().paused_for == 0.0
+
+
 async def test_tokens_of_a_request_the_upstream_refused_go_back() -> None:
     gate = sluice.Gate(rate=sluice.Rate(tpm=600, token_burst=100))  # 10 tokens per second
     # A 400 (context length exceeded): the server never counted those tokens.
