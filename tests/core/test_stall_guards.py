@@ -45,7 +45,19 @@ async def test_an_empty_request_budget_paces_instead_of_pausing_for_the_reset() 
     assert upstream.starts == pytest.approx([0.1, 0.2, 0.3])
 
 
-async def test_a_sporadic_429_backs_off_that_call_alone() -> None:
+@pytest.mark.parametrize(
+    ("report", "starts"),
+    [
+        # 590 of 600 left: the other call goes out at once, the refused one retries after its
+        # Retry-After.
+        ({"requests_limit": 600, "requests_remaining": 590}, [0.2, 1.1]),
+        # Nothing left: everyone waits for the Retry-After.
+        ({"requests_remaining": 0}, [1.1, 1.1]),
+    ],
+)
+async def test_a_429_pauses_everyone_only_when_the_quota_is_spent(
+    report: dict[str, float], starts: list[float]
+) -> None:
     gate = sluice.Gate(retry=sluice.Retry(attempts=2))
     upstream = Upstream(latency=0.1)
     first = True
@@ -55,7 +67,7 @@ async def test_a_sporadic_429_backs_off_that_call_alone() -> None:
         if first:
             first = False
             await asyncio.sleep(0.1)
-            gate.observe_limits(requests_limit=600, requests_remaining=590)
+            gate.observe_limits(**report)  # the 429's own headers, read before it is raised
             raise Refused(429, retry_after=1.0)
         return await upstream()
 
@@ -64,31 +76,7 @@ async def test_a_sporadic_429_backs_off_that_call_alone() -> None:
         return await gate.run(call)
 
     await asyncio.gather(later(0.0), later(0.2))
-    # The other call goes out at once; the refused one retries after its Retry-After.
-    assert upstream.starts == pytest.approx([0.2, 1.1])
-    assert gate.statistics().paused_for == 0.0
-
-
-async def test_a_429_with_the_quota_spent_pauses_everyone() -> None:
-    gate = sluice.Gate(retry=sluice.Retry(attempts=2))
-    upstream = Upstream(latency=0.1)
-    first = True
-
-    async def call() -> object:
-        nonlocal first
-        if first:
-            first = False
-            await asyncio.sleep(0.1)
-            gate.observe_limits(requests_remaining=0)
-            raise Refused(429, retry_after=1.0)
-        return await upstream()
-
-    async def later(delay: float) -> object:
-        await asyncio.sleep(delay)
-        return await gate.run(call)
-
-    await asyncio.gather(later(0.0), later(0.2))
-    assert upstream.starts == pytest.approx([1.1, 1.1])
+    assert upstream.starts == pytest.approx(starts)
 
 
 async def test_a_day_long_retry_after_pauses_the_gate_for_max_retry_after_at_most() -> None:

@@ -9,26 +9,7 @@ import pytest
 import sluice
 from sluice._core.call import Call
 from sluice._stages.cooldown import Cooldown
-
-
-def noop() -> None:
-    return None
-
-
-def failed(
-    *,
-    retry_after: float | None,
-    status: int | None = 429,
-    overloaded: bool = True,
-    started: float = 0.0,
-) -> Call:
-    call = Call(noop, (), {}, None)
-    call.started = started
-    call.error = RuntimeError("refused")
-    call.status = status
-    call.overloaded = overloaded
-    call.retry_after = retry_after
-    return call
+from tests.stages.calls import failed, noop
 
 
 def test_an_overloaded_refusal_pauses_the_gate_for_its_retry_after() -> None:

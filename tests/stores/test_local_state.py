@@ -6,21 +6,11 @@ import math
 
 import pytest
 
-from sluice._core.call import Call
 from sluice._core.state import DEFAULT_MAX_PAUSE, GateSpec
 from sluice.policies.rate import Rate
 from sluice.stores._local import LocalStore
 from sluice.testing import ManualClock
-
-
-def refused(*, status: int, retry_after: float, started: float) -> Call:
-    call = Call(lambda: None, (), {}, None)
-    call.started = started
-    call.error = RuntimeError("refused")
-    call.status = status
-    call.overloaded = True
-    call.retry_after = retry_after
-    return call
+from tests.stages.calls import failed
 
 
 def test_an_empty_budget_with_a_reset_does_not_pause_the_gate() -> None:
@@ -49,13 +39,13 @@ def test_absurd_limits_do_not_add_a_rate_stage() -> None:
 
 def test_the_pause_an_upstream_asks_for_is_capped_by_the_spec() -> None:
     state = LocalStore().open(GateSpec("g", ManualClock(), max_pause=15.0))
-    state.cooldown.after(refused(status=503, retry_after=86_400.0, started=0.0), 1.0)
+    state.cooldown.after(failed(status=503, retry_after=86_400.0), 1.0)
     assert state.statistics(1.0).paused_for == 15.0
 
 
 def test_without_a_cap_in_the_spec_the_default_applies() -> None:
     state = LocalStore().open(GateSpec("g", ManualClock()))
-    state.cooldown.after(refused(status=503, retry_after=86_400.0, started=0.0), 0.0)
+    state.cooldown.after(failed(status=503, retry_after=86_400.0), 0.0)
     assert state.statistics(0.0).paused_for == DEFAULT_MAX_PAUSE
 
 
@@ -73,5 +63,5 @@ def test_a_429_pauses_everyone_only_when_the_reported_quota_is_spent(
 ) -> None:
     state = LocalStore().open(GateSpec("g", ManualClock(), rate=Rate(rpm=600)))
     state.observe_limits(1.0, requests_limit=600, **remaining)
-    state.cooldown.after(refused(status=429, retry_after=2.0, started=0.5), 1.0)
+    state.cooldown.after(failed(retry_after=2.0, started=0.5), 1.0)
     assert state.statistics(1.0).paused_for == paused_for
