@@ -93,6 +93,7 @@ def assemble(
         concurrency=limit,
         retry_budget=None if retry_policy is None else retry_policy.budget,
         cooldown=not plain,
+        max_pause=None if retry_policy is None else retry_policy.max_retry_after,
     )
     hedger = None
     observers: tuple[Stage, ...] = ()

@@ -112,7 +112,15 @@ class AttemptTimeout(SluiceTimeoutError):
 class DeadlineExceeded(SluiceTimeoutError):
     """The total time budget ran out (this gate's ``Timeout(total=...)`` or an enclosing one).
 
-    Not retryable: there is no time left to retry in.
+    Not retryable: there is no time left to retry in. Raised at once when the gate could only
+    admit the call after the deadline (a pause, a rate slot); ``retry_after`` then says when
+    it would have (``None`` otherwise).
     """
 
     retryable = False
+
+    def __init__(
+        self, message: str, *, gate: str, timeout: float, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, gate=gate, timeout=timeout)
+        self.retry_after = retry_after

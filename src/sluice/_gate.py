@@ -548,8 +548,9 @@ class Gate:
 
         Typically fed from ``x-ratelimit-*`` response headers. Without a configured rate the
         gate learns one; with one configured too high it tightens to the upstream's; a
-        configured rate lower than the upstream's is kept. When nothing remains, new
-        attempts wait for the reported reset.
+        configured rate lower than the upstream's is kept. When nothing remains, the learned
+        bucket is empty and new attempts are paced at its refill rate (never held until the
+        reported reset, which is when the bucket would be full again).
         """
         self._kernel.observe_limits(
             requests_limit=requests_limit,
@@ -563,7 +564,11 @@ class Gate:
     def pause(self, seconds: float) -> None:
         """Hold every new attempt for ``seconds`` (a shared cooldown; calls already running
         are not touched). Called automatically when an attempt fails with an error that is
-        ``overloaded`` and carries ``retry_after``, such as an HTTP 429."""
+        ``overloaded`` and carries ``retry_after`` (a 503, or a 429 once the upstream's quota
+        is spent: a 429 while its budgets have room left only delays that call's retry).
+        Every pause is capped at the retry policy's ``max_retry_after`` (120 s without one);
+        a caller whose deadline comes first fails at once with `DeadlineExceeded` carrying
+        ``retry_after``. ``seconds`` must be a finite number >= 0."""
         self._kernel.pause(seconds)
 
     def statistics(self) -> GateStatistics:

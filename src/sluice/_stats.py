@@ -79,7 +79,8 @@ class GateStatistics:
     ``in_flight`` counts attempts running right now; ``waiting`` those queued for a permit.
     ``rejected`` maps a reason (``"circuit_open"``, ``"queue_full"``, ``"max_wait"``,
     ``"closed"``) to a count. ``timeouts`` counts attempt and deadline timeouts.
-    ``paused_for`` is what remains of a cooldown requested by the upstream (see `Gate.pause`).
+    ``paused_for`` is what remains of a gate-wide pause (see `Gate.pause`; one an upstream's
+    Retry-After sets is capped at the retry policy's ``max_retry_after``).
     ``hedges`` counts extra attempts started by hedging, ``hedge_wins`` those that answered
     first; ``fallbacks`` counts failed calls answered by the fallback instead (they are also
     counted in ``failed``). ``cache`` is the cache's snapshot, when the gate has one;
@@ -114,7 +115,8 @@ class GateStatistics:
 
     @property
     def rate_delay(self) -> float:
-        """Seconds a new call would wait for the rate limiter now (0 without one)."""
+        """Seconds a new call would wait for the rate limiter now, token debt included (0
+        without one)."""
         return 0.0 if self.rate is None else self.rate.delay
 
     @property

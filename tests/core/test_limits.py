@@ -201,12 +201,13 @@ async def test_observed_limits_slow_a_gate_that_had_none() -> None:
     assert stats.rate.requests_per_second == 1.0
 
 
-async def test_nothing_remaining_pauses_until_the_reset() -> None:
+async def test_nothing_remaining_paces_at_the_refill_rate_not_until_the_reset() -> None:
     gate = sluice.Gate()
-    gate.observe_limits(tokens_limit=1000, tokens_remaining=0, tokens_reset=7.0)
+    gate.observe_limits(tokens_limit=1000, tokens_remaining=0, tokens_reset=60.0)
     upstream = Upstream()
-    await gate.run(upstream, tokens=1)
-    assert upstream.starts == [7.0]
+    await gate.run(upstream, tokens=10)
+    await gate.run(upstream, tokens=10)
+    assert upstream.starts == pytest.approx([0.6, 1.2])  # 1,000 a minute: 10 tokens in 0.6 s
 
 
 async def test_observation_without_limits_does_not_create_a_limiter() -> None:

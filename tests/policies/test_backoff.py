@@ -60,3 +60,12 @@ def test_bad_configuration_names_the_parameter(kwargs: dict[str, object], fragme
     with pytest.raises(sluice.ConfigError, match="Backoff") as info:
         Backoff(**kwargs)  # type: ignore[arg-type]
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("delay", [-1, float("nan"), float("inf"), "2s"])
+def test_a_bad_constant_delay_names_delay(delay: object) -> None:
+    with pytest.raises(sluice.ConfigError) as info:
+        Backoff.constant(delay)  # type: ignore[arg-type]
+    assert f"Backoff.constant(delay=...) must be a finite number >= 0, got {delay!r}" in str(
+        info.value
+    )

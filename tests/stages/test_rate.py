@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sluice
+from sluice._core.call import Call
 from sluice._stages.rate import Gcra, RateLimiter
 from sluice.policies.rate import Rate
 
@@ -44,8 +45,22 @@ def test_token_budget_spaces_calls_by_their_cost() -> None:
 
 def test_cost_larger_than_the_bucket_is_admitted_when_full_and_leaves_a_debt() -> None:
     rate = limiter(tpm=600, token_burst=100)
-    assert rate.reserve(0.0, 1000) == 0.0  # bucket full: admitted instead of waiting forever
-    assert rate.reserve(0.0, 10) == 91.0  # the 900-token debt is paid at 10 tokens/s first
+    assert rate.reserve(0.0, 400) == 0.0  # bucket full: admitted instead of waiting forever
+    assert rate.reserve(0.0, 10) == 31.0  # the 300-token debt is paid at 10 tokens/s first
+
+
+def test_one_booking_counts_at_most_a_minute_of_the_budget() -> None:
+    rate = limiter(tpm=600, token_burst=100)
+    assert rate.reserve(0.0, 1e12) == 0.0
+    # Booked as 600 tokens (a minute's budget), not 1e12: a 500-token debt, not 3,000 years.
+    assert rate.reserve(0.0, 10) == 51.0
+
+
+def test_a_learned_bucket_bounds_one_booking_to_the_bucket() -> None:
+    rate = RateLimiter(None, gate="g")
+    rate.observe(0.0, tokens_limit=100_000, tokens_remaining=100_000)
+    assert rate.reserve(0.0, 200_000) == 0.0  # the bucket was full: it is now empty ...
+    assert rate.reserve(0.0, 1000) == pytest.approx(0.6)  # ... not 100,000 tokens in debt
 
 
 def test_large_reservation_is_not_starved_by_small_ones() -> None:
@@ -121,6 +136,17 @@ def test_remaining_only_ever_tightens() -> None:
     assert [rate.reserve(0.0, 0) for _ in range(3)] == [0.0, 0.0, 1.0]
     rate.observe(5.0, requests_remaining=100)  # more than our burst: no effect
     assert rate.earliest(5.0) == 5.0
+
+
+def test_a_slot_after_the_deadline_fails_fast_and_says_when() -> None:
+    rate = limiter(rps=1)
+    rate.reserve(0.0, 0)
+    call = Call(lambda: None, (), {}, None)
+    call.deadline = 0.5
+    with pytest.raises(sluice.DeadlineExceeded) as info:
+        rate.before(call, 0.0)
+    assert info.value.retry_after == 1.0
+    assert rate.earliest(0.0) == 1.0  # nothing was booked for it
 
 
 def test_gcra_adjust_moves_the_arrival_time() -> None:

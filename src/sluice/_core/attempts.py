@@ -199,6 +199,7 @@ class Attempts:
         call.info = info
         call.overloaded = info.overloaded
         call.retry_after = info.retry_after
+        call.status = info.status
         for stage in stages:
             stage.after(call, now)
         if bug is not None:

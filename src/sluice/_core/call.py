@@ -46,8 +46,8 @@ class Call:
     stages admitted it), ``started`` (when the call was issued,
     after every stage said go; ``None`` while admission runs, and for good if it never was),
     ``error`` (``None`` on success), ``result``, and for a failure ``info`` (its
-    classification, made once: see `sluice.classify_error`), ``overloaded`` and
-    ``retry_after`` (the two signals of it most stages read). Set by the stage that owns
+    classification, made once: see `sluice.classify_error`), and the signals of it most
+    stages read: ``overloaded``, ``retry_after`` and ``status``. Set by the stage that owns
     them: ``ticket`` (breaker generation), ``reserved``, ``usage`` and ``usage_token`` (rate:
     the tokens booked, and where the call reports what it really used), ``permit``,
     ``lender`` and ``load`` (concurrency: the limiter whose permit is held, or ``None``; the
@@ -67,6 +67,7 @@ class Call:
     info: ErrorInfo | None
     overloaded: bool
     retry_after: float | None
+    status: int | None
     ticket: int
     reserved: float
     usage: UsageBox | None
@@ -99,6 +100,7 @@ class Call:
         "retry_after",
         "start",
         "started",
+        "status",
         "ticket",
         "timeout",
         "tokens",

@@ -39,6 +39,7 @@ from .._executors import Executors
 from .._executors.kinds import call_kind
 from .._outcome import Err, Ok
 from .._stats import LATENCY_RING, GateStatistics, latency_summary
+from .._validate import check_non_negative
 from ..policies.retry import Retry
 from ..policies.timeout import Timeout
 from .attempts import Attempts
@@ -241,6 +242,7 @@ class Kernel:
 
     # ------------------------------------------------------------------ controls
     def pause(self, seconds: float) -> None:
+        seconds = check_non_negative("gate.pause", "seconds", seconds)
         if seconds > 0:
             self.state.pause(now_anywhere(self.clock) + seconds)
 

@@ -36,6 +36,7 @@ from ..policies.rate import Rate, RateStatistics
 from .stage import Stage
 
 __all__ = [
+    "DEFAULT_MAX_PAUSE",
     "BudgetState",
     "FailMode",
     "GateSpec",
@@ -46,6 +47,10 @@ __all__ = [
 ]
 
 FailMode = Literal["open", "closed"]
+
+DEFAULT_MAX_PAUSE = 120.0
+"""The longest pause a Retry-After may set on a gate without a retry policy (the default
+``Retry.max_retry_after``): a server asking for a day must not freeze the client for one."""
 
 
 class StoreUnavailable(Exception):
@@ -59,7 +64,9 @@ class StoreUnavailable(Exception):
 class GateSpec:
     """What a gate asks of its state store: its name, its clock, and the policies whose state
     the store keeps. ``cooldown`` says whether attempts honour a gate-wide pause (every gate
-    with at least one policy does; a gate with none starts to once it is paused)."""
+    with at least one policy does; a gate with none starts to once it is paused).
+    ``max_pause`` is the longest gate-wide pause an upstream's Retry-After may set (the retry
+    policy's ``max_retry_after``; ``None``: `DEFAULT_MAX_PAUSE`)."""
 
     name: str
     clock: Clock
@@ -68,6 +75,7 @@ class GateSpec:
     concurrency: Concurrency | Adaptive | None = None
     retry_budget: RetryBudget | None = None
     cooldown: bool = False
+    max_pause: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +124,8 @@ class GateState(Protocol):
         """Stages on local state, for attempts admitted while the store is unreachable."""
 
     def pause(self, until: float) -> None:
-        """Hold every new attempt until ``until`` (gate clock); never shortens a pause."""
+        """Hold every new attempt until ``until`` (gate clock); never shortens a pause.
+        Raises `ConfigError` unless ``until`` is a finite number."""
 
     def observe_limits(
         self,
@@ -129,7 +138,9 @@ class GateState(Protocol):
         tokens_remaining: float | None = None,
         tokens_reset: float | None = None,
     ) -> None:
-        """Align the rate limits with what the upstream reports (per-minute budgets)."""
+        """Align the rate limits with what the upstream reports (per-minute budgets). A
+        budget with nothing left paces new attempts at its refill interval; reports never
+        pause the gate (a reset is the time until the budget is *full* again)."""
 
     def concurrency_ceiling(self) -> int | None:
         """The most attempts that may ever run at once (``None``: unbounded)."""

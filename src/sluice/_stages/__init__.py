@@ -10,7 +10,9 @@ without an event loop) and its part in an attempt (`sluice._core.stage.Stage`):
   (`adaptive.AdaptiveLimit`) that moves the limit;
 - `hedge_delay`: `HedgeDelay`, which learns the percentile delay hedging waits for;
 - `budget`: `RetryBudgetState`, the balance the retry loop withdraws from (not a stage: it is
-  consulted per retry, not per attempt).
+  consulted per retry, not per attempt);
+- `signals`: what an upstream's answers say, read defensively (reported numbers checked
+  before use; whether a failed attempt was refused before it was processed).
 
 The configs these run on are public, in `sluice.policies`; where the state lives (this
 process, or a shared store) is decided by the state store (`sluice.stores.LocalStore`).

@@ -8,14 +8,16 @@ emission interval ``T``; a cost ``n`` is admissible at time ``t`` when
 - the wait is computed, never polled;
 - each caller books its slot on arrival, so slots are served in arrival order: a large token
   reservation is never starved by a stream of small ones;
-- a cost larger than the whole bucket is admitted once the bucket is full (it then leaves a
-  debt that later calls wait for) instead of waiting forever;
+- a cost larger than the whole bucket is admitted once the bucket is full instead of waiting
+  forever; what one call books is bounded by the bucket or a minute's budget, whichever is
+  larger, so the debt it leaves is too (one absurd estimate cannot stall the gate);
 - token reservations are settled afterwards: the difference between the estimate and the real
-  usage is added to, or refunded from, the TAT.
+  usage (bounded the same way) is added to, or refunded from, the TAT.
 
 As a stage, `RateLimiter.before` books the attempt's slot and says how long to wait for it,
 and `after` settles the tokens: with the real usage on success, to zero when the upstream
-refused the call as overloaded, and refunds the whole booking when the call was never sent.
+refused the call before processing it (see `sluice._stages.signals`), and refunds the whole
+booking when the call was never sent.
 
     limiter = RateLimiter(Rate(rpm=600, burst=10, tpm=90_000), gate="llm")
     slot = limiter.book(1200, deadline=None, now=now)   # books; the caller waits until slot
@@ -31,19 +33,32 @@ from .._core.call import Call
 from .._core.usage import CURRENT_USAGE, UsageBox, usage_of
 from .._errors import DeadlineExceeded
 from ..policies.rate import Rate, RateStatistics
+from .signals import refused_unprocessed, reported
 
 __all__ = ["Gcra", "RateLimiter"]
 
 
 class Gcra:
-    """One GCRA limit: ``interval`` seconds per unit, ``capacity`` units of burst."""
+    """One GCRA limit: ``interval`` seconds per unit, ``capacity`` units of burst; ``most``
+    is what one booking may count (the bucket, or a minute's worth if that is more)."""
 
-    __slots__ = ("capacity", "interval", "tat")
+    __slots__ = ("capacity", "interval", "most", "tat")
 
     def __init__(self, interval: float, capacity: float) -> None:
+        self.tat = -math.inf
+        self.retune(interval, capacity)
+
+    def retune(self, interval: float, capacity: float) -> None:
+        """Change the rate and the burst; what is booked stays booked."""
         self.interval = interval
         self.capacity = capacity
-        self.tat = -math.inf
+        per_minute = 60.0 / interval
+        self.most = per_minute if per_minute > capacity else capacity
+
+    def bounded(self, cost: float) -> float:
+        """``cost`` as one booking counts it: at most ``most``."""
+        most = self.most
+        return cost if cost < most else most
 
     # Conditional expressions rather than `min` / `max`: these run on every attempt, and the
     # builtins cost more than the arithmetic around them.
@@ -108,7 +123,10 @@ class RateLimiter:
         return self._tokens is not None
 
     def reserve(self, now: float, tokens: float) -> float:
-        """Book one request and ``tokens`` tokens at the earliest joint slot; return it."""
+        """Book one request and ``tokens`` tokens (bounded, see `Gcra.bounded`) at the
+        earliest joint slot; return it."""
+        if self._tokens is not None:
+            tokens = self._tokens.bounded(tokens)
         return self.book(tokens, None, now)
 
     def earliest(self, now: float, tokens: float = 0.0) -> float:
@@ -128,9 +146,14 @@ class RateLimiter:
             self._tokens.adjust(-tokens)
 
     def settle(self, reserved: float, actual: float) -> None:
-        """Replace a token estimate by the real count once it is known."""
-        if self._tokens is not None and actual != reserved:
-            self._tokens.adjust(actual - reserved)
+        """Replace a token booking by the real count once it is known (bounded like a
+        booking; a count that is not a finite number >= 0 leaves the booking as it is)."""
+        tokens = self._tokens
+        if tokens is None or not 0.0 <= actual < math.inf:
+            return
+        actual = tokens.bounded(actual)
+        if actual != reserved:
+            tokens.adjust(actual - reserved)
 
     def observe(
         self,
@@ -141,11 +164,20 @@ class RateLimiter:
         tokens_limit: float | None = None,
         tokens_remaining: float | None = None,
     ) -> None:
-        """Align with an upstream's report: limits per minute, and what remains of them now."""
+        """Align with an upstream's report: limits per minute, and what remains of them now.
+
+        Nothing remaining empties the bucket: the next unit comes one refill interval later.
+        Values that are not numbers (a limit below 1, a count below 0, NaN, infinity) are
+        ignored, so no header can stall the gate.
+        """
         request_floor, token_floor = self._configured
-        if requests_limit is not None and requests_limit > 0:
+        requests_limit = reported(requests_limit, least=1.0)
+        tokens_limit = reported(tokens_limit, least=1.0)
+        requests_remaining = reported(requests_remaining, least=0.0)
+        tokens_remaining = reported(tokens_remaining, least=0.0)
+        if requests_limit is not None:
             self._requests = _learn(self._requests, requests_limit, request_floor)
-        if tokens_limit is not None and tokens_limit > 0:
+        if tokens_limit is not None:
             self._tokens = _learn(self._tokens, tokens_limit, token_floor)
         if requests_remaining is not None and self._requests is not None:
             _align(self._requests, now, requests_remaining)
@@ -170,6 +202,7 @@ class RateLimiter:
                 f"after the deadline ({deadline - now:.3g}s left)",
                 gate=self._gate,
                 timeout=max(0.0, deadline - now),
+                retry_after=at - now,
             )
         if requests is not None:
             requests.commit(at, 1.0)
@@ -199,8 +232,10 @@ class RateLimiter:
                 self.book(0.0, deadline, now)  # raises, with the explanation
             requests.tat = (slot if slot > tat else tat) + interval
             return slot - now if slot > now else None
-        reserved = call.reserved = _estimate(call.tokens)
-        call.tokens = reserved  # computed once, for the retries too
+        estimate = _estimate(call.tokens)
+        call.tokens = estimate  # computed once, for the retries too
+        most = self._tokens.most
+        reserved = call.reserved = estimate if estimate < most else most
         slot = self.book(reserved, call.deadline, now)
         box = call.usage = UsageBox()
         call.usage_token = CURRENT_USAGE.set(box)
@@ -224,16 +259,22 @@ class RateLimiter:
                 actual = box.tokens if box.tokens is not None else usage_of(call.result)
                 if actual is not None:
                     self.settle(call.reserved, actual)
-        elif call.overloaded:
-            self.settle(call.reserved, 0.0)  # refused upstream: those tokens were not spent
+        elif call.reserved and refused_unprocessed(call):
+            self.settle(call.reserved, 0.0)  # the upstream did not count those tokens
 
     def statistics(self, now: float) -> RateStatistics:
         requests = self._requests
         tokens = self._tokens
+        at = self.earliest(now)
+        if tokens is not None:
+            # A token debt holds back every call that carries tokens, until it is paid.
+            paid = tokens.earliest(now, 0.0)
+            if paid > at:
+                at = paid
         return RateStatistics(
             requests_per_second=None if requests is None else 1.0 / requests.interval,
             tokens_per_minute=None if tokens is None else 60.0 / tokens.interval,
-            delay=self.earliest(now) - now,
+            delay=at - now,
         )
 
 
@@ -263,15 +304,14 @@ def _learn(limit: Gcra | None, per_minute: float, floor: float) -> Gcra:
     interval = 60.0 / per_minute
     if limit is None:
         return Gcra(interval, per_minute)
-    limit.interval = max(interval, floor)
-    if floor == 0.0:
-        limit.capacity = per_minute
+    limit.retune(max(interval, floor), per_minute if floor == 0.0 else limit.capacity)
     return limit
 
 
 def _align(limit: Gcra, now: float, remaining: float) -> None:
     """Leave at most ``remaining`` units available now (the upstream knows best, and it also
-    counts traffic from other clients sharing the key)."""
-    available_to = now + (limit.capacity - max(0.0, remaining)) * limit.interval
+    counts traffic from other clients sharing the key). With none left the bucket is empty,
+    not in debt: the next unit is one interval away, whatever the time to a full bucket."""
+    available_to = now + (limit.capacity - remaining) * limit.interval
     if available_to > limit.tat:
         limit.tat = available_to

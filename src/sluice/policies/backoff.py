@@ -67,6 +67,7 @@ class Backoff:
     @classmethod
     def constant(cls, delay: float, *, jitter: JitterKind = "none") -> Backoff:
         """The same delay before every retry."""
+        delay = check_non_negative("Backoff.constant", "delay", delay)
         return cls(base=delay, multiplier=1.0, cap=delay, jitter=jitter)
 
     def raw(self, retry: int) -> float:

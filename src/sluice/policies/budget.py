@@ -23,7 +23,8 @@ __all__ = ["RetryBudget"]
 
 @dataclass(frozen=True, slots=True)
 class RetryBudget:
-    """Retries allowed: ``percent`` of calls in the last ``ttl`` s, plus ``min_per_second``.
+    """Retries allowed: ``percent`` (a fraction, 0 to 1) of calls in the last ``ttl`` s, plus
+    ``min_per_second``.
 
     Defaults follow long-lived practice in RPC stacks: 20 % of traffic, 10 retries per second
     of floor, a 10 s memory.
@@ -35,6 +36,13 @@ class RetryBudget:
 
     def __post_init__(self) -> None:
         percent = check_non_negative("RetryBudget", "percent", self.percent)
+        if percent > 1.0:
+            # A share above all of the traffic is almost always a percentage typed as one.
+            raise ConfigError(
+                f"RetryBudget(percent=...) is a fraction of recent calls between 0 and 1 "
+                f"(0.2 means 20 %), got {self.percent!r}: for {self.percent!r} % pass "
+                f"percent={percent / 100:g}"
+            )
         object.__setattr__(self, "percent", percent)
         floor = check_non_negative("RetryBudget", "min_per_second", self.min_per_second)
         object.__setattr__(self, "min_per_second", floor)

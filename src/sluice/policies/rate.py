@@ -3,7 +3,9 @@
 What users see: requests are spaced evenly at the long-run rate with at most ``burst`` back to
 back; calls wait their turn in arrival order (a large token reservation is never starved by
 small ones); a reservation larger than the whole token bucket is admitted once the bucket is
-full rather than never; estimates are settled with real usage afterwards.
+full rather than never, and counts for at most a minute of ``tpm`` (or the bucket, if larger),
+so one absurd estimate cannot hold the gate for longer; estimates are settled with real usage
+afterwards, and given back when the upstream refused the call before processing it.
 
     gate = Gate("llm", rate=Rate(rpm=600, burst=10, tpm=90_000))
     await gate.run(complete, prompt, tokens=1200)       # reserves 1,200, settles with usage
@@ -72,8 +74,8 @@ class Rate:
 
 @dataclass(frozen=True, slots=True)
 class RateStatistics:
-    """Snapshot of a rate limiter: current rates (configured or learned) and the wait a new
-    one-request, zero-token call would face now."""
+    """Snapshot of a rate limiter: current rates (configured or learned) and ``delay``, the
+    wait a new call would face now for its request slot, or for a token debt to be paid."""
 
     requests_per_second: float | None
     tokens_per_minute: float | None

@@ -6,19 +6,21 @@ policies themselves. It cannot become unreachable, so its fail mode never applie
 
     state = LocalStore().open(GateSpec("llm", clock, rate=Rate(rpm=600)))
     state.stages                  # (Cooldown, RateLimiter)
-    state.observe_limits(now, requests_limit=500, requests_remaining=0, requests_reset=2.0)
+    state.observe_limits(now, requests_limit=500, requests_remaining=0, requests_reset=60.0)
+    state.statistics(now).rate.delay        # 0.12: the next request comes one interval later
 """
 
 from __future__ import annotations
 
 from .._core.stage import Stage
-from .._core.state import FailMode, GateSpec, StateStatistics
+from .._core.state import DEFAULT_MAX_PAUSE, FailMode, GateSpec, StateStatistics
 from .._stages.adaptive import AdaptiveLimit
 from .._stages.breaker import CircuitBreaker
 from .._stages.budget import RetryBudgetState
 from .._stages.cooldown import Cooldown
 from .._stages.permits import ConcurrencyLimiter
 from .._stages.rate import RateLimiter
+from .._stages.signals import reported
 from ..policies.adaptive import Adaptive
 
 __all__ = ["LocalState", "LocalStore"]
@@ -48,7 +50,8 @@ class LocalState:
         name = spec.name
         self._name = name
         self.breaker = None if spec.breaker is None else CircuitBreaker(spec.breaker, gate=name)
-        self.cooldown = Cooldown(gate=name, on_first_pause=self._changed)
+        max_pause = DEFAULT_MAX_PAUSE if spec.max_pause is None else spec.max_pause
+        self.cooldown = Cooldown(gate=name, max_pause=max_pause, on_first_pause=self._changed)
         # A gate with no policy at all skips even the pause check, until it is paused.
         self._cooling = spec.cooldown
         self.rate = None if spec.rate is None else RateLimiter(spec.rate, gate=name)
@@ -95,6 +98,19 @@ class LocalState:
         tokens_remaining: float | None = None,
         tokens_reset: float | None = None,
     ) -> None:
+        # The resets say when a budget is *full* again, not when the next unit comes: they
+        # neither pause the gate nor pace it (the limit, per minute, gives the refill rate).
+        requests_limit = reported(requests_limit, least=1.0)
+        tokens_limit = reported(tokens_limit, least=1.0)
+        requests_remaining = reported(requests_remaining, least=0.0)
+        tokens_remaining = reported(tokens_remaining, least=0.0)
+        if requests_remaining is not None or tokens_remaining is not None:
+            # What a 429 arriving now is weighed against: is the quota spent, or was it sporadic?
+            self.cooldown.report_quota(
+                now,
+                left=(requests_remaining is None or requests_remaining >= 1.0)
+                and (tokens_remaining is None or tokens_remaining >= 1.0),
+            )
         rate = self.rate
         if rate is None:
             if requests_limit is None and tokens_limit is None:
@@ -111,12 +127,6 @@ class LocalState:
         )
         if rate.counts_tokens != counted:
             self._changed()  # the rate stage now settles successes: the kernel must know
-        for remaining, reset in (
-            (requests_remaining, requests_reset),
-            (tokens_remaining, tokens_reset),
-        ):
-            if remaining is not None and remaining <= 0 and reset is not None and reset > 0:
-                self.pause(now + reset)
 
     def concurrency_ceiling(self) -> int | None:
         return None if self.permits is None else self.permits.ceiling
