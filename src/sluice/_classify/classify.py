@@ -150,7 +150,12 @@ def _read(error: BaseException) -> ErrorInfo | None:
         status in _RETRY_STATUSES or status >= 500 or throttled or code in _AWS_TRANSIENT
     )
     if retryable is None:
-        retryable = verdict if verdict is not None else by_status or family is not None
+        if verdict is not None:
+            retryable = verdict
+        elif status is not None:  # an answer came: its status says more than the error's kind
+            retryable = by_status
+        else:
+            retryable = family is not None
     if overloaded is None:
         overloaded = throttled or (status is not None and status in _OVERLOADED_STATUSES)
     request_fault = status is not None and 400 <= status < 500 and not by_status
