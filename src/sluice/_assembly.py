@@ -94,6 +94,7 @@ def assemble(
         retry_budget=None if retry_policy is None else retry_policy.budget,
         cooldown=not plain,
         max_pause=None if retry_policy is None else retry_policy.max_retry_after,
+        attempt_timeout=None if timeouts is None else timeouts.attempt,
     )
     hedger = None
     observers: tuple[Stage, ...] = ()

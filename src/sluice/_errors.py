@@ -7,7 +7,7 @@ Every error sluice raises on its own account derives from `SluiceError`::
      ├── GateClosedError        the gate was closed; nothing was started
      ├── RejectedError          refused before the call started; the upstream saw nothing
      │    ├── CircuitOpenError  the breaker is open (or its half-open probes are all busy)
-     │    └── OverloadedError   the wait queue is full, or a permit did not come within max_wait
+     │    └── OverloadedError   the wait queue is full, or no permit came in time
      ├── SluiceTimeoutError     (also TimeoutError)
      │    ├── AttemptTimeout    one attempt ran past Timeout(attempt=...); retryable
      │    └── DeadlineExceeded  the total budget (this gate's or an enclosing one's) ran out
@@ -82,9 +82,11 @@ class CircuitOpenError(RejectedError):
 
 
 class OverloadedError(RejectedError):
-    """No concurrency permit: the wait queue is full or ``max_wait`` passed.
+    """No concurrency permit: the wait queue is full, ``max_wait`` passed, or the line stalled.
 
-    ``reason`` is ``"queue_full"`` or ``"max_wait"``.
+    ``reason`` is ``"queue_full"``, ``"max_wait"``, or ``"stalled"``: no permit came back for
+    as long as the attempt timeout, because work that outlived its timeout holds them all
+    (threads stuck in blocking calls keep their permits until they return).
     """
 
     overloaded = True

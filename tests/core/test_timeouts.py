@@ -178,8 +178,20 @@ async def test_a_call_that_ignores_its_attempt_timeout_is_still_stopped_at_the_d
     assert gate.statistics().timeouts == 1
 
 
-async def test_the_deadline_still_bounds_a_wait_for_a_permit_when_attempts_are_quick() -> None:
-    gate = sluice.Gate(concurrency=1, timeout=sluice.Timeout(attempt=1.0, total=3.0))
+@pytest.mark.parametrize(
+    ("policy", "error", "at"),
+    [
+        # The deadline bounds the wait for a permit...
+        (sluice.Timeout(total=3.0), sluice.DeadlineExceeded, 3.0),
+        # ...and with an attempt timeout, so does a line that stops moving: no permit came
+        # back for that long, as the holder keeps its permit past every timer.
+        (sluice.Timeout(attempt=1.0, total=3.0), sluice.OverloadedError, 1.0),
+    ],
+)
+async def test_a_wait_for_a_permit_held_past_every_timer_is_bounded(
+    policy: sluice.Timeout, error: type[Exception], at: float
+) -> None:
+    gate = sluice.Gate(concurrency=1, timeout=policy)
     hold = asyncio.Event()
 
     async def holder() -> str:
@@ -190,9 +202,9 @@ async def test_the_deadline_still_bounds_a_wait_for_a_permit_when_attempts_are_q
 
     first = asyncio.create_task(gate.run(holder))
     await asyncio.sleep(0)
-    with pytest.raises(sluice.DeadlineExceeded):
+    with pytest.raises(error):
         await gate.run(Upstream())  # waits for the permit the first holds
-    assert now() == 3.0
+    assert now() == at
     hold.set()
     assert await first == "held"
 

@@ -34,6 +34,7 @@ from .._errors import (
     GateClosedError,
     OverloadedError,
     RejectedError,
+    SluiceError,
 )
 from .._executors import Executors
 from .._executors.kinds import call_kind
@@ -135,6 +136,7 @@ class Kernel:
         """The result of ``call`` under every policy, or its fallback's answer."""
         if self.closed:
             self._rejected["closed"] = self._rejected.get("closed", 0) + 1
+            await asyncio.sleep(0)  # see below: a refusal still lets the loop run
             raise GateClosedError(f"gate {self.name!r} is closed")
         cache = self.cache
         # Built before the call is counted or can fall back: a key that cannot be built is a
@@ -162,6 +164,10 @@ class Kernel:
                 result = await self._execute(call)
         except BaseException as exc:
             self._count_error(exc)
+            if isinstance(exc, SluiceError):
+                # A refusal (open circuit, full queue, passed deadline) may come without any
+                # wait: a caller retrying it in a loop would never let the event loop run.
+                await asyncio.sleep(0)
             if fallback is None:
                 fallback = self._fallback
             if fallback is None or not isinstance(exc, Exception):

@@ -66,7 +66,8 @@ class GateSpec:
     the store keeps. ``cooldown`` says whether attempts honour a gate-wide pause (every gate
     with at least one policy does; a gate with none starts to once it is paused).
     ``max_pause`` is the longest gate-wide pause an upstream's Retry-After may set (the retry
-    policy's ``max_retry_after``; ``None``: `DEFAULT_MAX_PAUSE`)."""
+    policy's ``max_retry_after``; ``None``: `DEFAULT_MAX_PAUSE`). ``attempt_timeout`` is the
+    gate's: a caller waiting for a permit gives up when none has come back for that long."""
 
     name: str
     clock: Clock
@@ -76,6 +77,7 @@ class GateSpec:
     retry_budget: RetryBudget | None = None
     cooldown: bool = False
     max_pause: float | None = None
+    attempt_timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections import deque
 from collections.abc import Coroutine
 from typing import Any
@@ -45,6 +46,8 @@ class ConcurrencyLimiter:
         "_loans",
         "_max_queue",
         "_max_wait",
+        "_returned_at",
+        "_stall_after",
         "_waiters",
         "_waiting",
         "after_success",
@@ -54,9 +57,18 @@ class ConcurrencyLimiter:
     holds = True
 
     def __init__(
-        self, config: Concurrency, *, gate: str = "gate", adaptive: AdaptiveLimit | None = None
+        self,
+        config: Concurrency,
+        *,
+        gate: str = "gate",
+        adaptive: AdaptiveLimit | None = None,
+        stall_after: float | None = None,
     ) -> None:
         self._gate = gate
+        # A caller in line gives up when no permit has come back for this long (the gate's
+        # attempt timeout, see `_Stall`); a call's own timeout replaces it.
+        self._stall_after = stall_after
+        self._returned_at = -math.inf  # loop time a permit was last handed to a waiter
         self._adaptive = adaptive
         self.after_success = adaptive is not None
         self._limit = config.limit
@@ -97,9 +109,9 @@ class ConcurrencyLimiter:
         if self._in_flight < self._limit and not self._waiting:
             self._in_flight += 1
             return
-        await self._wait()
+        await self._wait(self._stall_after)
 
-    async def _wait(self) -> None:
+    async def _wait(self, stall_after: float | None) -> None:
         if self._max_queue is not None and self._waiting >= self._max_queue:
             raise OverloadedError(
                 f"gate {self._gate!r}: {self._waiting} calls already wait for a permit "
@@ -119,6 +131,7 @@ class ConcurrencyLimiter:
         timer = None
         if self._max_wait is not None:
             timer = loop.call_later(self._max_wait, self._expire, waiter)
+        stall = None if stall_after is None else _Stall(self, waiter, stall_after)
         try:
             await waiter
         except BaseException:
@@ -134,6 +147,26 @@ class ConcurrencyLimiter:
         finally:
             if timer is not None:
                 timer.cancel()
+            if stall is not None:
+                stall.cancel()
+
+    @property
+    def returned_at(self) -> float:
+        """Loop time a permit was last handed to a waiting caller."""
+        return self._returned_at
+
+    def stalled(self, waiter: asyncio.Future[None], seconds: float) -> None:
+        """Fail ``waiter``: no permit came back for ``seconds``."""
+        waiter.set_exception(
+            OverloadedError(
+                f"gate {self._gate!r}: no permit came back for {seconds:g}s, the attempt "
+                f"timeout: all {self._in_flight} are held by work running longer than that. "
+                "A thread stuck in a blocking call keeps its permit until the call returns: "
+                "give such calls a timeout of their own (requests' timeout=, a socket timeout)",
+                gate=self._gate,
+                reason="stalled",
+            )
+        )
 
     def _expire(self, waiter: asyncio.Future[None]) -> None:
         if not waiter.done():
@@ -154,6 +187,7 @@ class ConcurrencyLimiter:
                 waiter = waiters.popleft()
                 if not waiter.done():
                     self._waiting -= 1
+                    self._returned_at = waiter.get_loop().time()
                     waiter.set_result(None)
                     return
         self._in_flight -= 1
@@ -195,7 +229,8 @@ class ConcurrencyLimiter:
 
     async def _queue(self, call: Call) -> None:
         # If this wait is cancelled, `_wait` passes a permit granted meanwhile on.
-        await self._wait()
+        own = call.timeout
+        await self._wait(self._stall_after if own is None else own.attempt)
         call.permit = self
         call.load = self._in_flight
 
@@ -219,3 +254,35 @@ class ConcurrencyLimiter:
         limit = adaptive.on_outcome(now, now - started, call.load, call.error, call.info)
         if limit is not None:
             self.set_limit(limit)
+
+
+class _Stall:
+    """Watches one caller in line: it fails once no permit has been handed to anyone for
+    ``seconds`` since it queued. Permits held by live calls come back within their attempt
+    timeout; only work that outlived it (a thread stuck in a blocking call, which keeps its
+    permit until it returns) can hold them longer, and then the line would never move."""
+
+    __slots__ = ("_handle", "_limiter", "_seconds", "_since", "_waiter")
+
+    def __init__(
+        self, limiter: ConcurrencyLimiter, waiter: asyncio.Future[None], seconds: float
+    ) -> None:
+        self._limiter = limiter
+        self._waiter = waiter
+        self._seconds = seconds
+        loop = waiter.get_loop()
+        self._since = loop.time()
+        self._handle = loop.call_at(self._since + seconds, self._check)
+
+    def _check(self) -> None:
+        if self._waiter.done():
+            return
+        moved = max(self._since, self._limiter.returned_at)
+        loop = self._waiter.get_loop()
+        if loop.time() >= moved + self._seconds:
+            self._limiter.stalled(self._waiter, self._seconds)
+        else:
+            self._handle = loop.call_at(moved + self._seconds, self._check)
+
+    def cancel(self) -> None:
+        self._handle.cancel()

@@ -59,10 +59,15 @@ class LocalState:
         self.permits: ConcurrencyLimiter | None
         if isinstance(concurrency, Adaptive):
             self.permits = ConcurrencyLimiter(
-                concurrency.limiter_config(), gate=name, adaptive=AdaptiveLimit(concurrency)
+                concurrency.limiter_config(),
+                gate=name,
+                adaptive=AdaptiveLimit(concurrency),
+                stall_after=spec.attempt_timeout,
             )
         elif concurrency is not None:
-            self.permits = ConcurrencyLimiter(concurrency, gate=name)
+            self.permits = ConcurrencyLimiter(
+                concurrency, gate=name, stall_after=spec.attempt_timeout
+            )
         else:
             self.permits = None
         budget = spec.retry_budget
