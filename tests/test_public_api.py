@@ -22,6 +22,7 @@ EXPECTED = {
     "ConfigError",
     "CpuFunction",
     "DeadlineExceeded",
+    "DegradedWarning",
     "Err",
     "ErrorInfo",
     "Gate",

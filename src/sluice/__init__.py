@@ -16,6 +16,7 @@ from ._classify import ErrorInfo, classify_error
 from ._clock import Clock, LoopClock
 from ._core.deadline import current_deadline, time_remaining
 from ._core.usage import record_usage
+from ._degraded import DegradedWarning
 from ._errors import (
     AttemptTimeout,
     CircuitOpenError,
@@ -64,6 +65,7 @@ __all__ = [
     "ConfigError",
     "CpuFunction",
     "DeadlineExceeded",
+    "DegradedWarning",
     "Err",
     "ErrorInfo",
     "Gate",

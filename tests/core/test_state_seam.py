@@ -8,6 +8,7 @@ reached. The gate state's ``fail`` mode decides what the kernel does then.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -90,6 +91,22 @@ async def test_fail_open_admits_on_local_state() -> None:
     assert log == [("local", "before", "0.001"), ("local", "after", "ok", "issued")]
     # The remote stage took the attempt in, and was told it never went out through it.
     assert remote.queued == ["free", "StoreUnavailable"]
+
+
+async def test_running_on_local_state_is_reported_once_a_minute(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="sluice")
+    remote = RemoteAdmission(latency=0.001)
+    remote.down = True
+    kernel = kernel_with(ScriptedState((remote,), fallback=(), fail="open"))
+    for _ in range(3):
+        assert await run(kernel, ok) == "ok"
+    await asyncio.sleep(60.0)
+    assert await run(kernel, ok) == "ok"
+    reports = [r.getMessage() for r in caplog.records if "shared state" in r.getMessage()]
+    assert len(reports) == 2
+    assert "admitting calls on this process's own limits" in reports[0]
 
 
 async def test_fail_closed_refuses_without_calling_the_upstream() -> None:

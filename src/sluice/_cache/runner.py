@@ -28,6 +28,7 @@ from typing import Any, TypeVar, cast
 
 from .._clock import Clock
 from .._core.deadline import DEADLINE
+from .._degraded import degraded
 from .._errors import GateClosedError
 from .._validate import check_positive
 from ..policies.cache import Cache, CacheStatistics, Serializer
@@ -305,15 +306,10 @@ class CacheRunner:
         self._store_errors += 1
         self._streak += 1
         if self._streak == 1 or self._streak % _LOG_EVERY == 0:
-            logger.warning(
-                "cache %r: store %s failed for %s (%s: %s); %s (%d failure(s) in a row)",
-                self._namespace,
-                action,
-                key,
-                type(exc).__name__,
-                exc,
-                outcome,
-                self._streak,
+            degraded(
+                f"cache {self._namespace!r}",
+                f"store {action} failed for {key} ({type(exc).__name__}: {exc}); {outcome} "
+                f"({self._streak} failure(s) in a row; see statistics().cache.store_errors)",
             )
 
     def __repr__(self) -> str:

@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any
 
 from .._classify import ErrorInfo, classify_error
 from .._clock import ClockReader, LoopClock
+from .._degraded import degraded
 from .._errors import AttemptTimeout, RejectedError
 from .._executors import AWAIT_RESULT, HANDED, THREAD, Executors, Handoff, unlearn
 from .call import Call
@@ -33,6 +35,8 @@ from .state import GateState, StoreUnavailable
 from .timers import DeadlineQueue, Expiry
 
 __all__ = ["Attempts"]
+
+_DEGRADED_EVERY = 60.0  # seconds between two reports of running on local state
 
 
 class Attempts:
@@ -63,6 +67,7 @@ class Attempts:
         self.timers = DeadlineQueue(on_fire=deadlines.after_attempt_timeout)
         self.in_flight = 0  # attempts running now (for a thread: until the thread is free)
         self.timeouts = 0  # attempts cut short by their own timer
+        self._failed_over_at = -math.inf  # when a fail-over to local state was last reported
         self._base: tuple[Stage, ...] = ()
         self._stages: tuple[Stage, ...] = ()
         self._admitting: tuple[Stage, ...] = ()
@@ -228,6 +233,14 @@ class Attempts:
                 "store fails closed",
                 gate=self.name,
             ) from cause
+        now = self._clock.now()
+        if now - self._failed_over_at >= _DEGRADED_EVERY:
+            self._failed_over_at = now
+            degraded(
+                f"gate {self.name!r}",
+                f"its shared state cannot be reached ({cause}); admitting calls on this "
+                "process's own limits until it can",
+            )
         stages = state.fallback() + self._observers
         admitting = _admitting(stages)
         entered = 0
