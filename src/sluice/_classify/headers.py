@@ -86,7 +86,10 @@ def retry_after(headers: object, now: float | None = None) -> float | None:
 
 
 def retry_after_value(text: str | None, now: float | None = None) -> float | None:
-    """One ``Retry-After`` value: seconds, or an HTTP date (see `retry_after`)."""
+    """One ``Retry-After`` value: seconds, or an HTTP date (see `retry_after`).
+
+    `sluice.openai` parses its own headers the same way: that package imports nothing of
+    sluice (it is the protocol alone), and the core imports no application package."""
     if text is None:
         return None
     seconds = number(text)
