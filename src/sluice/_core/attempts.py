@@ -20,6 +20,7 @@ import functools
 import inspect
 import math
 from collections.abc import Callable
+from contextvars import Token
 from typing import Any
 
 from .._classify import ErrorInfo, classify_error
@@ -29,7 +30,7 @@ from .._errors import AttemptTimeout, RejectedError
 from .._executors import AWAIT_RESULT, HANDED, THREAD, Executors, Handoff, unlearn
 from .call import Call
 from .deadlines import Deadlines
-from .enclosing import ENCLOSING, enter
+from .enclosing import ENCLOSING
 from .stage import Instruction, Stage
 from .state import GateState, StoreUnavailable
 from .timers import DeadlineQueue, Expiry
@@ -37,6 +38,8 @@ from .timers import DeadlineQueue, Expiry
 __all__ = ["Attempts"]
 
 _DEGRADED_EVERY = 60.0  # seconds between two reports of running on local state
+_enclosing = ENCLOSING.get
+_enter = ENCLOSING.set
 
 
 class Attempts:
@@ -132,7 +135,11 @@ class Attempts:
             self._deadlines.guard(call)  # no earlier timer of its own: the deadline bounds it
         # Code running under a held permit is marked, so a call it makes on this gate does not
         # queue behind that permit (tasks and threads it starts inherit the mark).
-        scope = enter(call) if holders else None
+        if holders:
+            call.outer = _enclosing()  # `enclosing.enter`, inlined: it runs on every attempt
+            scope: Token[Call | None] | None = _enter(call)
+        else:
+            scope = None
         try:
             kind = call.kind
             if kind is None:  # a coroutine function: awaited right here, on the loop
