@@ -273,7 +273,7 @@ async def test_validation_errors() -> None:
         Client(BASE, gate=sluice.Gate("g"), retry=2)
     with pytest.raises(sluice.ConfigError, match="transport"):
         Client(BASE, transport=object())  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="header"):
+    with pytest.raises(sluice.ConfigError, match=r"Client\(headers=...\): header 'x'"):
         Client(BASE, headers={"x": 1})  # type: ignore[dict-item]
     client, _, _ = client_for()
     async with client:

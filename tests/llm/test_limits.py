@@ -1,5 +1,5 @@
-"""A misbehaving server cannot exhaust the client's memory nor escape its error tree: bodies are
-bounded, JSON too deep for the decoder is a sluice error."""
+"""A misbehaving server cannot exhaust the client's memory nor escape its error tree: bodies and
+stream events are bounded, JSON too deep for the decoder is a sluice error."""
 
 from __future__ import annotations
 
@@ -39,6 +39,13 @@ async def inflating_body(writer: asyncio.StreamWriter, sent: Sent) -> None:
     await sent.write(writer, headers + packed)
 
 
+async def endless_event(writer: asyncio.StreamWriter, sent: Sent) -> None:
+    await sent.write(writer, head(content_type="text/event-stream", connection="close"))
+    line = b"data: " + b"x" * 1000 + b"\n"
+    while True:  # lines, but never the blank line that would end the event
+        await sent.write(writer, line * 64)
+
+
 @pytest.mark.realtime
 async def test_an_endless_body_is_refused_at_max_body_size() -> None:
     async with serving(endless_body) as (url, sent):
@@ -69,6 +76,23 @@ async def test_a_compressed_body_is_bounded_as_it_inflates() -> None:
                 await client.chat(model="m", messages=MESSAGES)
 
 
+@pytest.mark.realtime
+async def test_an_event_that_never_ends_is_refused_at_max_event_size() -> None:
+    async with (
+        serving(endless_event) as (url, sent),
+        Client(url, max_event_size=256 * 1024) as client,
+    ):
+        stream = client.stream_chat(model="m", messages=MESSAGES)
+        with pytest.raises(llm.ResponseTooLargeError, match="max_event_size") as caught:
+            async for _ in stream:
+                pass
+        stats = client.statistics()
+    assert "exceeds 262144 bytes" in str(caught.value)
+    assert stats.gate.retried == 0
+    assert len(sent.requests or []) == 1
+    assert sent.bytes < 64 * MIB
+
+
 def test_the_default_limits() -> None:
     assert AiohttpTransport().max_body_size == 256 * MIB
     assert sluice.openai.MAX_EVENT_SIZE == 16 * MIB
@@ -93,6 +117,11 @@ def test_transport_settings_are_checked(settings: dict[str, object]) -> None:
     (name,) = settings
     with pytest.raises(sluice.ConfigError, match=rf"AiohttpTransport\({name}=\.\.\.\)"):
         AiohttpTransport(**settings)  # type: ignore[arg-type]
+
+
+def test_client_limit_is_checked() -> None:
+    with pytest.raises(sluice.ConfigError, match=r"Client\(max_event_size=\.\.\.\)"):
+        Client("http://api.test/v1", max_event_size=0)
 
 
 async def test_json_too_deep_in_an_answer_is_a_malformed_response() -> None:

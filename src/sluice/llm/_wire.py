@@ -23,7 +23,9 @@ from ._errors import (
     error_for_status,
     error_in_body,
     malformed,
+    redact_error,
 )
+from ._settings import secrets_in
 from ._transport import Request, Response, Transport, wrong_loop_error
 
 __all__ = ["Decoder", "Opened", "Reply", "Wire", "send_json"]
@@ -99,6 +101,11 @@ class Wire:
             self.loop, self.clock = loop, reader(LoopClock(), loop)
         return loop
 
+    def secrets_for(self, request: Request) -> tuple[str, ...]:
+        """What must never be shown of ``request``: the client's secrets and those of its
+        own headers (a key passed in ``extra_headers``). Only failures ask."""
+        return (*self.secrets, *(s for s in secrets_in(request.headers) if s))
+
     async def open(self, request: Request) -> Opened:
         """Send ``request`` and return once its headers say success (streams use this; the
         body is theirs to read). An error status is read and raised as its `LLMError`."""
@@ -130,21 +137,27 @@ class Wire:
             body = await response.read()
         finally:
             await response.aclose()
-        raise error_for_status(response.status, response.headers, body, request.url, self.secrets)
+        secrets = self.secrets_for(request)
+        raise error_for_status(response.status, response.headers, body, request.url, secrets)
 
     def translate(self, exc: Exception, request: Request) -> Exception:
-        """A transport's exception as an `LLMError`; unknown ones are returned unchanged."""
+        """A transport's exception as an `LLMError` without secrets in its message; unknown
+        ones are returned unchanged."""
         if isinstance(exc, LLMError):
             if isinstance(exc, APIConnectionError | APITimeoutError):
                 self.transport_errors += 1
-            return exc
+            return redact_error(exc, self.secrets_for(request))
         if isinstance(exc, TimeoutError):
             self.transport_errors += 1
-            return APITimeoutError(f"{request.method} {request.url}: timed out ({exc!r})")
-        if isinstance(exc, OSError):
+            error: LLMError = APITimeoutError(
+                f"{request.method} {request.url}: timed out ({exc!r})"
+            )
+        elif isinstance(exc, OSError):
             self.transport_errors += 1
-            return APIConnectionError(f"{request.method} {request.url}: {exc!r}")
-        return exc
+            error = APIConnectionError(f"{request.method} {request.url}: {exc!r}")
+        else:
+            return exc
+        return redact_error(error, self.secrets_for(request))
 
     def observe(self, headers: Mapping[str, str]) -> RateLimits | None:
         """Feed the server's ``x-ratelimit-*`` headers to the gate."""
@@ -192,7 +205,8 @@ async def send_json(wire: Wire, request: Request, decode: Decoder) -> Reply:
     try:
         data = decode_object(body)
         if data.get("error"):
-            raise error_in_body(data, response.headers, request.url, wire.secrets)
+            secrets = wire.secrets_for(request)
+            raise error_in_body(data, response.headers, request.url, secrets)
         value, usage = decode(data)
     except ValueError as exc:  # ShapeError, JSONDecodeError, UnicodeDecodeError
         reason = str(exc) if isinstance(exc, ShapeError) else "the body is not valid JSON"
@@ -202,6 +216,6 @@ async def send_json(wire: Wire, request: Request, decode: Decoder) -> Reply:
             body=body,
             url=request.url,
             headers=response.headers,
-            secrets=wire.secrets,
+            secrets=wire.secrets_for(request),
         ) from exc
     return Reply(response.status, response.headers, limits, received - sent, data, value, usage)

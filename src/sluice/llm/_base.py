@@ -1,0 +1,224 @@
+"""The plumbing of a client: its settings, its connection and gate, the request and the gate
+call every method makes, and its lifecycle. `Client` adds the API's methods on top.
+
+    class Client(ClientBase):
+        async def chat(self, **arguments):
+            body = chat_body(...)
+            reply = await self._call("chat", "chat/completions", body, decode_chat, ...)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Coroutine, Mapping
+from types import MappingProxyType
+from typing import Any, Self
+
+from .. import Breaker, Concurrency, ConfigError, Gate, Rate, Retry, Timeout, run_sync
+from .._validate import check_int_at_least
+from ..openai import MAX_EVENT_SIZE, encode_json, split_credentials
+from ..openai._fast import builder
+from ._params import check_headers, with_query
+from ._settings import (
+    UNSET,
+    Unset,
+    base_headers,
+    build_gate,
+    call_timeout,
+    check_base_url,
+    check_max_connections,
+)
+from ._tokens import TokenEstimator, estimate_tokens
+from ._transport import AiohttpTransport, Request, Transport
+from ._types import ClientStatistics
+from ._wire import Decoder, Reply, Wire, send_json
+
+__all__ = ["Body", "CallTimeout", "ClientBase", "Headers", "Query"]
+
+_request = builder(Request)  # built on every call: at the cost of a mutable dataclass
+
+CallTimeout = Timeout | float | None | Unset
+Headers = Mapping[str, str] | None
+Query = Mapping[str, Any] | None
+Body = Mapping[str, Any] | None
+
+
+class ClientBase:
+    """What every method of `Client` stands on (its arguments are documented there)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        gate: Gate | None = None,
+        concurrency: Concurrency | int | Unset | None = UNSET,
+        rate: Rate | Unset | None = UNSET,
+        retry: Retry | int | Unset | None = UNSET,
+        timeout: Timeout | float | Unset | None = UNSET,
+        breaker: Breaker | Unset | None = UNSET,
+        max_connections: int = 100,
+        headers: Mapping[str, str] | None = None,
+        transport: Transport | None = None,
+        token_estimator: TokenEstimator | None = None,
+        max_event_size: int = MAX_EVENT_SIZE,
+        name: str | None = None,
+    ) -> None:
+        public, user, password = split_credentials(check_base_url(base_url))
+        self._display_url = public
+        max_connections = check_max_connections(max_connections)
+        self._headers, secrets = base_headers(api_key, headers, user, password)
+        self._has_key = bool(api_key)
+        if transport is not None and not isinstance(transport, Transport):
+            raise ConfigError(
+                f"Client(transport=...) needs send(request) and aclose(), got {transport!r}"
+            )
+        if token_estimator is not None and not callable(token_estimator):
+            raise ConfigError("Client(token_estimator=...) must be a callable (body) -> tokens")
+        self._max_event_size = check_int_at_least("Client", "max_event_size", max_event_size, 1)
+        self._urls = {path: f"{public}/{path}" for path in ("chat/completions", "embeddings")}
+        self._urls["models"] = f"{public}/models"
+        settings: dict[str, object] = {"concurrency": concurrency, "rate": rate}
+        settings.update(retry=retry, timeout=timeout, breaker=breaker)
+        given = [key for key, value in settings.items() if value is not UNSET]
+        if gate is not None:
+            if given:
+                raise ConfigError(
+                    f"Client(gate=...) was given with {', '.join(given)}=...: configure the "
+                    "gate you pass, or pass the settings without a gate"
+                )
+            if not isinstance(gate, Gate):
+                raise ConfigError(f"Client(gate=...) must be a sluice.Gate, got {gate!r}")
+            self._gate, self._owns_gate = gate, False
+        else:
+            gate_name = name or f"llm:{public.split('/')[2]}"
+            args = (concurrency, rate, retry, timeout, breaker)
+            self._gate, self._owns_gate = build_gate(gate_name, max_connections, *args), True
+        self._transport: Transport = (
+            AiohttpTransport(max_connections=max_connections) if transport is None else transport
+        )
+        self._estimate: TokenEstimator = token_estimator or estimate_tokens
+        self._wire = Wire(self._transport, self._gate, secrets, self._display_url)
+
+    @property
+    def base_url(self) -> str:
+        return self._display_url
+
+    @property
+    def gate(self) -> Gate:
+        return self._gate
+
+    @property
+    def closed(self) -> bool:
+        return self._wire.closed
+
+    # ------------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def aclose(self) -> None:
+        """Close the connection pool, and the gate if the client made it. Works from any
+        loop: the pool is closed on the loop it belongs to."""
+        wire = self._wire
+        if wire.closed:
+            return
+        wire.closed = True
+        owner = wire.loop
+        if owner is None or owner is asyncio.get_running_loop() or owner.is_closed():
+            await self._close_here()  # a loop that has ended: the transport says what is left
+        elif owner.is_running():
+            future = asyncio.run_coroutine_threadsafe(self._close_here(), owner)
+            await asyncio.wait_for(asyncio.wrap_future(future), timeout=30.0)
+        else:
+            raise RuntimeError(
+                "the event loop this client was used on is not running, so its connection "
+                "pool cannot be closed from here; close the client on that loop"
+            )
+
+    def close(self) -> None:
+        """`aclose` from synchronous code."""
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None and running is self._wire.loop:
+            raise RuntimeError(
+                "client.close() would block the event loop that owns the client; "
+                "use 'await client.aclose()' there"
+            )
+        run_sync(self.aclose)
+
+    async def _close_here(self) -> None:
+        try:
+            await self._transport.aclose()
+        finally:
+            if self._owns_gate:
+                await self._gate.aclose()
+
+    def statistics(self) -> ClientStatistics:
+        """A snapshot of the client's counters and of its gate's statistics."""
+        wire = self._wire
+        return ClientStatistics(
+            base_url=self._display_url,
+            requests=wire.requests,
+            responses=MappingProxyType(dict(wire.responses)),
+            transport_errors=wire.transport_errors,
+            streams_interrupted=wire.interrupted,
+            rate_limits=wire.last_limits,
+            gate=self._gate.statistics(),
+        )
+
+    def __repr__(self) -> str:
+        key = ", api_key=***" if self._has_key else ""
+        state = ", closed" if self._wire.closed else ""
+        return f"Client({self._display_url!r}{key}, gate={self._gate.name!r}{state})"
+
+    # ------------------------------------------------------------------ internals
+    def _request(
+        self, path: str, body: Body, extra_headers: Headers, extra_query: Query
+    ) -> Request:
+        headers = self._headers
+        if extra_headers:
+            extra = check_headers(extra_headers, "extra_headers")
+            headers = {**headers, **{name.lower(): value for name, value in extra.items()}}
+        url = self._urls[path] if not extra_query else with_query(self._urls[path], extra_query)
+        if body is None:
+            return _request("GET", url, headers, None)
+        try:
+            content = encode_json(body)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise TypeError(f"the request body cannot be sent as JSON: {exc}") from None
+        return _request("POST", url, headers, content)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Body,
+        decode: Decoder,
+        timeout: CallTimeout,
+        extra_headers: Headers,
+        extra_query: Query,
+    ) -> Coroutine[Any, Any, Reply]:
+        """The gate call for one request (returned, not awaited here: one frame less)."""
+        wire = self._wire
+        wire.enter()  # a closed client or a foreign loop fails here, before the gate
+        request = self._request(path, body, extra_headers, extra_query)
+        # Estimated only if the gate meters tokens (the estimate is a function until then).
+        tokens = None if body is None else functools.partial(self._estimate, body)
+        if timeout is UNSET:
+            call = self._gate.run(send_json, wire, request, decode, tokens=tokens)
+        else:
+            options = self._gate.options(timeout=call_timeout(timeout, method), tokens=tokens)
+            call = options.run(send_json, wire, request, decode)
+        return call
