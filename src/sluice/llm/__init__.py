@@ -51,6 +51,7 @@ from ._errors import (
     ServiceUnavailableError,
     StreamInterrupted,
 )
+from ._loops import BlockingCallWarning
 from ._mock import MockResponse, MockTransport
 from ._settings import llm_failure
 from ._stream import ChatStream
@@ -66,6 +67,7 @@ __all__ = [
     "AiohttpTransport",
     "AuthenticationError",
     "BadRequestError",
+    "BlockingCallWarning",
     "ChatDelta",
     "ChatResult",
     "ChatStream",

@@ -132,18 +132,19 @@ class ClientBase:
         wire = self._wire
         if wire.closed:
             return
-        wire.closed = True
         owner = wire.loop
-        if owner is None or owner is asyncio.get_running_loop() or owner.is_closed():
-            await self._close_here()  # a loop that has ended: the transport says what is left
-        elif owner.is_running():
-            future = asyncio.run_coroutine_threadsafe(self._close_here(), owner)
-            await asyncio.wait_for(asyncio.wrap_future(future), timeout=30.0)
-        else:
+        here = owner is None or owner is asyncio.get_running_loop() or owner.is_closed()
+        if not here and not owner.is_running():  # type: ignore[union-attr]
             raise RuntimeError(
                 "the event loop this client was used on is not running, so its connection "
                 "pool cannot be closed from here; close the client on that loop"
             )
+        wire.closed = True
+        if here:  # a loop that has ended: the transport says what it could not close
+            await self._close_here()
+        else:
+            async with asyncio.timeout(30.0):
+                await wire.forward(self._close_here())
 
     def close(self) -> None:
         """`aclose` from synchronous code."""
@@ -212,7 +213,7 @@ class ClientBase:
     ) -> Coroutine[Any, Any, Reply]:
         """The gate call for one request (returned, not awaited here: one frame less)."""
         wire = self._wire
-        wire.enter()  # a closed client or a foreign loop fails here, before the gate
+        here = wire.enter()  # a closed client fails here, before the gate
         request = self._request(path, body, extra_headers, extra_query)
         # Estimated only if the gate meters tokens (the estimate is a function until then).
         tokens = None if body is None else functools.partial(self._estimate, body)
@@ -221,4 +222,4 @@ class ClientBase:
         else:
             options = self._gate.options(timeout=call_timeout(timeout, method), tokens=tokens)
             call = options.run(send_json, wire, request, decode)
-        return call
+        return call if here else wire.forward(call)

@@ -1,8 +1,8 @@
 """The OpenAI-compatible client: every call through a Gate, over a pooled aiohttp session.
 
-The pool belongs to the event loop the client is first used on. From synchronous code, the
-``*_sync`` methods run calls on sluice's background loop (the portal), which then owns the
-pool; mixing the two on one client raises a clear error rather than corrupting it.
+The pool and the gate belong to the event loop that first uses the client (sluice's
+background loop, when that is a ``*_sync`` method). Calls from another loop are forwarded to
+it while it runs, so one client serves synchronous and async callers alike (see `_loops`).
 
     async with sluice.llm.Client("http://127.0.0.1:8000/v1", api_key="sk-...") as client:
         result = await client.chat(model="gpt-4o-mini", messages=[{"role": "user", ...}])
@@ -17,6 +17,7 @@ from typing import Any
 from .. import ConfigError, run_sync
 from ..openai import Model, decode_chat, decode_embeddings, decode_models
 from ._base import Body, CallTimeout, ClientBase, Headers, Query
+from ._loops import check_blocking
 from ._params import chat_body, embedding_body
 from ._results import chat_result, embeddings_result
 from ._settings import UNSET, call_timeout
@@ -177,17 +178,22 @@ class Client(ClientBase):
 
     # ------------------------------------------------------------------ sync twins
     def chat_sync(self, *, model: str, messages: Messages, **params: Any) -> ChatResult:
-        """`chat` from synchronous code (on sluice's background loop); same arguments."""
+        """`chat` from synchronous code; same arguments. Not for async code, whose loop it
+        would block: there, ``await client.chat(...)``."""
+        check_blocking(self._wire.loop, "chat_sync", "await client.chat(...)")
         return run_sync(self.chat, model=model, messages=messages, **params)
 
     def stream_chat_sync(self, *, model: str, messages: Messages, **params: Any) -> SyncChatStream:
         """`stream_chat` from synchronous code: a plain iterator of deltas."""
+        check_blocking(self._wire.loop, "stream_chat_sync", "client.stream_chat(...)")
         return SyncChatStream(self.stream_chat(model=model, messages=messages, **params))
 
     def embed_sync(self, *, model: str, input: EmbeddingInput, **params: Any) -> Embeddings:
         """`embed` from synchronous code; same arguments."""
+        check_blocking(self._wire.loop, "embed_sync", "await client.embed(...)")
         return run_sync(self.embed, model=model, input=input, **params)
 
     def models_sync(self, **params: Any) -> tuple[Model, ...]:
         """`models` from synchronous code; same arguments."""
+        check_blocking(self._wire.loop, "models_sync", "await client.models()")
         return run_sync(self.models, **params)

@@ -43,6 +43,7 @@ from ._errors import (
     malformed,
     redact,
 )
+from ._loops import ForwardedIterator
 from ._transport import Request
 from ._wire import Wire
 
@@ -173,7 +174,11 @@ class ChatStream:
         if self._iterated:
             raise RuntimeError("a ChatStream can be iterated only once")
         self._iterated = True
-        return self._deltas()
+        wire = self._wire
+        if wire.enter():
+            return self._deltas()
+        assert wire.loop is not None  # set by enter()
+        return ForwardedIterator(self._deltas(), wire.loop)  # it runs on the owning loop
 
     async def __aenter__(self) -> ChatStream:
         return self
@@ -185,7 +190,12 @@ class ChatStream:
         """Stop the stream and release its connection (idempotent)."""
         self._iterated = True
         task = self._task
-        if task is not None and not task.done():
+        if task is None or task.done():
+            return
+        if task.get_loop() is not asyncio.get_running_loop():
+            await self._wire.forward(self.aclose())
+            return
+        if not task.done():
             self._stopping = True
             task.cancel()
             done, _ = await asyncio.wait((task,), timeout=_STOP_WAIT)
@@ -195,7 +205,6 @@ class ChatStream:
     async def _deltas(self) -> AsyncIterator[ChatDelta]:
         loop = asyncio.get_running_loop()
         start = loop.time()
-        self._wire.enter()
         self._task = loop.create_task(self._pump(), name="sluice.llm stream")
         pipe = self._pipe
         try:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from .. import Gate, LoopClock
 from .._clock import Reader, reader
@@ -25,8 +25,11 @@ from ._errors import (
     malformed,
     redact_error,
 )
+from ._loops import forward, stranded_error
 from ._settings import secrets_in
-from ._transport import Request, Response, Transport, wrong_loop_error
+from ._transport import Request, Response, Transport
+
+T = TypeVar("T")
 
 __all__ = ["Decoder", "Opened", "Reply", "Wire", "send_json"]
 
@@ -90,16 +93,28 @@ class Wire:
         self.interrupted = 0
         self.last_limits: RateLimits | None = None
 
-    def enter(self) -> asyncio.AbstractEventLoop:
-        """Refuse a closed client, or a loop other than the one its pool belongs to."""
+    def enter(self) -> bool:
+        """Whether a call made now runs right here: True on the loop that owns the client
+        (the first to use it, or the next once that one has ended), False on another loop
+        while the owner runs in its thread (the call is then forwarded there). Refuses a
+        closed client, or an owner that is stopped but not ended."""
         if self.closed:
             raise ClientClosedError(f"the client for {self.display_url} is closed")
         loop = asyncio.get_running_loop()
-        if self.loop is not loop:
-            if self.loop is not None:
-                raise wrong_loop_error("sluice.llm.Client")
+        owner = self.loop
+        if owner is loop:
+            return True
+        if owner is None or owner.is_closed():
             self.loop, self.clock = loop, reader(LoopClock(), loop)
-        return loop
+            return True
+        if owner.is_running():
+            return False
+        raise stranded_error(owner)
+
+    async def forward(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the loop that owns the client; its result, here."""
+        assert self.loop is not None  # only a client in use forwards
+        return await forward(coroutine, self.loop)
 
     def secrets_for(self, request: Request) -> tuple[str, ...]:
         """What must never be shown of ``request``: the client's secrets and those of its
