@@ -55,6 +55,9 @@ async def every_async_call(client: Client) -> list[str]:
     texts = [(await client.chat(model="m", messages=MESSAGES)).text]
     async with client.stream_chat(model="m", messages=MESSAGES) as stream:
         texts += [delta.text async for delta in stream]
+    texts += [r.text for r in await client.chat_many([{"messages": MESSAGES}] * 3, model="m")]
+    async with client.chat_iter([{"messages": MESSAGES}] * 2, model="m") as results:
+        texts += [outcome.value.text async for _, outcome in results]
     await client.embed(model="e", input="x")
     return texts
 
@@ -66,9 +69,9 @@ def test_a_client_used_from_sync_code_first_serves_async_code_on_another_loop() 
     texts = asyncio.run(every_async_call(client))  # a loop of its own: forwarded
     texts += asyncio.run(every_async_call(client))  # and another one
     client.close()
-    assert texts == ["hi", "yo"] * 2
+    assert texts == ["hi", "yo", "hi", "hi", "hi", "hi", "hi"] * 2
     assert len(set(recorder.loops)) == 1  # every request ran on the owning loop
-    assert client.statistics().gate.calls_started == 1 + 2 * 3
+    assert client.statistics().gate.calls_started == 1 + 2 * 8
 
 
 async def test_an_async_client_serves_sync_callers_in_other_threads() -> None:
@@ -81,14 +84,16 @@ async def test_an_async_client_serves_sync_callers_in_other_threads() -> None:
             texts = [client.chat_sync(model="m", messages=MESSAGES).text]
             with client.stream_chat_sync(model="m", messages=MESSAGES) as deltas:
                 texts += [delta.text for delta in deltas]
-            texts += [str(len(client.embed_sync(model="e", input="a").vectors))]
+            many = client.chat_many_sync([{"messages": MESSAGES}] * 4, model="m")
+            texts += [result.text for result in many]
+            texts += [str(len(client.embed_many_sync([{"input": "a"}], model="e")))]
             return texts
 
         results = await asyncio.gather(*(asyncio.to_thread(sync_work) for _ in range(3)))
         stats = client.statistics()
-    assert results == [["hi", "yo", "1"]] * 3
+    assert results == [["hi", "yo", "hi", "hi", "hi", "hi", "1"]] * 3
     assert set(recorder.loops) == {asyncio.get_running_loop()}
-    assert stats.gate.calls_started == 1 + 3 * 3
+    assert stats.gate.calls_started == 1 + 3 * 7
 
 
 async def test_cancelling_a_forwarded_call_cancels_it_where_it_runs() -> None:
@@ -124,6 +129,7 @@ async def test_a_sync_call_inside_a_running_loop_warns_and_on_the_owner_is_refus
             lambda: owned.stream_chat_sync(model="m", messages=MESSAGES),
             lambda: owned.embed_sync(model="e", input="x"),
             lambda: owned.models_sync(),
+            lambda: owned.chat_many_sync([]),
         ):
             with pytest.raises(RuntimeError, match="on the event loop that runs this client"):
                 call()

@@ -51,6 +51,7 @@ from ._errors import (
     ServiceUnavailableError,
     StreamInterrupted,
 )
+from ._fanout import Results
 from ._loops import BlockingCallWarning
 from ._mock import MockResponse, MockTransport
 from ._settings import llm_failure
@@ -90,6 +91,7 @@ __all__ = [
     "Request",
     "Response",
     "ResponseTooLargeError",
+    "Results",
     "ServerError",
     "ServiceUnavailableError",
     "StreamInterrupted",

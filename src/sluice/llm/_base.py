@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import MappingProxyType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from .. import Breaker, Concurrency, ConfigError, Gate, Rate, Retry, Timeout, run_sync
 from .._validate import check_int_at_least
 from ..openai import MAX_EVENT_SIZE, encode_json, split_credentials
 from ..openai._fast import builder
-from ._params import check_headers, with_query
+from ._fanout import Job, Requests, jobs
+from ._params import chat_body, check_headers, embedding_body, with_query
 from ._settings import (
     UNSET,
     Unset,
@@ -223,3 +224,47 @@ class ClientBase:
             options = self._gate.options(timeout=call_timeout(timeout, method), tokens=tokens)
             call = options.run(send_json, wire, request, decode)
         return call if here else wire.forward(call)
+
+    def _many_request(self, method: str, arguments: Mapping[str, Any]) -> Request:
+        """One request of a fan-out method: ``arguments`` are those of `chat` (or of `embed`
+        for ``embed_many``)."""
+        params = _per_request(method, arguments)
+        model = params.pop("model", None)
+        headers, query = params.pop("extra_headers", None), params.pop("extra_query", None)
+        extra_body = params.pop("extra_body", None)
+        if method == "embed_many":
+            body = embedding_body(model, params.pop("input", None), params, extra_body, method)
+            return self._request("embeddings", body, headers, query)
+        body = chat_body(model, params.pop("messages", None), params, extra_body, method)
+        return self._request("chat/completions", body, headers, query)
+
+    async def _map(
+        self,
+        method: str,
+        send: Callable[[Job], Awaitable[Any]],
+        requests: Requests,
+        ordered: bool,
+        errors: Literal["raise", "return"],
+        window: int | None,
+        common: Mapping[str, Any],
+    ) -> list[Any]:
+        """``gate.map`` over the requests, each one gate call of ``send``; on the owning
+        loop."""
+        wire = self._wire
+        here = wire.enter()
+        prepare = functools.partial(self._many_request, method)
+        items = jobs(requests, common, prepare, wire, method)
+        call = self._gate.map(send, items, ordered=ordered, errors=errors, window=window)
+        return await (call if here else wire.forward(call))
+
+
+def _per_request(method: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """A fan-out request's arguments, without what only a single call can take."""
+    if "timeout" in arguments:
+        raise TypeError(
+            f"{method}() runs each request under the gate's Timeout; a timeout per request is "
+            "not taken (set it on the client: Client(timeout=...))"
+        )
+    if "stream" in arguments:
+        raise TypeError(f"{method}() returns whole answers; stream with client.stream_chat()")
+    return dict(arguments)

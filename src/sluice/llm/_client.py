@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
-from .. import ConfigError, run_sync
+from .. import ConfigError, Err, Ok, run_sync
 from ..openai import Model, decode_chat, decode_embeddings, decode_models
 from ._base import Body, CallTimeout, ClientBase, Headers, Query
-from ._loops import check_blocking
+from ._fanout import Requests, Results, jobs, send_chat, send_embedding
+from ._loops import ForwardedIterator, check_blocking
 from ._params import chat_body, embedding_body
 from ._results import chat_result, embeddings_result
 from ._settings import UNSET, call_timeout
@@ -40,6 +41,7 @@ class Client(ClientBase):
 
         async with Client("https://api.openai.com/v1", api_key=key, concurrency=32) as client:
             result = await client.chat(model="gpt-4o-mini", messages=msgs, max_tokens=200)
+            results = await client.chat_many([{"messages": m} for m in many], model="gpt-4o-mini")
         result = client.chat_sync(model="gpt-4o-mini", messages=msgs)  # from sync code
 
     Args:
@@ -176,6 +178,115 @@ class Client(ClientBase):
         models: tuple[Model, ...] = (await call).value
         return models
 
+    # ------------------------------------------------------------------ many requests
+    @overload
+    async def chat_many(
+        self,
+        requests: Requests,
+        *,
+        ordered: bool = True,
+        errors: Literal["raise"] = "raise",
+        window: int | None = None,
+        **common: Any,
+    ) -> list[ChatResult]: ...
+    @overload
+    async def chat_many(
+        self,
+        requests: Requests,
+        *,
+        ordered: bool = True,
+        errors: Literal["return"],
+        window: int | None = None,
+        **common: Any,
+    ) -> list[Ok[ChatResult] | Err]: ...
+
+    async def chat_many(
+        self,
+        requests: Requests,
+        *,
+        ordered: bool = True,
+        errors: Literal["raise", "return"] = "raise",
+        window: int | None = None,
+        **common: Any,
+    ) -> list[Any]:
+        """A chat completion for each request: a mapping of `chat`'s arguments, to which
+        ``common`` adds those they share (their own win). Each request is one call through
+        the gate, with its limits, retries and timeout; at most ``window`` run at once
+        (default: the gate's concurrency limit). Results come in input order
+        (``ordered=False``: as they finish); the first failure cancels the rest and is raised,
+        unless ``errors="return"``, which gives `Ok` / `Err` per request.
+
+            results = await client.chat_many(
+                [{"messages": [{"role": "user", "content": q}]} for q in questions],
+                model="gpt-4o-mini", max_tokens=100,
+            )
+        """
+        return await self._map("chat_many", send_chat, requests, ordered, errors, window, common)
+
+    def chat_iter(
+        self,
+        requests: Requests,
+        *,
+        ordered: bool = False,
+        window: int | None = None,
+        **common: Any,
+    ) -> Results[ChatResult]:
+        """`chat_many` as results arrive: ``(index, Ok | Err)`` pairs, pulling requests only
+        as fast as they are consumed. Leaving the ``async with`` block cancels what runs.
+
+            async with client.chat_iter(requests, model="m") as results:
+                async for index, outcome in results:
+                    print(index, outcome.value.text if outcome.ok else outcome.error)
+        """
+        wire = self._wire
+        here = wire.enter()
+        prepare = functools.partial(self._many_request, "chat_iter")
+        items = jobs(requests, common, prepare, wire, "chat_iter")
+        stream = self._gate.stream(send_chat, items, ordered=ordered, window=window)
+        if here:
+            return stream
+        assert wire.loop is not None  # set by enter()
+        return ForwardedIterator(stream, wire.loop)
+
+    @overload
+    async def embed_many(
+        self,
+        requests: Requests,
+        *,
+        ordered: bool = True,
+        errors: Literal["raise"] = "raise",
+        window: int | None = None,
+        **common: Any,
+    ) -> list[Embeddings]: ...
+    @overload
+    async def embed_many(
+        self,
+        requests: Requests,
+        *,
+        ordered: bool = True,
+        errors: Literal["return"],
+        window: int | None = None,
+        **common: Any,
+    ) -> list[Ok[Embeddings] | Err]: ...
+
+    async def embed_many(
+        self,
+        requests: Requests,
+        *,
+        ordered: bool = True,
+        errors: Literal["raise", "return"] = "raise",
+        window: int | None = None,
+        **common: Any,
+    ) -> list[Any]:
+        """`embed` for each request (a mapping of its arguments), as `chat_many` does.
+
+        batches = [{"input": chunk} for chunk in chunks_of(texts, 256)]
+        results = await client.embed_many(batches, model="text-embedding-3-small")
+        """
+        return await self._map(
+            "embed_many", send_embedding, requests, ordered, errors, window, common
+        )
+
     # ------------------------------------------------------------------ sync twins
     def chat_sync(self, *, model: str, messages: Messages, **params: Any) -> ChatResult:
         """`chat` from synchronous code; same arguments. Not for async code, whose loop it
@@ -197,3 +308,13 @@ class Client(ClientBase):
         """`models` from synchronous code; same arguments."""
         check_blocking(self._wire.loop, "models_sync", "await client.models()")
         return run_sync(self.models, **params)
+
+    def chat_many_sync(self, requests: Requests, **options: Any) -> list[Any]:
+        """`chat_many` from synchronous code; same arguments."""
+        check_blocking(self._wire.loop, "chat_many_sync", "await client.chat_many(...)")
+        return run_sync(lambda: self.chat_many(requests, **options))
+
+    def embed_many_sync(self, requests: Requests, **options: Any) -> list[Any]:
+        """`embed_many` from synchronous code; same arguments."""
+        check_blocking(self._wire.loop, "embed_many_sync", "await client.embed_many(...)")
+        return run_sync(lambda: self.embed_many(requests, **options))
