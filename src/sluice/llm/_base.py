@@ -14,6 +14,7 @@ import functools
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, Self
+from urllib.parse import urlsplit
 
 from .. import Breaker, Concurrency, ConfigError, Gate, Rate, Retry, Timeout, run_sync
 from .._validate import check_int_at_least
@@ -78,8 +79,8 @@ class ClientBase:
         if token_estimator is not None and not callable(token_estimator):
             raise ConfigError("Client(token_estimator=...) must be a callable (body) -> tokens")
         self._max_event_size = check_int_at_least("Client", "max_event_size", max_event_size, 1)
-        self._urls = {path: f"{public}/{path}" for path in ("chat/completions", "embeddings")}
-        self._urls["models"] = f"{public}/models"
+        paths = ("chat/completions", "embeddings", "models")
+        self._urls = {path: f"{public}/{path}" for path in paths}
         settings: dict[str, object] = {"concurrency": concurrency, "rate": rate}
         settings.update(retry=retry, timeout=timeout, breaker=breaker)
         given = [key for key, value in settings.items() if value is not UNSET]
@@ -93,7 +94,7 @@ class ClientBase:
                 raise ConfigError(f"Client(gate=...) must be a sluice.Gate, got {gate!r}")
             self._gate, self._owns_gate = gate, False
         else:
-            gate_name = name or f"llm:{public.split('/')[2]}"
+            gate_name = name or f"llm:{urlsplit(public).netloc}"
             args = (concurrency, rate, retry, timeout, breaker)
             self._gate, self._owns_gate = build_gate(gate_name, max_connections, *args), True
         self._transport: Transport = (
@@ -134,18 +135,18 @@ class ClientBase:
         if wire.closed:
             return
         owner = wire.loop
-        here = owner is None or owner is asyncio.get_running_loop() or owner.is_closed()
-        if not here and not owner.is_running():  # type: ignore[union-attr]
+        if owner is None or owner is asyncio.get_running_loop() or owner.is_closed():
+            wire.closed = True  # (a loop that has ended: the transport says what was left)
+            await self._close_here()
+            return
+        if not owner.is_running():
             raise RuntimeError(
                 "the event loop this client was used on is not running, so its connection "
                 "pool cannot be closed from here; close the client on that loop"
             )
         wire.closed = True
-        if here:  # a loop that has ended: the transport says what it could not close
-            await self._close_here()
-        else:
-            async with asyncio.timeout(30.0):
-                await wire.forward(self._close_here())
+        async with asyncio.timeout(30.0):
+            await wire.forward(self._close_here())
 
     def close(self) -> None:
         """`aclose` from synchronous code."""
