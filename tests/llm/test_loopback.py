@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +14,8 @@ import sluice
 from sluice import llm
 from sluice.llm import AiohttpTransport, Client
 from sluice.sim import SimConfig, SimServer
+
+from .hostile import refusing_port
 
 pytestmark = pytest.mark.realtime
 
@@ -151,9 +152,7 @@ async def test_read_timeout_and_refused_connection_are_mapped() -> None:
         with pytest.raises(llm.APITimeoutError) as caught:
             await client.chat(model="sim-model", messages=MESSAGES, extra_headers=fault("hang"))
     assert isinstance(caught.value, TimeoutError)
-    with socket.socket() as closed:  # bound, never listening: connections are refused
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    with refusing_port() as port:
         async with Client(f"http://127.0.0.1:{port}/v1", retry=None) as client:
             with pytest.raises(llm.APIConnectionError) as refused:
                 await client.chat(model="m", messages=MESSAGES)
@@ -170,9 +169,8 @@ async def test_api_key_is_sent_and_never_shown() -> None:
 
 
 def test_transport_on_a_second_loop_is_refused() -> None:
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{closed.getsockname()[1]}/v1/models"
+    with refusing_port() as port:
+        url = f"http://127.0.0.1:{port}/v1/models"
         transport = AiohttpTransport()
         request = llm.Request("GET", url, {})
         first, second = asyncio.new_event_loop(), asyncio.new_event_loop()

@@ -123,17 +123,33 @@ async def test_failure_after_the_first_token_is_not_retried() -> None:
     assert transport.open_responses == 0
 
 
-async def test_attempt_timeout_mid_stream_is_not_retried() -> None:
+async def test_attempt_timeout_mid_stream_ends_it_without_backoff_or_retry() -> None:
     slow = MockResponse.sse([chunk("partial"), 10.0, chunk("never")])
-    client, script, transport = client_for(slow, timeout=1.0)
+    client, script, transport = client_for(slow, timeout=1.0)  # 3 attempts, retry budget
     async with client:
         stream = client.stream_chat(model="m", messages=MESSAGES)
         with pytest.raises(llm.StreamInterrupted) as caught:
             await collect(stream)
+        stats = client.statistics()
+    assert asyncio.get_running_loop().time() == 1.0  # the timeout, no backoff after it
+    assert stats.gate.retried == 0  # a retry would have spent a token of the retry budget
     assert caught.value.text == "partial"
-    assert "cancelled or timed out" in str(caught.value)
+    assert "the attempt timed out" in str(caught.value)
+    assert stats.streams_interrupted == 1
     assert len(script.times) == 1
     assert transport.open_responses == 0
+
+
+async def test_per_call_timeout_mid_stream_ends_it_without_retry() -> None:
+    slow = MockResponse.sse([chunk("partial"), 10.0, chunk("never")])
+    client, script, _ = client_for(slow)  # the gate's own timeout: 300 s per attempt
+    async with client:
+        stream = client.stream_chat(model="m", messages=MESSAGES, timeout=0.5)
+        with pytest.raises(llm.StreamInterrupted, match="the attempt timed out"):
+            await collect(stream)
+        assert client.statistics().gate.retried == 0
+    assert asyncio.get_running_loop().time() == 0.5
+    assert len(script.times) == 1
 
 
 async def test_deadline_mid_stream_becomes_stream_interrupted() -> None:

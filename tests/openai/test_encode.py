@@ -140,3 +140,12 @@ def test_models_read_back() -> None:
         "created": 7,
         "owned_by": "me",
     }
+
+
+def test_tool_call_arguments_nested_beyond_the_stack_are_a_shape_error() -> None:
+    nested: list[object] = []
+    for _ in range(100_000):
+        nested = [nested]
+    message = {"content": None, "tool_calls": [{"function": {"name": "f", "arguments": nested}}]}
+    with pytest.raises(ShapeError, match="arguments nest too deeply"):
+        decode_chat({"choices": [{"message": message}]})

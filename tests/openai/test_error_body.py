@@ -7,6 +7,7 @@ import json
 import pytest
 
 from sluice.openai import ErrorBody, decode_error, encode_error
+from sluice.openai._error_body import error_fields
 
 
 def test_encoded_error_has_every_field_and_reads_back() -> None:
@@ -46,3 +47,20 @@ def test_other_shapes_are_read_leniently(body: bytes, expected: ErrorBody) -> No
 
 def test_a_long_plain_text_error_is_cut() -> None:
     assert decode_error(b"x" * 1000).message == "x" * 200
+
+
+def test_an_error_body_nested_beyond_the_stack_is_read_as_text() -> None:
+    deep = b'{"error":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    fields = decode_error(deep)
+    assert fields.message is not None
+    assert fields.message.startswith('{"error":[[[')
+    assert len(fields.message) <= 200
+
+
+def test_an_error_message_too_deep_to_show_is_named() -> None:
+    nested: list[object] = []
+    for _ in range(100_000):  # built without the decoder: deeper than repr() can walk
+        nested = [nested]
+    assert error_fields({"error": {"message": nested}}).message == (
+        "(a JSON list nested too deeply to show)"
+    )

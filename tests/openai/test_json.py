@@ -45,3 +45,13 @@ def test_what_is_not_json_raises_the_standard_errors(body: bytes) -> None:
 def test_json_that_is_not_an_object_is_a_shape_error(body: bytes) -> None:
     with pytest.raises(ShapeError, match=r"^a stream event is not a JSON object$"):
         decode_object(body, "a stream event")
+
+
+@pytest.mark.parametrize("opening", [b"[", b'{"a":'])
+def test_json_nested_beyond_the_stack_is_a_shape_error(opening: bytes) -> None:
+    closing = b"]" if opening == b"[" else b"}"
+    body = b'{"choices":' + opening * 100_000 + b"1" + closing * 100_000 + b"}"
+    with pytest.raises(ShapeError, match="the body nests JSON arrays or objects too deeply"):
+        decode_object(body)
+    with pytest.raises(ShapeError, match="an event nests"):
+        decode_object(b" " + body, "an event")  # the standard decoder's path

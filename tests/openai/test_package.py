@@ -13,10 +13,12 @@ import sluice.openai
 EXPECTED = {
     "DONE",
     "DONE_EVENT",
+    "MAX_EVENT_SIZE",
     "ChatDelta",
     "Choice",
     "ChunkEncoder",
     "ErrorBody",
+    "EventTooLarge",
     "Model",
     "RateLimits",
     "SSEDecoder",
@@ -25,6 +27,7 @@ EXPECTED = {
     "ToolCall",
     "ToolCallDelta",
     "Usage",
+    "basic_authorization",
     "decode_chat",
     "decode_chunk",
     "decode_embedding_base64",
@@ -48,6 +51,8 @@ EXPECTED = {
     "parse_rate_limits",
     "parse_request_id",
     "parse_retry_after",
+    "public_url",
+    "split_credentials",
 }
 
 
@@ -99,7 +104,7 @@ def test_imports_without_aiohttp_and_loads_no_third_party_module() -> None:
 
 
 ALLOWED = {"__future__", "array", "base64", "binascii", "collections", "dataclasses"}
-ALLOWED |= {"email", "json", "math", "re", "struct", "sys", "time", "typing"}
+ALLOWED |= {"email", "json", "math", "re", "struct", "sys", "time", "typing", "urllib"}
 
 
 def test_the_package_imports_only_pure_standard_modules() -> None:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.openai import DONE, DONE_EVENT, ServerSentEvent, SSEDecoder, encode_sse
+from sluice.openai import (
+    DONE,
+    DONE_EVENT,
+    MAX_EVENT_SIZE,
+    EventTooLarge,
+    ServerSentEvent,
+    SSEDecoder,
+    encode_sse,
+)
 
 STREAM = (
     b": keep-alive\n\n"
@@ -59,8 +67,34 @@ def test_a_line_without_end_is_bounded() -> None:
     decoder = SSEDecoder()
     for _ in range(16):
         decoder.feed(b"x" * 1024 * 1024)
-    with pytest.raises(ValueError, match="exceeds"):
+    with pytest.raises(EventTooLarge, match="exceeds 16777216 bytes"):
         decoder.feed(b"x")
+
+
+def test_an_event_of_many_short_lines_is_bounded() -> None:
+    # Lines end, but no blank line ever ends the event: what it holds grows line by line.
+    decoder = SSEDecoder(max_event_size=64 * 1024)
+    line = b"data: " + b"x" * 1000 + b"\n"
+    for _ in range(65):  # 65 lines of 1001 bytes: 65,065 bytes, under 64 KiB
+        assert decoder.feed(line) == []
+    with pytest.raises(EventTooLarge, match="max_event_size"):
+        decoder.feed(line)
+    # The decoder gave up what it held, and reads a stream that behaves.
+    assert decoder.feed(b"\ndata: ok\n\n") == [ServerSentEvent(b"ok")]
+
+
+def test_events_up_to_the_limit_pass_and_the_count_restarts_with_each_event() -> None:
+    decoder = SSEDecoder(max_event_size=1000)
+    event = b"data: " + b"y" * 450 + b"\ndata: " + b"z" * 450 + b"\n\n"
+    for _ in range(100):  # 100 events of 901 bytes: 90 KB in all, none over 1000 bytes
+        assert decoder.feed(event) == [ServerSentEvent(b"y" * 450 + b"\n" + b"z" * 450)]
+    assert MAX_EVENT_SIZE == 16 * 1024 * 1024
+
+
+@pytest.mark.parametrize("size", [0, -1, 1.5, True])
+def test_a_bad_limit_is_refused(size: object) -> None:
+    with pytest.raises((TypeError, ValueError), match="max_event_size"):
+        SSEDecoder(max_event_size=size)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

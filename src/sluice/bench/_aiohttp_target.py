@@ -35,8 +35,8 @@ async def open_aiohttp_target(spec: TargetSpec, *, clock: Reader) -> AsyncIterat
     connector = aiohttp.TCPConnector(limit=0, enable_cleanup_closed=False)
     timeout = aiohttp.ClientTimeout(total=None)
     headers = dict(spec.headers)
-    if spec.api == "chat" and spec.api_key:
-        headers.setdefault("Authorization", f"Bearer {spec.api_key}")
+    if spec.api == "chat" and spec.bearer_key:
+        headers.setdefault("Authorization", f"Bearer {spec.bearer_key}")
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, headers=headers, auto_decompress=True
     ) as session:
@@ -60,7 +60,7 @@ class _AiohttpSender:
         self._spec = spec
         self._session = session
         self._clock = clock
-        self._url = spec.request_url
+        self._url = spec.send_url
         if spec.api == "chat":
             self._method = "POST"
             self._data: bytes | None = json.dumps(spec.chat_body()).encode()

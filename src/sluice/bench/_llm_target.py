@@ -47,7 +47,7 @@ async def open_llm_target(spec: TargetSpec, *, clock: Reader) -> AsyncIterator[S
     params: dict[str, Any] = {} if spec.max_tokens is None else {"max_tokens": spec.max_tokens}
     async with llm.Client(
         spec.url,
-        api_key=spec.api_key,
+        api_key=spec.bearer_key,
         concurrency=None,
         retry=None,
         breaker=None,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..openai import public_url, split_credentials
 from ._samples import OK, outcome_code
 
 __all__ = [
@@ -33,17 +34,30 @@ __all__ = [
 DEFAULT_PROMPT = "Write a short paragraph about rivers."
 
 
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed or written: without the credentials it may carry."""
+    try:
+        return public_url(url)
+    except ValueError:  # not even parseable: show none of what follows the scheme
+        return url.partition("//")[0] + "//..." if "@" in url else url
+
+
 def check_url(url: str) -> str:
-    """``url`` if it is an absolute http(s) URL with a host; ValueError saying why not."""
-    parts = urlsplit(url)
+    """``url`` if it is an absolute http(s) URL with a host; ValueError saying why not (the
+    message never shows credentials)."""
+    shown = shown_url(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ValueError(f"{shown!r} is not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https"):
-        raise ValueError(f"{url!r} is not an http:// or https:// URL")
+        raise ValueError(f"{shown!r} is not an http:// or https:// URL")
     if not parts.hostname:
-        raise ValueError(f"{url!r} has no host")
+        raise ValueError(f"{shown!r} has no host")
     try:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        raise ValueError(f"{url!r} has an invalid port: {exc}") from None
+        raise ValueError(f"{shown!r} has an invalid port: {exc}") from None
     return url
 
 
@@ -56,6 +70,8 @@ class TargetSpec:
     (the generator's own minimal client) or ``"sluice"`` (through `sluice.llm.Client`, no
     retries, to measure what the client adds). ``timeout``: per request, whole answer.
     ``connections``: pool size of the sluice client (the generator's own client has no cap).
+    Credentials in ``url`` (``http://user:password@host/v1``) are sent as Basic authentication,
+    in place of ``api_key``; ``request_url`` and ``describe()`` never show them.
     """
 
     url: str
@@ -85,9 +101,21 @@ class TargetSpec:
 
     @property
     def request_url(self) -> str:
+        """Where requests go, as shown in output and reports (without credentials)."""
+        return shown_url(self.send_url)
+
+    @property
+    def send_url(self) -> str:
+        """Where requests go, credentials included: for senders only, never to be shown."""
         if self.api == "chat":
             return self.url.rstrip("/") + "/chat/completions"
         return self.url
+
+    @property
+    def bearer_key(self) -> str | None:
+        """The API key to send, unless the URL carries credentials (both would be the
+        Authorization header: the URL's win)."""
+        return None if split_credentials(self.url)[1:] != (None, None) else self.api_key
 
     def chat_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -105,7 +133,7 @@ class TargetSpec:
         if self.api == "chat":
             kind = "streamed chat completions" if self.stream else "chat completions"
             return f"POST {self.request_url} ({kind}, model {self.model}, client {self.client})"
-        return f"{self.method} {self.url}"
+        return f"{self.method} {self.request_url}"
 
 
 @dataclass(slots=True)

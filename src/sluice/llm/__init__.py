@@ -46,10 +46,13 @@ from ._errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseTooLargeError,
     ServerError,
     ServiceUnavailableError,
     StreamInterrupted,
 )
+from ._fanout import Results
+from ._loops import BlockingCallWarning
 from ._mock import MockResponse, MockTransport
 from ._settings import llm_failure
 from ._stream import ChatStream
@@ -65,6 +68,7 @@ __all__ = [
     "AiohttpTransport",
     "AuthenticationError",
     "BadRequestError",
+    "BlockingCallWarning",
     "ChatDelta",
     "ChatResult",
     "ChatStream",
@@ -86,6 +90,8 @@ __all__ = [
     "RateLimits",
     "Request",
     "Response",
+    "ResponseTooLargeError",
+    "Results",
     "ServerError",
     "ServiceUnavailableError",
     "StreamInterrupted",

@@ -1,8 +1,8 @@
 """The OpenAI-compatible client: every call through a Gate, over a pooled aiohttp session.
 
-The pool belongs to the event loop the client is first used on. From synchronous code, the
-``*_sync`` methods run calls on sluice's background loop (the portal), which then owns the
-pool; mixing the two on one client raises a clear error rather than corrupting it.
+The pool and the gate belong to the event loop that first uses the client (sluice's
+background loop, when that is a ``*_sync`` method). Calls from another loop are forwarded to
+it while it runs, so one client serves synchronous and async callers alike (see `_loops`).
 
     async with sluice.llm.Client("http://127.0.0.1:8000/v1", api_key="sk-...") as client:
         result = await client.chat(model="gpt-4o-mini", messages=[{"role": "user", ...}])
@@ -10,47 +10,21 @@ pool; mixing the two on one client raises a clear error rather than corrupting i
 
 from __future__ import annotations
 
-import asyncio
 import functools
-from collections.abc import Coroutine, Mapping, Sequence
-from types import MappingProxyType
-from typing import Any
-from urllib.parse import urlsplit
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, overload
 
-from .. import Breaker, Concurrency, ConfigError, Gate, Rate, Retry, Timeout, run_sync
-from ..openai import (
-    Choice,
-    Model,
-    decode_chat,
-    decode_embeddings,
-    decode_models,
-    encode_json,
-    parse_request_id,
-)
-from ..openai._fast import builder
-from ._settings import (
-    UNSET,
-    Unset,
-    base_headers,
-    build_gate,
-    chat_body,
-    check_base_url,
-    check_headers,
-    check_max_connections,
-    check_model,
-    public_url,
-)
+from .. import ConfigError, Err, Ok, run_sync
+from ..openai import Model, decode_chat, decode_embeddings, decode_models
+from ._base import Body, CallTimeout, ClientBase, Headers, Query
+from ._fanout import Requests, Results, jobs, send_chat, send_embedding
+from ._loops import ForwardedIterator, check_blocking
+from ._params import chat_body, embedding_body
+from ._results import chat_result, embeddings_result
+from ._settings import UNSET, call_timeout
 from ._stream import ChatStream
 from ._sync import SyncChatStream
-from ._tokens import TokenEstimator, estimate_tokens
-from ._transport import AiohttpTransport, Request, Transport
-from ._types import ChatResult, ClientStatistics, Embeddings
-from ._wire import Decoder, Reply, Wire, send_json
-
-# Every call builds one of these: at the cost of a mutable dataclass (see `builder`).
-_chat_result = builder(ChatResult)
-_embeddings = builder(Embeddings)
-_request = builder(Request)
+from ._types import ChatResult, Embeddings
 
 __all__ = ["Client"]
 
@@ -58,7 +32,7 @@ Messages = Sequence[Mapping[str, Any]]
 EmbeddingInput = str | Sequence[str] | Sequence[int] | Sequence[Sequence[int]]
 
 
-class Client:
+class Client(ClientBase):
     """An async client for OpenAI-compatible APIs: chat, streamed chat, embeddings, models.
 
     Every call runs through a `sluice.Gate`, so its concurrency limit, rate limits, retries,
@@ -67,10 +41,13 @@ class Client:
 
         async with Client("https://api.openai.com/v1", api_key=key, concurrency=32) as client:
             result = await client.chat(model="gpt-4o-mini", messages=msgs, max_tokens=200)
+            results = await client.chat_many([{"messages": m} for m in many], model="gpt-4o-mini")
         result = client.chat_sync(model="gpt-4o-mini", messages=msgs)  # from sync code
 
     Args:
         base_url: the API root, as in the OpenAI SDK (``http://127.0.0.1:8000/v1``).
+            Credentials in it (``https://user:password@host/v1``) are sent as Basic
+            authentication and shown nowhere.
         api_key: sent as ``Authorization: Bearer ...``; never logged, shown or put in errors.
             Not read from the environment: pass ``os.environ["OPENAI_API_KEY"]`` yourself.
         gate: the Gate to run calls through (to share one between clients, say). Without it
@@ -84,79 +61,15 @@ class Client:
         max_connections: size of the keep-alive connection pool (keep ``concurrency`` at or
             below it: calls beyond it would wait for a connection outside the gate).
         headers: extra headers for every request (``extra_headers=`` adds per call).
-        transport: where requests go; default ``AiohttpTransport(max_connections=...)``.
+        transport: where requests go; default ``AiohttpTransport(max_connections=...)``
+            (which bounds a response body read whole: ``max_body_size``).
         token_estimator: ``(request body) -> tokens`` reserved on the gate's token budget
             before each call and settled from the answer's usage; default `estimate_tokens`.
             Called only when the gate meters tokens (a ``tpm`` rate, configured or learned).
+        max_event_size: bytes one event of a streamed answer may hold (default 16 MiB);
+            a larger one fails the stream with `ResponseTooLargeError`.
         name: the gate's name; default ``llm:<host>``.
     """
-
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str | None = None,
-        *,
-        gate: Gate | None = None,
-        concurrency: Concurrency | int | Unset | None = UNSET,
-        rate: Rate | Unset | None = UNSET,
-        retry: Retry | int | Unset | None = UNSET,
-        timeout: Timeout | float | Unset | None = UNSET,
-        breaker: Breaker | Unset | None = UNSET,
-        max_connections: int = 100,
-        headers: Mapping[str, str] | None = None,
-        transport: Transport | None = None,
-        token_estimator: TokenEstimator | None = None,
-        name: str | None = None,
-    ) -> None:
-        self._base_url = check_base_url(base_url)
-        self._display_url = public_url(self._base_url)
-        max_connections = check_max_connections(max_connections)
-        self._headers, secrets = base_headers(api_key, headers)
-        self._has_key = bool(api_key)
-        if transport is not None and not isinstance(transport, Transport):
-            raise ConfigError(
-                f"Client(transport=...) needs send(request) and aclose(), got {transport!r}"
-            )
-        if token_estimator is not None and not callable(token_estimator):
-            raise ConfigError("Client(token_estimator=...) must be a callable (body) -> tokens")
-        self._urls = {
-            path: f"{self._base_url}/{path}"
-            for path in ("chat/completions", "embeddings", "models")
-        }
-        settings: dict[str, object] = {"concurrency": concurrency, "rate": rate}
-        settings.update(retry=retry, timeout=timeout, breaker=breaker)
-        given = [key for key, value in settings.items() if value is not UNSET]
-        if gate is not None:
-            if given:
-                raise ConfigError(
-                    f"Client(gate=...) was given with {', '.join(given)}=...: configure the "
-                    "gate you pass, or pass the settings without a gate"
-                )
-            if not isinstance(gate, Gate):
-                raise ConfigError(f"Client(gate=...) must be a sluice.Gate, got {gate!r}")
-            self._gate, self._owns_gate = gate, False
-        else:
-            host = urlsplit(self._base_url).netloc.rpartition("@")[2]
-            gate_name = name or f"llm:{host}"
-            args = (concurrency, rate, retry, timeout, breaker)
-            self._gate, self._owns_gate = build_gate(gate_name, max_connections, *args), True
-        self._transport: Transport = (
-            AiohttpTransport(max_connections=max_connections) if transport is None else transport
-        )
-        self._estimate: TokenEstimator = token_estimator or estimate_tokens
-        self._wire = Wire(self._transport, self._gate, secrets, self._display_url)
-
-    @property
-    def base_url(self) -> str:
-        return self._display_url
-
-    @property
-    def gate(self) -> Gate:
-        return self._gate
-
-    @property
-    def closed(self) -> bool:
-        return self._wire.closed
 
     # ------------------------------------------------------------------ calls
     async def chat(
@@ -164,219 +77,244 @@ class Client:
         *,
         model: str,
         messages: Messages,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
+        timeout: CallTimeout = UNSET,  # noqa: ASYNC109 - the SDK's per-call timeout
+        extra_headers: Headers = None,
+        extra_query: Query = None,
+        extra_body: Body = None,
         **params: Any,
     ) -> ChatResult:
-        """A chat completion; ``params`` go into the request body as they are
-        (``max_tokens=``, ``temperature=``, ``tools=``...)."""
+        """A chat completion. ``params`` are the API's body parameters (``max_tokens=``,
+        ``temperature=``, ``tools=``...); any other name is refused (a server's own go in
+        ``extra_body=``). ``timeout`` replaces the gate's for this call: seconds per attempt,
+        a `sluice.Timeout` for attempt and total, None for no limit.
+
+            result = await client.chat(model="m", messages=msgs, max_tokens=50, timeout=20)
+        """
         if params.get("stream"):
             raise ConfigError("chat(stream=True): use client.stream_chat(...) to stream")
         body = chat_body(model, messages, params, extra_body)
-        call = self._call("chat/completions", body, extra_headers, decode_chat)
+        call = self._call(
+            "chat", "chat/completions", body, decode_chat, timeout, extra_headers, extra_query
+        )
         clock = self._wire.clock
         start = clock()
         reply = await call
-        choices: tuple[Choice, ...] = reply.value
-        usage = reply.usage
-        first = choices[0] if choices else None
-        data = reply.data
-        return _chat_result(
-            text="" if first is None else first.text,
-            tool_calls=() if first is None else first.tool_calls,
-            finish_reason=None if first is None else first.finish_reason,
-            usage=usage,
-            model=data.get("model"),
-            id=data.get("id"),
-            choices=choices,
-            status=reply.status,
-            request_id=parse_request_id(reply.headers),
-            rate_limits=reply.rate_limits,
-            latency=clock() - start,
-            ttfb=reply.ttfb,
-            headers=reply.headers,
-            raw=data,
-        )
+        return chat_result(reply, clock() - start)
 
     def stream_chat(
         self,
         *,
         model: str,
         messages: Messages,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
+        timeout: CallTimeout = UNSET,
+        extra_headers: Headers = None,
+        extra_query: Query = None,
+        extra_body: Body = None,
         **params: Any,
     ) -> ChatStream:
         """A streamed chat completion: an async iterator of `ChatDelta` that records time to
         first token (``ttft``), inter-token gaps (``itl``) and ``usage``. Usage is asked for
         (``stream_options={"include_usage": True}``) unless ``stream_options`` is given;
-        ``stream_options=None`` sends none.
+        ``stream_options=None`` sends none. ``timeout`` as for `chat`; an attempt's time
+        covers the whole stream.
 
             async with client.stream_chat(model="m", messages=msgs) as stream:
                 async for delta in stream:
                     print(delta.text, end="")
             print(stream.ttft, stream.usage)
         """
+        if params.pop("stream", True) is not True:
+            raise ConfigError(
+                "stream_chat() always streams; use client.chat(...) for a whole answer"
+            )
         params["stream"] = True
         if "stream_options" not in params:
             params["stream_options"] = {"include_usage": True}
         elif params["stream_options"] is None:
             del params["stream_options"]
-        body = chat_body(model, messages, params, extra_body)
-        request = self._request("chat/completions", body, extra_headers)
-        return ChatStream(self._wire, request, functools.partial(self._estimate, body))
+        body = chat_body(model, messages, params, extra_body, "stream_chat")
+        limits = None if timeout is UNSET else call_timeout(timeout, "stream_chat")
+        request = self._request("chat/completions", body, extra_headers, extra_query)
+        tokens = functools.partial(self._estimate, body)
+        return ChatStream(self._wire, request, tokens, limits, self._max_event_size)
 
     async def embed(
         self,
         *,
         model: str,
         input: EmbeddingInput,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
+        timeout: CallTimeout = UNSET,  # noqa: ASYNC109 - the SDK's per-call timeout
+        extra_headers: Headers = None,
+        extra_query: Query = None,
+        extra_body: Body = None,
         **params: Any,
     ) -> Embeddings:
         """Embeddings of ``input`` (a string, strings, or token ids), one vector per input.
-        Vectors sent base64-encoded (``encoding_format="base64"``) are decoded."""
-        check_model(model)
-        body: dict[str, Any] = {"model": model, "input": input, **params}
-        if extra_body:
-            body.update(extra_body)
-        call = self._call("embeddings", body, extra_headers, decode_embeddings)
+        ``params``: ``dimensions=``, ``encoding_format=`` (base64 vectors are decoded),
+        ``user=``; ``timeout`` and the ``extra_*`` arguments as for `chat`.
+
+            vectors = (await client.embed(model="e", input=["a", "b"])).vectors
+        """
+        body = embedding_body(model, input, params, extra_body)
+        call = self._call(
+            "embed", "embeddings", body, decode_embeddings, timeout, extra_headers, extra_query
+        )
         clock = self._wire.clock
         start = clock()
         reply = await call
-        return _embeddings(
-            vectors=reply.value,
-            usage=reply.usage,
-            model=reply.data.get("model"),
-            status=reply.status,
-            request_id=parse_request_id(reply.headers),
-            rate_limits=reply.rate_limits,
-            latency=clock() - start,
-            ttfb=reply.ttfb,
-            headers=reply.headers,
-        )
+        return embeddings_result(reply, clock() - start)
 
-    async def models(self, *, extra_headers: Mapping[str, str] | None = None) -> tuple[Model, ...]:
+    async def models(
+        self,
+        *,
+        timeout: CallTimeout = UNSET,  # noqa: ASYNC109 - the SDK's per-call timeout
+        extra_headers: Headers = None,
+        extra_query: Query = None,
+    ) -> tuple[Model, ...]:
         """The models the server offers (``GET /models``)."""
-        reply = await self._call("models", None, extra_headers, decode_models)
-        models: tuple[Model, ...] = reply.value
+        call = self._call(
+            "models", "models", None, decode_models, timeout, extra_headers, extra_query
+        )
+        models: tuple[Model, ...] = (await call).value
         return models
+
+    # ------------------------------------------------------------------ many requests
+    @overload
+    async def chat_many(
+        self,
+        requests: Requests,
+        *,
+        ordered: bool = True,
+        errors: Literal["raise"] = "raise",
+        window: int | None = None,
+        **common: Any,
+    ) -> list[ChatResult]: ...
+    @overload
+    async def chat_many(
+        self,
+        requests: Requests,
+        *,
+        ordered: bool = True,
+        errors: Literal["return"],
+        window: int | None = None,
+        **common: Any,
+    ) -> list[Ok[ChatResult] | Err]: ...
+
+    async def chat_many(
+        self,
+        requests: Requests,
+        *,
+        ordered: bool = True,
+        errors: Literal["raise", "return"] = "raise",
+        window: int | None = None,
+        **common: Any,
+    ) -> list[Any]:
+        """A chat completion for each request: a mapping of `chat`'s arguments, to which
+        ``common`` adds those they share (their own win). Each request is one call through
+        the gate, with its limits, retries and timeout; at most ``window`` run at once
+        (default: the gate's concurrency limit). Results come in input order
+        (``ordered=False``: as they finish); the first failure cancels the rest and is raised,
+        unless ``errors="return"``, which gives `Ok` / `Err` per request.
+
+            results = await client.chat_many(
+                [{"messages": [{"role": "user", "content": q}]} for q in questions],
+                model="gpt-4o-mini", max_tokens=100,
+            )
+        """
+        return await self._map("chat_many", send_chat, requests, ordered, errors, window, common)
+
+    def chat_iter(
+        self,
+        requests: Requests,
+        *,
+        ordered: bool = False,
+        window: int | None = None,
+        **common: Any,
+    ) -> Results[ChatResult]:
+        """`chat_many` as results arrive: ``(index, Ok | Err)`` pairs, pulling requests only
+        as fast as they are consumed. Leaving the ``async with`` block cancels what runs.
+
+            async with client.chat_iter(requests, model="m") as results:
+                async for index, outcome in results:
+                    print(index, outcome.value.text if outcome.ok else outcome.error)
+        """
+        wire = self._wire
+        here = wire.enter()
+        prepare = functools.partial(self._many_request, "chat_iter")
+        items = jobs(requests, common, prepare, wire, "chat_iter")
+        stream = self._gate.stream(send_chat, items, ordered=ordered, window=window)
+        if here:
+            return stream
+        assert wire.loop is not None  # set by enter()
+        return ForwardedIterator(stream, wire.loop)
+
+    @overload
+    async def embed_many(
+        self,
+        requests: Requests,
+        *,
+        ordered: bool = True,
+        errors: Literal["raise"] = "raise",
+        window: int | None = None,
+        **common: Any,
+    ) -> list[Embeddings]: ...
+    @overload
+    async def embed_many(
+        self,
+        requests: Requests,
+        *,
+        ordered: bool = True,
+        errors: Literal["return"],
+        window: int | None = None,
+        **common: Any,
+    ) -> list[Ok[Embeddings] | Err]: ...
+
+    async def embed_many(
+        self,
+        requests: Requests,
+        *,
+        ordered: bool = True,
+        errors: Literal["raise", "return"] = "raise",
+        window: int | None = None,
+        **common: Any,
+    ) -> list[Any]:
+        """`embed` for each request (a mapping of its arguments), as `chat_many` does.
+
+        batches = [{"input": chunk} for chunk in chunks_of(texts, 256)]
+        results = await client.embed_many(batches, model="text-embedding-3-small")
+        """
+        return await self._map(
+            "embed_many", send_embedding, requests, ordered, errors, window, common
+        )
 
     # ------------------------------------------------------------------ sync twins
     def chat_sync(self, *, model: str, messages: Messages, **params: Any) -> ChatResult:
-        """`chat` from synchronous code (on sluice's background loop); same arguments."""
+        """`chat` from synchronous code; same arguments. Not for async code, whose loop it
+        would block: there, ``await client.chat(...)``."""
+        check_blocking(self._wire.loop, "chat_sync", "await client.chat(...)")
         return run_sync(self.chat, model=model, messages=messages, **params)
 
     def stream_chat_sync(self, *, model: str, messages: Messages, **params: Any) -> SyncChatStream:
         """`stream_chat` from synchronous code: a plain iterator of deltas."""
+        check_blocking(self._wire.loop, "stream_chat_sync", "client.stream_chat(...)")
         return SyncChatStream(self.stream_chat(model=model, messages=messages, **params))
 
     def embed_sync(self, *, model: str, input: EmbeddingInput, **params: Any) -> Embeddings:
         """`embed` from synchronous code; same arguments."""
+        check_blocking(self._wire.loop, "embed_sync", "await client.embed(...)")
         return run_sync(self.embed, model=model, input=input, **params)
 
-    def models_sync(self, *, extra_headers: Mapping[str, str] | None = None) -> tuple[Model, ...]:
-        """`models` from synchronous code."""
-        return run_sync(self.models, extra_headers=extra_headers)
+    def models_sync(self, **params: Any) -> tuple[Model, ...]:
+        """`models` from synchronous code; same arguments."""
+        check_blocking(self._wire.loop, "models_sync", "await client.models()")
+        return run_sync(self.models, **params)
 
-    # ------------------------------------------------------------------ lifecycle
-    async def __aenter__(self) -> Client:
-        return self
+    def chat_many_sync(self, requests: Requests, **options: Any) -> list[Any]:
+        """`chat_many` from synchronous code; same arguments."""
+        check_blocking(self._wire.loop, "chat_many_sync", "await client.chat_many(...)")
+        return run_sync(lambda: self.chat_many(requests, **options))
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def aclose(self) -> None:
-        """Close the connection pool, and the gate if the client made it. Works from any
-        loop: the pool is closed on the loop it belongs to."""
-        wire = self._wire
-        if wire.closed:
-            return
-        wire.closed = True
-        owner = wire.loop
-        if owner is None or owner is asyncio.get_running_loop():
-            await self._close_here()
-        elif owner.is_running():
-            future = asyncio.run_coroutine_threadsafe(self._close_here(), owner)
-            await asyncio.wait_for(asyncio.wrap_future(future), timeout=30.0)
-        elif not owner.is_closed():
-            raise RuntimeError(
-                "the event loop this client was used on is not running, so its connection "
-                "pool cannot be closed from here; close the client on that loop"
-            )
-
-    def close(self) -> None:
-        """`aclose` from synchronous code."""
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is not None and running is self._wire.loop:
-            raise RuntimeError(
-                "client.close() would block the event loop that owns the client; "
-                "use 'await client.aclose()' there"
-            )
-        run_sync(self.aclose)
-
-    async def _close_here(self) -> None:
-        try:
-            await self._transport.aclose()
-        finally:
-            if self._owns_gate:
-                await self._gate.aclose()
-
-    def statistics(self) -> ClientStatistics:
-        """A snapshot of the client's counters and of its gate's statistics."""
-        wire = self._wire
-        return ClientStatistics(
-            base_url=self._display_url,
-            requests=wire.requests,
-            responses=MappingProxyType(dict(wire.responses)),
-            transport_errors=wire.transport_errors,
-            streams_interrupted=wire.interrupted,
-            rate_limits=wire.last_limits,
-            gate=self._gate.statistics(),
-        )
-
-    def __repr__(self) -> str:
-        key = ", api_key=***" if self._has_key else ""
-        state = ", closed" if self._wire.closed else ""
-        return f"Client({self._display_url!r}{key}, gate={self._gate.name!r}{state})"
-
-    # ------------------------------------------------------------------ internals
-    def _request(
-        self, path: str, body: Mapping[str, Any] | None, extra_headers: Mapping[str, str] | None
-    ) -> Request:
-        headers = self._headers
-        if extra_headers:
-            extra = check_headers(extra_headers, "extra_headers")
-            headers = {**headers, **{name.lower(): value for name, value in extra.items()}}
-        if body is None:
-            return _request("GET", self._urls[path], headers, None)
-        try:
-            content = encode_json(body)
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise TypeError(f"the request body cannot be sent as JSON: {exc}") from None
-        return _request("POST", self._urls[path], headers, content)
-
-    def _call(
-        self,
-        path: str,
-        body: Mapping[str, Any] | None,
-        extra_headers: Mapping[str, str] | None,
-        decode: Decoder,
-    ) -> Coroutine[Any, Any, Reply]:
-        """The gate call for one request (returned, not awaited here: one frame less)."""
-        wire = self._wire
-        wire.enter()  # a closed client or a foreign loop fails here, before the gate
-        request = self._request(path, body, extra_headers)
-        # Estimated only if the gate meters tokens (the estimate is a function until then).
-        tokens = None if body is None else functools.partial(self._estimate, body)
-        return self._gate.run(send_json, wire, request, decode, tokens=tokens)
+    def embed_many_sync(self, requests: Requests, **options: Any) -> list[Any]:
+        """`embed_many` from synchronous code; same arguments."""
+        check_blocking(self._wire.loop, "embed_many_sync", "await client.embed_many(...)")
+        return run_sync(lambda: self.embed_many(requests, **options))

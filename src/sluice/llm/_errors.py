@@ -18,6 +18,7 @@ exception), so callers catch one tree whatever the transport::
           ├── APIConnectionError           (also ConnectionError) no answer     retryable
           ├── APITimeoutError              (also TimeoutError) the transport timed out, retryable
           ├── MalformedResponseError       the body is not what the API sends     retryable
+          │    └── ResponseTooLargeError   a body or stream event over the limit not retryable
           ├── StreamInterrupted            failed after tokens were delivered  not retryable
           └── ClientClosedError            (also RuntimeError) the client was closed
 
@@ -29,12 +30,12 @@ classification with the ``x-should-retry: true|false`` header.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._errors import SluiceError
-from ..openai import decode_error, parse_request_id, parse_retry_after
+from ..openai import ErrorBody, decode_error, parse_request_id, parse_retry_after
+from ..openai._error_body import error_fields
 
 __all__ = [
     "APIConnectionError",
@@ -50,6 +51,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ServerError",
     "ServiceUnavailableError",
     "StreamInterrupted",
@@ -57,6 +59,7 @@ __all__ = [
     "error_in_body",
     "malformed",
     "redact",
+    "redact_error",
 ]
 
 _EXCERPT = 200  # bytes of a bad body quoted in an error message
@@ -184,6 +187,14 @@ class MalformedResponseError(LLMError):
     retryable = True
 
 
+class ResponseTooLargeError(MalformedResponseError):
+    """The answer is larger than the client accepts: a body over the transport's
+    ``max_body_size``, or a stream event over the client's ``max_event_size``. Not retryable:
+    the same request would bring the same answer (raise the limit if it is a real one)."""
+
+    retryable = False
+
+
 class StreamInterrupted(LLMError):
     """A stream failed after some of it had been delivered; it is not retried, because the
     caller has already seen part of an answer that a new attempt would not reproduce.
@@ -225,6 +236,15 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def redact_error(error: LLMError, secrets: Iterable[str]) -> LLMError:
+    """``error`` with every secret taken out of its message (a transport's own error text may
+    quote what it was sent); the same object, changed in place."""
+    secrets = tuple(secrets)
+    error.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in error.args)
+    error.message = redact(error.message, secrets)
+    return error
+
+
 def _status_class(status: int, code: str | None, message: str | None) -> type[APIStatusError]:
     cls = _BY_STATUS.get(status)
     if cls is None:
@@ -247,8 +267,32 @@ def error_for_status(
 ) -> APIStatusError:
     """The error for an HTTP error response; the message names status, URL and request id,
     and never contains a secret."""
+    return _status_error(status, headers, decode_error(body), url, secrets)
+
+
+def error_in_body(
+    body: Mapping[str, Any],
+    headers: Mapping[str, str],
+    url: str,
+    secrets: Iterable[str] = (),
+) -> APIStatusError:
+    """The error for an ``{"error": ...}`` object sent with a success status (a stream event
+    of vLLM and others, or a proxy's answer): its ``code`` gives the status when it is one,
+    else it counts as a server error."""
+    error = body.get("error")
+    code = error.get("code") if isinstance(error, Mapping) else None
+    status = code if isinstance(code, int) and 400 <= code < 600 else 500
+    return _status_error(status, headers, error_fields(body), url, secrets)
+
+
+def _status_error(
+    status: int,
+    headers: Mapping[str, str],
+    fields: ErrorBody,
+    url: str,
+    secrets: Iterable[str],
+) -> APIStatusError:
     secrets = tuple(secrets)
-    fields = decode_error(body)
     message, code = fields.message, fields.code
     if message is not None:
         message = redact(message, secrets)
@@ -277,21 +321,6 @@ def error_for_status(
     elif should_retry == "false":
         error.retryable = False
     return error
-
-
-def error_in_body(
-    body: Mapping[str, Any],
-    headers: Mapping[str, str],
-    url: str,
-    secrets: Iterable[str] = (),
-) -> APIStatusError:
-    """The error for an ``{"error": ...}`` object sent with a success status (a stream event
-    of vLLM and others, or a proxy's answer): its ``code`` gives the status when it is one,
-    else it counts as a server error."""
-    error = body.get("error")
-    code = error.get("code") if isinstance(error, Mapping) else None
-    status = code if isinstance(code, int) and 400 <= code < 600 else 500
-    return error_for_status(status, headers, json.dumps(body).encode(), url, secrets)
 
 
 def malformed(

@@ -16,13 +16,15 @@ breaker       opens at 50 % failures over the last 20 calls (10 at least) for 30
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal, TypeAlias
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Mapping
+from typing import Final, Literal, TypeAlias
+from urllib.parse import unquote, urlsplit
 
 from .. import Breaker, Concurrency, ConfigError, Gate, Rate, Retry, Timeout
+from ..openai import basic_authorization, public_url
 from ..policies.breaker import counts_as_failure
 from ._errors import RateLimitError, StreamInterrupted
+from ._params import check_headers
 
 __all__ = [
     "DEFAULT_BREAKER",
@@ -32,13 +34,11 @@ __all__ = [
     "Unset",
     "base_headers",
     "build_gate",
-    "chat_body",
+    "call_timeout",
     "check_base_url",
-    "check_headers",
     "check_max_connections",
-    "check_model",
     "llm_failure",
-    "public_url",
+    "secrets_in",
 ]
 
 
@@ -97,10 +97,27 @@ def check_base_url(base_url: object) -> str:
             "Client(base_url=...) must be an http:// or https:// URL such as "
             f"'http://127.0.0.1:8000/v1', got {base_url!r}"
         )
-    parts = urlsplit(base_url)
-    if not parts.hostname:
+    try:
+        host = urlsplit(base_url).hostname
+    except ValueError as exc:  # an unbalanced [ in an IPv6 host
+        raise ConfigError(f"Client(base_url=...) is not a valid URL: {exc}") from None
+    if not host:
         raise ConfigError(f"Client(base_url=...) has no host: {public_url(base_url)!r}")
+    if any(c in base_url for c in "\r\n\0 "):
+        raise ConfigError(
+            f"Client(base_url=...) contains a space or line break: {public_url(base_url)!r}"
+        )
     return base_url.rstrip("/")
+
+
+def call_timeout(value: Timeout | float | None, method: str) -> Timeout:
+    """A call's ``timeout=`` as the `Timeout` that replaces the gate's for it: a number is
+    seconds per attempt (as the OpenAI SDK's ``timeout=``), None is no limit at all."""
+    if value is None:
+        return Timeout()
+    limits = Timeout.coerce(value, owner=method)
+    assert limits is not None  # None was handled above
+    return limits
 
 
 def check_max_connections(value: object) -> int:
@@ -109,72 +126,56 @@ def check_max_connections(value: object) -> int:
     return value
 
 
-def public_url(url: str) -> str:
-    """``url`` without user:password, for messages and reprs."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def check_headers(headers: Mapping[str, str] | None, where: str) -> dict[str, str]:
-    if headers is None:
-        return {}
-    if not isinstance(headers, Mapping):
-        raise TypeError(f"{where} must be a mapping of header names to strings")
-    for name, value in headers.items():
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise TypeError(f"{where}: header {name!r} must map a str to a str")
-    return dict(headers)
-
-
 def base_headers(
-    api_key: str | None, headers: Mapping[str, str] | None
+    api_key: str | None,
+    headers: Mapping[str, str] | None,
+    user: str | None = None,
+    password: str | None = None,
 ) -> tuple[dict[str, str], tuple[str, ...]]:
-    """The headers of every request, and the secrets among them (to redact from errors)."""
+    """The headers of every request, and the secrets among them (to redact from errors).
+    ``user`` and ``password`` come from the base URL and become Basic authentication."""
     if api_key is not None and not isinstance(api_key, str):
         raise ConfigError("Client(api_key=...) must be a string or None")
-    extra = check_headers(headers, "Client(headers=...)")
+    if api_key and any(c in api_key for c in "\r\n\0"):
+        raise ConfigError(
+            "Client(api_key=...) contains a line break or NUL: check how the key was read "
+            "(a trailing newline from a file, say: .strip() it)"
+        )
+    try:
+        extra = check_headers(headers, "Client(headers=...)")
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
     merged = {
         "content-type": "application/json",
         "accept": "application/json",
         "user-agent": USER_AGENT,
     }
     merged.update({name.lower(): value for name, value in extra.items()})
+    credentials: tuple[str | None, ...] = ()
+    if user is not None or password is not None:
+        if api_key:
+            raise ConfigError(
+                "Client(base_url=...) carries credentials (user:password@) and api_key= was "
+                "given too: both would be the Authorization header; pass only one"
+            )
+        merged["authorization"] = basic_authorization(user, password)
+        # A user without a password is a key in the user's place (https://KEY@host/v1).
+        credentials = (
+            (password, unquote(password or "")) if password else (user, unquote(user or ""))
+        )
     if api_key:
         merged["authorization"] = f"Bearer {api_key}"
-    secret_values = []
-    for name, value in extra.items():
-        if any(word in name.lower() for word in _SECRET_WORDS):
-            secret_values.append(value)
-            secret_values.append(value.rpartition(" ")[2])  # "Bearer <token>": the token
-    secrets = tuple(dict.fromkeys(s for s in (api_key, *secret_values) if s))
+    secrets = tuple(dict.fromkeys(s for s in (api_key, *credentials, *secrets_in(merged)) if s))
     return merged, secrets
 
 
-def check_model(model: object) -> None:
-    if not isinstance(model, str) or not model:
-        raise TypeError(f"model must be a non-empty string, got {model!r}")
-
-
-def chat_body(
-    model: str,
-    messages: Sequence[Mapping[str, Any]],
-    params: dict[str, Any],
-    extra_body: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    """The JSON body of a chat request, its arguments checked."""
-    check_model(model)
-    given: object = messages  # checked at run time: callers are not always type-checked
-    if type(given) is not list and (
-        isinstance(given, str | bytes) or not isinstance(given, Sequence)
-    ):
-        raise TypeError(
-            "messages must be a list of {'role': ..., 'content': ...} mappings, "
-            f"got {type(given).__name__}"
-        )
-    body: dict[str, Any] = {"model": model, "messages": messages, **params}
-    if extra_body:
-        body.update(extra_body)
-    return body
+def secrets_in(headers: Mapping[str, str]) -> list[str]:
+    """The values of the headers that carry credentials (and their last word: the token of
+    ``Bearer <token>``), to be redacted from anything shown."""
+    found = []
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered == "authorization" or any(word in lowered for word in _SECRET_WORDS):
+            found.append(value)
+            found.append(value.rpartition(" ")[2])
+    return found

@@ -4,8 +4,9 @@ A stream holds its concurrency permit until the server's last byte, so a pump ta
 gate call and hands deltas to the iterating code through a small bounded buffer. Before the
 first delta with content, failures are retried by the gate like any call; after it, a failure
 raises `StreamInterrupted` and is never retried (the caller has already seen part of an
-answer a new attempt would not repeat). Leaving the iteration early (``break``, cancellation,
-an exception) cancels the pump, which closes the connection.
+answer a new attempt would not repeat). That includes the attempt's time running out
+mid-stream: the stream ends there, without a backoff or a retry. Leaving the iteration early
+(``break``, cancellation, an exception) cancels the pump, which closes the connection.
 
 Timings are taken as events arrive from the server, not as the caller consumes them:
 ``ttft`` from sending the request that succeeded to the first content, ``itl`` the gaps
@@ -21,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .. import Timeout, time_remaining
 from ..openai import (
     ChatDelta,
     RateLimits,
@@ -33,7 +35,15 @@ from ..openai import (
     decode_object,
     parse_request_id,
 )
-from ._errors import APIConnectionError, StreamInterrupted, error_in_body, malformed, redact
+from ._errors import (
+    APIConnectionError,
+    ResponseTooLargeError,
+    StreamInterrupted,
+    error_in_body,
+    malformed,
+    redact,
+)
+from ._loops import ForwardedIterator
 from ._transport import Request
 from ._wire import Wire
 
@@ -105,19 +115,28 @@ class ChatStream:
     known point when you stop early; otherwise that happens when the iterator is collected.
     """
 
-    def __init__(self, wire: Wire, request: Request, tokens: float | Callable[[], float]) -> None:
+    def __init__(
+        self,
+        wire: Wire,
+        request: Request,
+        tokens: float | Callable[[], float],
+        timeout: Timeout | None = None,
+        max_event_size: int = 16 * 1024 * 1024,
+    ) -> None:
         self._wire = wire
         self._request = request
         self._tokens = tokens
+        self._timeout = timeout
+        self._max_event_size = max_event_size
         self._pipe = _Pipe()
         self._task: asyncio.Task[None] | None = None
         self._iterated = False
+        self._stopping = False  # aclose() cancels the pump: a cancellation that is not a timeout
         self._pieces: list[str] = []
         self._calls: dict[int, list[Any]] = {}
         self._gaps: list[float] = []
         self._last = 0.0
         self._content = 0
-        self._cut: str | None = None
         self.deltas = 0
         self.ttft: float | None = None
         self.ttfb: float | None = None
@@ -155,7 +174,11 @@ class ChatStream:
         if self._iterated:
             raise RuntimeError("a ChatStream can be iterated only once")
         self._iterated = True
-        return self._deltas()
+        wire = self._wire
+        if wire.enter():
+            return self._deltas()
+        assert wire.loop is not None  # set by enter()
+        return ForwardedIterator(self._deltas(), wire.loop)  # it runs on the owning loop
 
     async def __aenter__(self) -> ChatStream:
         return self
@@ -167,7 +190,13 @@ class ChatStream:
         """Stop the stream and release its connection (idempotent)."""
         self._iterated = True
         task = self._task
-        if task is not None and not task.done():
+        if task is None or task.done():
+            return
+        if task.get_loop() is not asyncio.get_running_loop():
+            await self._wire.forward(self.aclose())
+            return
+        if not task.done():
+            self._stopping = True
             task.cancel()
             done, _ = await asyncio.wait((task,), timeout=_STOP_WAIT)
             if not done:  # pragma: no cover - a transport that ignores cancellation
@@ -176,7 +205,6 @@ class ChatStream:
     async def _deltas(self) -> AsyncIterator[ChatDelta]:
         loop = asyncio.get_running_loop()
         start = loop.time()
-        self._wire.enter()
         self._task = loop.create_task(self._pump(), name="sluice.llm stream")
         pipe = self._pipe
         try:
@@ -192,8 +220,12 @@ class ChatStream:
             raise error
 
     async def _pump(self) -> None:
+        gate = self._wire.gate
         try:
-            await self._wire.gate.run(self._attempt, tokens=self._tokens)
+            if self._timeout is None:
+                await gate.run(self._attempt, tokens=self._tokens)
+            else:
+                await gate.options(timeout=self._timeout, tokens=self._tokens).run(self._attempt)
         except asyncio.CancelledError:
             self._pipe.finish(None)
             raise
@@ -205,9 +237,9 @@ class ChatStream:
     async def _attempt(self) -> _Summary:
         """One try of the stream (what the gate runs)."""
         if self._delivered():
-            # The gate retries what it sees as retryable, such as an attempt timeout that
-            # struck mid-stream; content was delivered already, so end here instead.
-            raise self._interrupted(None)
+            # The gate retried a failure after content was delivered (one that is retryable
+            # by its own account): end here instead.
+            raise self._interrupted(None, "a retry was due after content was delivered")
         wire = self._wire
         request = self._request
         opened = await wire.open(request)
@@ -216,7 +248,7 @@ class ChatStream:
         self.request_id = parse_request_id(response.headers)
         self.rate_limits = opened.rate_limits
         self.ttfb = opened.received - opened.sent
-        decoder = SSEDecoder()
+        decoder = SSEDecoder(self._max_event_size)
         finished = False
         chunks = response.iter_bytes()
         try:
@@ -237,18 +269,20 @@ class ChatStream:
                     f"{request.method} {request.url}: the stream ended before its last event"
                 )
         except asyncio.CancelledError:
-            if self._delivered():
-                self._cut = "the attempt was cancelled or timed out"
+            if self._delivered() and not self._stopping and time_remaining() != 0.0:
+                # The gate's attempt timer cut the stream after content went out (not the
+                # caller, nor the deadline: that one ends the call anyway). Anything raised
+                # but CancelledError is the attempt's outcome: the gate neither backs off nor
+                # spends its retry budget on an attempt that could only fail.
+                raise self._interrupted(None, "the attempt timed out") from None
             raise
         except Exception as exc:
             error = wire.translate(exc, request)
-            if isinstance(error, ValueError):  # an event too large for the decoder
-                error = malformed(
-                    str(error),
+            if isinstance(error, ValueError):  # an event larger than max_event_size
+                error = ResponseTooLargeError(
+                    f"HTTP {response.status} from {request.url}: {error}",
                     status=response.status,
-                    body=b"",
-                    url=request.url,
-                    headers=response.headers,
+                    message=str(error),
                 )
             if self._delivered():
                 raise self._interrupted(error) from error
@@ -270,9 +304,8 @@ class ChatStream:
         try:
             chunk = decode_object(data, "a stream event")
             if chunk.get("error"):
-                raise error_in_body(
-                    chunk, self.headers or {}, self._request.url, self._wire.secrets
-                )
+                secrets = self._wire.secrets_for(self._request)
+                raise error_in_body(chunk, self.headers or {}, self._request.url, secrets)
             deltas = decode_chunk(chunk)
         except ValueError as exc:
             reason = str(exc) if isinstance(exc, ShapeError) else "a stream event is not JSON"
@@ -282,7 +315,7 @@ class ChatStream:
                 body=data,
                 url=self._request.url,
                 headers=self.headers or {},
-                secrets=self._wire.secrets,
+                secrets=self._wire.secrets_for(self._request),
             ) from exc
         for delta in deltas:
             if delta.text or delta.tool_calls or delta.reasoning:
@@ -321,9 +354,10 @@ class ChatStream:
                 call[1] += part.name
             call[2].append(part.arguments)
 
-    def _interrupted(self, cause: BaseException | None) -> StreamInterrupted:
+    def _interrupted(self, cause: BaseException | None, why: str = "") -> StreamInterrupted:
         self._wire.interrupted += 1
-        reason = redact(str(cause), self._wire.secrets) if cause is not None else self._cut
+        secrets = self._wire.secrets_for(self._request)
+        reason = redact(str(cause), secrets) if cause is not None else why
         text = self.text
         return StreamInterrupted(
             f"the stream from {self._request.url} failed after {self._content} content "

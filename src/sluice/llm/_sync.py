@@ -1,5 +1,6 @@
 """Streams from synchronous code: each step of the async stream runs on sluice's portal
-loop, so a plain ``for`` loop can consume it::
+loop (and from there on the loop that owns the client), so a plain ``for`` loop can consume
+it::
 
     for delta in client.stream_chat_sync(model="m", messages=msgs):
         print(delta.text, end="")
@@ -17,6 +18,11 @@ from ._stream import ChatStream
 __all__ = ["SyncChatStream"]
 
 
+async def _open(stream: ChatStream) -> AsyncIterator[ChatDelta]:
+    """The stream's iterator, made on a loop (it starts there, or on the owning one)."""
+    return aiter(stream)
+
+
 class SyncChatStream:
     """A plain iterator over a `ChatStream`, with the same figures once iteration is over.
     For example::
@@ -31,7 +37,7 @@ class SyncChatStream:
         self._deltas: AsyncIterator[ChatDelta] | None = None
 
     def __iter__(self) -> Iterator[ChatDelta]:
-        deltas = self._deltas = aiter(self.stream)
+        deltas = self._deltas = run_sync(_open, self.stream)
         try:
             while True:
                 try:

@@ -18,18 +18,32 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
+import warnings
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 from yarl import URL
 
-from ._errors import APIConnectionError, APITimeoutError, ClientClosedError
+from .. import ConfigError
+from .._validate import check_int_at_least, check_optional_positive, check_positive
+from ._errors import APIConnectionError, APITimeoutError, ClientClosedError, ResponseTooLargeError
 
-__all__ = ["AiohttpTransport", "Request", "Response", "Transport", "wrong_loop_error"]
+__all__ = [
+    "MAX_BODY_SIZE",
+    "AiohttpTransport",
+    "Request",
+    "Response",
+    "Transport",
+    "wrong_loop_error",
+]
 
 _URL_CACHE_SIZE = 256
+
+MAX_BODY_SIZE = 256 * 1024 * 1024
+"""The default bound on a response body read whole: the largest answers of the API (2,048
+embeddings of 3,072 dimensions as JSON numbers, about 130 MB) fit; an endless body does not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +90,10 @@ class Transport(Protocol):
 
 def wrong_loop_error(what: str) -> RuntimeError:
     return RuntimeError(
-        f"this {what} was first used on another event loop, which owns its connection pool; "
-        "an aiohttp session cannot move between loops. Create one client per event loop (for "
-        "example inside the coroutine you pass to asyncio.run), or use only the *_sync methods "
-        "from synchronous code"
+        f"this {what} was first used on another event loop, which still runs and owns its "
+        "connection pool; an aiohttp session cannot move between loops. Use the transport "
+        "through a sluice.llm.Client (which hands calls to the owning loop), or one transport "
+        "per loop"
     )
 
 
@@ -93,22 +107,53 @@ def _translate(exc: BaseException, request: Request) -> Exception | None:
 
 
 class _AiohttpResponse:
-    __slots__ = ("_request", "_response", "headers", "status")
+    __slots__ = ("_limit", "_request", "_response", "headers", "status")
 
-    def __init__(self, response: aiohttp.ClientResponse, request: Request) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, request: Request, limit: int) -> None:
         self._response = response
         self._request = request
+        self._limit = limit
         self.status = response.status
         self.headers: Mapping[str, str] = response.headers
 
     async def read(self) -> bytes:
+        headers = self.headers
+        length = headers.get("Content-Length")
         try:
-            return await self._response.read()
+            # The usual answer: its length declared, not compressed (a compressed body may
+            # inflate far beyond its declared length), within the limit: read it at once.
+            if length is not None and "Content-Encoding" not in headers and length.isdigit():
+                if int(length) > self._limit:
+                    raise self._too_large(f"declares {length} bytes")
+                return await self._response.read()
+            return await self._read_bounded()
         except Exception as exc:
             error = _translate(exc, self._request)
             if error is None:
                 raise
             raise error from exc
+
+    async def _read_bounded(self) -> bytes:
+        """The body, chunk by chunk, refused as soon as it passes the limit."""
+        content = self._response.content
+        parts = []
+        size = 0
+        while chunk := await content.readany():
+            size += len(chunk)
+            if size > self._limit:
+                raise self._too_large(f"sent more than {self._limit} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _too_large(self, what: str) -> ResponseTooLargeError:
+        request = self._request
+        return ResponseTooLargeError(
+            f"HTTP {self.status} from {request.url}: the response body {what}, over "
+            f"max_body_size={self._limit} (raise AiohttpTransport(max_body_size=...) if the "
+            "answer is a real one)",
+            status=self.status,
+            message=f"the response body {what}",
+        )
 
     async def iter_bytes(self) -> AsyncIterator[bytes]:
         content = self._response.content
@@ -147,6 +192,8 @@ class AiohttpTransport:
             attempt timeout is the usual bound).
         keepalive: seconds an idle connection stays open for reuse.
         trust_env: honour ``HTTP(S)_PROXY`` / ``NO_PROXY`` and ``.netrc`` (off by default).
+        max_body_size: bytes of a response body read whole (not a stream's) beyond which the
+            answer is refused with `ResponseTooLargeError` (default 256 MiB).
     """
 
     def __init__(
@@ -157,31 +204,35 @@ class AiohttpTransport:
         read_timeout: float | None = None,
         keepalive: float = 30.0,
         trust_env: bool = False,
+        max_body_size: int = MAX_BODY_SIZE,
     ) -> None:
-        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
-            raise TypeError(f"max_connections must be an int >= 1, got {max_connections!r}")
-        if max_connections < 1:
-            raise ValueError(f"max_connections must be an int >= 1, got {max_connections!r}")
-        self.max_connections = max_connections
+        owner = "AiohttpTransport"
+        self.max_connections = check_int_at_least(owner, "max_connections", max_connections, 1)
+        self.max_body_size = check_int_at_least(owner, "max_body_size", max_body_size, 1)
+        if not isinstance(trust_env, bool):
+            raise ConfigError(f"{owner}(trust_env=...) must be True or False, got {trust_env!r}")
         self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout, sock_read=read_timeout
+            total=None,
+            sock_connect=check_optional_positive(owner, "connect_timeout", connect_timeout),
+            sock_read=check_optional_positive(owner, "read_timeout", read_timeout),
         )
-        self._keepalive = keepalive
+        self._keepalive = check_positive(owner, "keepalive", keepalive)
         self._trust_env = trust_env
         self._session: aiohttp.ClientSession | None = None
+        self._watcher: AsyncGenerator[None, None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._urls: dict[str, URL] = {}
 
-    def _session_here(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        session = self._session
-        if session is not None and self._loop is loop:
-            return session
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
+        """The pool for ``loop``, made now: the first use, or after the pool's loop ended."""
         if self._closed:
             raise ClientClosedError("the transport is closed")
-        if session is not None:
-            raise wrong_loop_error("transport")
+        if self._session is not None:
+            assert self._loop is not None  # set with the session
+            if not self._loop.is_closed():
+                raise wrong_loop_error("transport")
+            await self._drop_stranded()
         connector = aiohttp.TCPConnector(
             limit=self.max_connections, limit_per_host=0, keepalive_timeout=self._keepalive
         )
@@ -192,7 +243,37 @@ class AiohttpTransport:
             raise_for_status=False,
         )
         self._session, self._loop = session, loop
+        watcher = self._watcher = self._watch(session)
+        await anext(watcher)
         return session
+
+    async def _watch(self, session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+        """Closes ``session`` when it is closed, or else when its loop shuts down: an event
+        loop finalizes the async generators still open before it closes (asyncio.run does),
+        so a pool left open by its user is still closed on its own loop."""
+        try:
+            yield
+        finally:
+            if self._session is session:
+                self._session = self._watcher = None
+            await session.close()
+
+    async def _drop_stranded(self) -> None:
+        """The pool's loop was closed without finalizing it (its sockets then close only when
+        collected): drop it, and say so."""
+        warnings.warn(
+            "sluice.llm: the event loop a connection pool belonged to was closed before the "
+            "pool, so its open connections could not be closed cleanly (they are closed when "
+            "garbage-collected). Close the client on its loop before that loop ends ('async "
+            "with Client(...)'), or end the loop with asyncio.run() or "
+            "loop.shutdown_asyncgens(), which close it",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        watcher = self._watcher
+        self._session = self._watcher = None
+        if watcher is not None:
+            await watcher.aclose()  # marks the pool closed; its dead loop is never touched
 
     def _url(self, text: str) -> URL:
         # Parsing a URL costs more than the rest of a small request's client-side work.
@@ -204,7 +285,10 @@ class AiohttpTransport:
         return url
 
     async def send(self, request: Request) -> Response:
-        session = self._session_here()
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is None or self._loop is not loop:
+            session = await self._open(loop)
         try:
             response = await session.request(
                 request.method,
@@ -217,18 +301,24 @@ class AiohttpTransport:
             if error is None:
                 raise
             raise error from exc
-        return _AiohttpResponse(response, request)
+        return _AiohttpResponse(response, request, self.max_body_size)
 
     async def aclose(self) -> None:
-        """Close the pool (on the loop it belongs to)."""
+        """Close the pool, on the loop it belongs to (if that loop has ended, the pool was
+        closed with it, or is dropped with a warning)."""
         self._closed = True
-        session, self._session = self._session, None
-        if session is None:
-            return
-        if self._loop is not asyncio.get_running_loop():
-            self._session = session
+        watcher = self._watcher
+        if self._session is None or watcher is None:
+            return  # never opened, or closed already (by its loop's shutdown, say)
+        loop = self._loop
+        assert loop is not None  # set with the session
+        if loop.is_closed():
+            await self._drop_stranded()
+        elif loop is not asyncio.get_running_loop():
             raise wrong_loop_error("transport")
-        await session.close()
+        else:
+            self._session = self._watcher = None
+            await watcher.aclose()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._session is not None else "idle"

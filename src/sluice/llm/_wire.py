@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from .. import Gate, LoopClock
 from .._clock import Reader, reader
@@ -23,8 +23,13 @@ from ._errors import (
     error_for_status,
     error_in_body,
     malformed,
+    redact_error,
 )
-from ._transport import Request, Response, Transport, wrong_loop_error
+from ._loops import forward, stranded_error
+from ._settings import secrets_in
+from ._transport import Request, Response, Transport
+
+T = TypeVar("T")
 
 __all__ = ["Decoder", "Opened", "Reply", "Wire", "send_json"]
 
@@ -88,16 +93,33 @@ class Wire:
         self.interrupted = 0
         self.last_limits: RateLimits | None = None
 
-    def enter(self) -> asyncio.AbstractEventLoop:
-        """Refuse a closed client, or a loop other than the one its pool belongs to."""
+    def enter(self) -> bool:
+        """Whether a call made now runs right here: True on the loop that owns the client
+        (the first to use it, or the next once that one has ended), False on another loop
+        while the owner runs in its thread (the call is then forwarded there). Refuses a
+        closed client, or an owner that is stopped but not ended."""
         if self.closed:
             raise ClientClosedError(f"the client for {self.display_url} is closed")
         loop = asyncio.get_running_loop()
-        if self.loop is not loop:
-            if self.loop is not None:
-                raise wrong_loop_error("sluice.llm.Client")
+        owner = self.loop
+        if owner is loop:
+            return True
+        if owner is None or owner.is_closed():
             self.loop, self.clock = loop, reader(LoopClock(), loop)
-        return loop
+            return True
+        if owner.is_running():
+            return False
+        raise stranded_error(owner)
+
+    async def forward(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the loop that owns the client; its result, here."""
+        assert self.loop is not None  # only a client in use forwards
+        return await forward(coroutine, self.loop)
+
+    def secrets_for(self, request: Request) -> tuple[str, ...]:
+        """What must never be shown of ``request``: the client's secrets and those of its
+        own headers (a key passed in ``extra_headers``). Only failures ask."""
+        return (*self.secrets, *(s for s in secrets_in(request.headers) if s))
 
     async def open(self, request: Request) -> Opened:
         """Send ``request`` and return once its headers say success (streams use this; the
@@ -130,21 +152,27 @@ class Wire:
             body = await response.read()
         finally:
             await response.aclose()
-        raise error_for_status(response.status, response.headers, body, request.url, self.secrets)
+        secrets = self.secrets_for(request)
+        raise error_for_status(response.status, response.headers, body, request.url, secrets)
 
     def translate(self, exc: Exception, request: Request) -> Exception:
-        """A transport's exception as an `LLMError`; unknown ones are returned unchanged."""
+        """A transport's exception as an `LLMError` without secrets in its message; unknown
+        ones are returned unchanged."""
         if isinstance(exc, LLMError):
             if isinstance(exc, APIConnectionError | APITimeoutError):
                 self.transport_errors += 1
-            return exc
+            return redact_error(exc, self.secrets_for(request))
         if isinstance(exc, TimeoutError):
             self.transport_errors += 1
-            return APITimeoutError(f"{request.method} {request.url}: timed out ({exc!r})")
-        if isinstance(exc, OSError):
+            error: LLMError = APITimeoutError(
+                f"{request.method} {request.url}: timed out ({exc!r})"
+            )
+        elif isinstance(exc, OSError):
             self.transport_errors += 1
-            return APIConnectionError(f"{request.method} {request.url}: {exc!r}")
-        return exc
+            error = APIConnectionError(f"{request.method} {request.url}: {exc!r}")
+        else:
+            return exc
+        return redact_error(error, self.secrets_for(request))
 
     def observe(self, headers: Mapping[str, str]) -> RateLimits | None:
         """Feed the server's ``x-ratelimit-*`` headers to the gate."""
@@ -192,7 +220,8 @@ async def send_json(wire: Wire, request: Request, decode: Decoder) -> Reply:
     try:
         data = decode_object(body)
         if data.get("error"):
-            raise error_in_body(data, response.headers, request.url, wire.secrets)
+            secrets = wire.secrets_for(request)
+            raise error_in_body(data, response.headers, request.url, secrets)
         value, usage = decode(data)
     except ValueError as exc:  # ShapeError, JSONDecodeError, UnicodeDecodeError
         reason = str(exc) if isinstance(exc, ShapeError) else "the body is not valid JSON"
@@ -202,6 +231,6 @@ async def send_json(wire: Wire, request: Request, decode: Decoder) -> Reply:
             body=body,
             url=request.url,
             headers=response.headers,
-            secrets=wire.secrets,
+            secrets=wire.secrets_for(request),
         ) from exc
     return Reply(response.status, response.headers, limits, received - sent, data, value, usage)

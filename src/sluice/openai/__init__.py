@@ -42,7 +42,15 @@ from ._headers import (
     parse_retry_after,
 )
 from ._json import decode_object, encode_json
-from ._sse import DONE, DONE_EVENT, ServerSentEvent, SSEDecoder, encode_sse
+from ._sse import (
+    DONE,
+    DONE_EVENT,
+    MAX_EVENT_SIZE,
+    EventTooLarge,
+    ServerSentEvent,
+    SSEDecoder,
+    encode_sse,
+)
 from ._types import (
     ChatDelta,
     Choice,
@@ -53,14 +61,17 @@ from ._types import (
     ToolCallDelta,
     Usage,
 )
+from ._url import basic_authorization, public_url, split_credentials
 
 __all__ = [
     "DONE",
     "DONE_EVENT",
+    "MAX_EVENT_SIZE",
     "ChatDelta",
     "Choice",
     "ChunkEncoder",
     "ErrorBody",
+    "EventTooLarge",
     "Model",
     "RateLimits",
     "SSEDecoder",
@@ -69,6 +80,7 @@ __all__ = [
     "ToolCall",
     "ToolCallDelta",
     "Usage",
+    "basic_authorization",
     "decode_chat",
     "decode_chunk",
     "decode_embedding_base64",
@@ -92,6 +104,8 @@ __all__ = [
     "parse_rate_limits",
     "parse_request_id",
     "parse_retry_after",
+    "public_url",
+    "split_credentials",
 ]
 
 # Tracebacks and reprs show the public path (sluice.openai.Usage), not the private module.

@@ -84,7 +84,12 @@ def _text(content: object) -> str:
 def _arguments(value: object) -> str:
     if value is None:
         return ""
-    return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, str):
+        return value
+    try:  # some servers send the arguments as an object instead of its JSON text
+        return json.dumps(value)
+    except RecursionError:
+        raise ShapeError("a tool call's arguments nest too deeply to encode") from None
 
 
 def _reasoning(message: dict[str, Any]) -> str | None:

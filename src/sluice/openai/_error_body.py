@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from ._types import ErrorBody
 
-__all__ = ["decode_error", "encode_error"]
+__all__ = ["decode_error", "encode_error", "error_fields"]
 
 _EXCERPT = 200  # bytes of a plain-text error kept as its message
 
@@ -30,18 +30,26 @@ def encode_error(
 
 
 def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(value)
+    if value is None or isinstance(value, str):
+        return value
+    try:
+        return str(value)
+    except RecursionError:  # a list or object nested beyond what repr() can walk
+        return f"(a JSON {type(value).__name__} nested too deeply to show)"
 
 
 def decode_error(body: bytes) -> ErrorBody:
     """The fields of an error body in any of the usual shapes (never raises)."""
     try:
         data = json.loads(body)
-    except ValueError:  # not JSON (nor UTF-8): a proxy's page or a plain message
+    except (ValueError, RecursionError):  # not JSON (nor UTF-8), or nested beyond the stack
         text = body[:_EXCERPT].decode("utf-8", "replace").strip()
         return ErrorBody(text or None)
+    return error_fields(data)
+
+
+def error_fields(data: object) -> ErrorBody:
+    """The fields of an error body already decoded from JSON (never raises)."""
     if not isinstance(data, Mapping):
         return ErrorBody(_text(data))
     error = data.get("error", data)

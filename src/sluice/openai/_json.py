@@ -60,17 +60,22 @@ def encode_json(value: object) -> bytes:
 def decode_object(body: bytes, what: str = "the body") -> dict[str, Any]:
     """The JSON object in ``body``. Raises ValueError when it is not JSON (a
     ``JSONDecodeError`` or ``UnicodeDecodeError``), `ShapeError` when it is JSON but not an
-    object (``what`` names it in the message)."""
+    object, or nested too deeply to decode (``what`` names it in the message)."""
     try:
-        text = body.decode()
-        value, end = _scan(text, 0)
-    except (UnicodeDecodeError, StopIteration):
-        # Leading whitespace, a byte-order mark, UTF-16, or not JSON at all: the standard
-        # decoder knows what to do or which error to raise.
-        value = json.loads(body)
-    else:
-        if end != len(text) and text[end:].strip(_WHITESPACE):
-            value = json.loads(body)  # raises "Extra data" at the right position
+        try:
+            text = body.decode()
+            value, end = _scan(text, 0)
+        except (UnicodeDecodeError, StopIteration):
+            # Leading whitespace, a byte-order mark, UTF-16, or not JSON at all: the standard
+            # decoder knows what to do or which error to raise.
+            value = json.loads(body)
+        else:
+            if end != len(text) and text[end:].strip(_WHITESPACE):
+                value = json.loads(body)  # raises "Extra data" at the right position
+    except RecursionError:
+        # Python's decoder recurses once per level: arrays nested 100,000 deep exhaust the
+        # stack. No answer of the API nests more than a few dozen levels.
+        raise ShapeError(f"{what} nests JSON arrays or objects too deeply to decode") from None
     if type(value) is not dict:
         raise ShapeError(f"{what} is not a JSON object")
     return value

@@ -6,6 +6,10 @@ Lines may end in ``\\n``, ``\\r\\n`` or ``\\r`` (a ``\\r\\n`` split across chunk
 Event data stays ``bytes``: ``json.loads`` takes bytes directly, so nothing is decoded twice.
 An OpenAI stream ends with the event whose data is `DONE`.
 
+What the decoder holds between events is bounded: an event (all its lines, and the line still
+arriving) larger than ``max_event_size`` raises `EventTooLarge`, so a server sending lines
+without ever ending an event cannot grow it without limit.
+
     decoder = SSEDecoder()
     for event in decoder.feed(encode_sse(b'{"a": 1}') + b"da"):
         print(event.data)        # b'{"a": 1}'
@@ -17,9 +21,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["DONE", "DONE_EVENT", "SSEDecoder", "ServerSentEvent", "encode_sse"]
+__all__ = [
+    "DONE",
+    "DONE_EVENT",
+    "MAX_EVENT_SIZE",
+    "EventTooLarge",
+    "SSEDecoder",
+    "ServerSentEvent",
+    "encode_sse",
+]
 
-_MAX_PENDING = 16 * 1024 * 1024  # one event larger than this is not an LLM stream
+MAX_EVENT_SIZE = 16 * 1024 * 1024
+"""The default bound on one event: a stream chunk of an LLM answer is a few hundred bytes, and
+even an answer sent whole in one event is far below it."""
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 
 DONE = b"[DONE]"
@@ -34,14 +48,27 @@ class ServerSentEvent:
     event: str | None = None
 
 
+class EventTooLarge(ValueError):
+    """An event grew past the decoder's ``max_event_size`` before it ended."""
+
+
 class SSEDecoder:
-    """Turns a byte stream into events; keeps only the unfinished line between chunks."""
+    """Turns a byte stream into events; keeps only the unfinished event between chunks.
 
-    __slots__ = ("_buffer", "_data", "_event", "_skip_lf")
+    decoder = SSEDecoder(max_event_size=1024 * 1024)   # EventTooLarge beyond 1 MiB
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_buffer", "_data", "_event", "_limit", "_size", "_skip_lf")
+
+    def __init__(self, max_event_size: int = MAX_EVENT_SIZE) -> None:
+        if isinstance(max_event_size, bool) or not isinstance(max_event_size, int):
+            raise TypeError(f"max_event_size must be an int, got {max_event_size!r}")
+        if max_event_size < 1:
+            raise ValueError(f"max_event_size must be >= 1 byte, got {max_event_size!r}")
+        self._limit = max_event_size
         self._buffer = b""
         self._data: list[bytes] = []
+        self._size = 0  # bytes of the data lines of the event being read
         self._event: str | None = None
         self._skip_lf = False
 
@@ -54,14 +81,15 @@ class SSEDecoder:
         data = self._buffer + chunk if self._buffer else chunk
         end = max(data.rfind(b"\n"), data.rfind(b"\r"))
         if end < 0:
-            if len(data) > _MAX_PENDING:
-                raise ValueError(f"a server-sent event line exceeds {_MAX_PENDING} bytes")
+            self._check(len(data))
             self._buffer = data
             return []
         self._buffer = data[end + 1 :]
         if data[end] == 13:  # "\r": a "\n" opening the next chunk belongs to it
             self._skip_lf = True
-        return self._lines(data[: end + 1].splitlines())
+        events = self._lines(data[: end + 1].splitlines())
+        self._check(len(self._buffer))
+        return events
 
     def flush(self) -> list[ServerSentEvent]:
         """At the end of the stream: the last event, even without its closing blank line
@@ -71,6 +99,15 @@ class SSEDecoder:
         lines.append(b"")
         return self._lines(lines)
 
+    def _check(self, unfinished: int) -> None:
+        """Refuse an event whose lines so far, and the line still arriving, exceed the limit."""
+        if self._size + unfinished > self._limit:
+            self._buffer, self._data, self._size = b"", [], 0
+            raise EventTooLarge(
+                f"a server-sent event exceeds {self._limit} bytes (max_event_size) before its "
+                "end; a stream of LLM answers never sends one this large"
+            )
+
     def _lines(self, lines: list[bytes]) -> list[ServerSentEvent]:
         events: list[ServerSentEvent] = []
         pending = self._data
@@ -79,6 +116,7 @@ class SSEDecoder:
                 if pending:
                     events.append(ServerSentEvent(b"\n".join(pending), self._event))
                     pending = self._data = []
+                    self._size = 0
                 self._event = None
             elif line[0] == 58:  # ":" starts a comment (keep-alive pings)
                 continue
@@ -88,6 +126,9 @@ class SSEDecoder:
                     value = value[1:]
                 if name == b"data":
                     pending.append(value)
+                    self._size += len(value) + 1
+                    if self._size > self._limit:
+                        self._check(0)
                 elif name == b"event":
                     self._event = value.decode("utf-8", "replace")
                 # "id" and "retry" steer browser reconnection, which does not apply here.
