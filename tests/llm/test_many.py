@@ -198,3 +198,16 @@ def test_sync_twins_of_the_fan_out() -> None:
         outcomes = client.embed_many_sync([{"input": "xy"}], model="e", errors="return")
     assert [result.text for result in results] == ["a", "b", "c"]
     assert outcomes[0].ok
+
+
+async def test_the_clients_gate_can_map_a_function_that_calls_the_client() -> None:
+    server = Server()
+    async with client_for(server, concurrency=2) as client:
+
+        async def one(text: str) -> str:  # the natural way: a function around client.chat
+            reply = await client.chat(model="m", messages=[{"role": "user", "content": text}])
+            return reply.text
+
+        results = await asyncio.wait_for(client.gate.map(one, list("abcdef")), 60)
+    assert results == list("abcdef")
+    assert server.most == 2  # nested calls ran on their callers' permits: the limit held

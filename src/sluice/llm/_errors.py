@@ -23,8 +23,9 @@ exception), so callers catch one tree whatever the transport::
           └── ClientClosedError            (also RuntimeError) the client was closed
 
 The attributes ``retryable``, ``retry_after`` and ``overloaded`` are the error protocol the
-gate reads (see `sluice._errors`): a 429 or 503/529 carrying Retry-After pauses every new call
-of the gate for that long, and the retry waits exactly that long. A server may override the
+gate reads (see `sluice._errors`): the retry waits exactly as long as Retry-After asks, and a
+503/529, or a 429 once the quota is spent, pauses every new call of the gate for that long
+(capped at ``max_retry_after``). A server may override the
 classification with the ``x-should-retry: true|false`` header.
 """
 
