@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import socket
 import socketserver
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -16,6 +15,7 @@ from click.testing import CliRunner
 
 from sluice.bench._targets import TargetSpec, check_url
 from sluice.cli._app import cli
+from tests.tcp import serving
 
 SECRET = "sk-bench-url-secret-42"
 
@@ -66,17 +66,8 @@ class _Recording(socketserver.BaseRequestHandler):
 
 @pytest.fixture
 def recording_server() -> Iterator[int]:
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Recording)
-    server.daemon_threads = True
-    server.block_on_close = False
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with serving(_Recording) as port:
+        yield port
 
 
 @pytest.mark.realtime

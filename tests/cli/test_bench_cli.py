@@ -9,7 +9,6 @@ import socket
 import socketserver
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from sluice.cli._app import cli
+from tests.tcp import serving
 
 SMALL = ["-d", "0.4", "--warmup", "0.1", "--sim-ttft", "10ms", "--sim-itl", "1ms"]
 
@@ -87,17 +87,8 @@ class _PlainText(socketserver.BaseRequestHandler):
 @pytest.fixture
 def garbage_server() -> Iterator[int]:
     """An HTTP server answering every request with a plain-text 200 (not an API)."""
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _PlainText)
-    server.daemon_threads = True
-    server.block_on_close = False
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with serving(_PlainText) as port:
+        yield port
 
 
 @pytest.mark.realtime
