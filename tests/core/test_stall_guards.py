@@ -106,10 +106,11 @@ async def test_a_caller_who_cannot_wait_out_the_pause_fails_at_once_with_retry_a
     assert now() == 0.0
 
 
-async def test_an_endless_pause_is_refused() -> None:
+@pytest.mark.parametrize("seconds", [math.inf, math.nan, -1.0, "x", None, True])
+async def test_an_endless_or_meaningless_pause_is_refused(seconds: object) -> None:
     gate = sluice.Gate()
     with pytest.raises(sluice.ConfigError, match=r"gate\.pause\(seconds=\.\.\.\)"):
-        gate.pause(math.inf)
+        gate.pause(seconds)  # type: ignore[arg-type]
     assert gate.statistics().paused_for == 0.0
 
 
