@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email.message
 import email.utils
+import random
 import time
 import urllib.error
 
@@ -20,7 +21,10 @@ import requests
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+import sluice
 from sluice import ErrorInfo, classify_error
+from sluice.policies.adaptive import is_drop
+from sluice.policies.breaker import counts_as_failure
 
 URL_TEXT = "http://127.0.0.1:9/v1/chat/completions"
 
@@ -53,6 +57,13 @@ def test_openai_rate_limit_with_retry_after_ms_and_quota_left() -> None:
     assert classify_error(error) == ErrorInfo(
         retryable=True, overloaded=True, retry_after=1.5, status=429, quota_left=True
     )
+    # What each policy reads of it: retried after 1.5 s, a drop for adaptive concurrency.
+    decision = sluice.Retry(budget=None).decide(
+        error, attempt=1, now=0.0, deadline=None, rng=random.Random(1), budget=None
+    )
+    assert (decision.retry, decision.delay) == (True, 1.5)
+    assert is_drop(error)
+    assert counts_as_failure(error)
 
 
 @pytest.mark.parametrize(
