@@ -25,7 +25,8 @@ class Seen:
         pass
 
     def after(self, call: Call, now: float) -> None:
-        self.statuses.append(call.status)
+        assert call.info is not None
+        self.statuses.append(call.info.status)
 
 
 class HttpError(Exception):

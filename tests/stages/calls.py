@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sluice import ErrorInfo
 from sluice._core.call import Call
 
 
@@ -20,7 +21,7 @@ def failed(
     call = Call(noop, (), {}, None)
     call.started = started
     call.error = RuntimeError("refused")
-    call.status = status
-    call.overloaded = overloaded
-    call.retry_after = retry_after
+    call.info = ErrorInfo(
+        retryable=True, overloaded=overloaded, retry_after=retry_after, status=status
+    )
     return call

@@ -11,6 +11,7 @@ import socket
 
 import pytest
 
+from sluice import ErrorInfo
 from sluice._core.call import Call
 from sluice._stages.rate import RateLimiter
 from sluice.policies.rate import Rate
@@ -42,9 +43,7 @@ def fail(
     overloaded: bool = False,
 ) -> None:
     call.error = error
-    call.status = status
-    call.overloaded = overloaded
-    call.retry_after = None
+    call.info = ErrorInfo(retryable=False, overloaded=overloaded, status=status)
     assert call.started is not None
     rate.after(call, call.started)
 

@@ -78,7 +78,6 @@ _GRPC_STATUS = {
 }
 
 _NOT_AN_OUTCOME = ErrorInfo(retryable=False, failure=False)
-_REJECTED = ErrorInfo(retryable=False, failure=False)
 _UNKNOWN = ErrorInfo(retryable=False)
 
 
@@ -128,7 +127,7 @@ def classify_error(error: BaseException) -> ErrorInfo:
 
 def _read(error: BaseException) -> ErrorInfo | None:
     """What this one error says, or ``None`` if it says nothing at all."""
-    retryable = _flag(error, "retryable")
+    declared = retryable = _flag(error, "retryable")
     overloaded = _flag(error, "overloaded")
     declared_wait = _declared_retry_after(error)
     status = status_of(error)
@@ -164,7 +163,7 @@ def _read(error: BaseException) -> ErrorInfo | None:
         overloaded=overloaded,
         timeout=family == "timeout",
         # An error that declares itself final, or a refused request: the upstream is fine.
-        failure=not request_fault and _flag(error, "retryable") is not False,
+        failure=not request_fault and declared is not False,
         retry_after=retry_after,
         status=status,
         quota_left=quota_left,

@@ -101,7 +101,7 @@ class Attempts:
         stages = self._stages
         admitting = self._admitting
         started = call.began
-        if admitting:
+        while admitting:
             waiting = None
             try:
                 for stage in admitting:
@@ -111,9 +111,13 @@ class Attempts:
                         self._deadlines.guard(call)
                         await _perform(step, clock)
                         started = read()
+                break
             except StoreUnavailable as exc:
                 self._abort(call, admitting, _entered(admitting, stage, waiting), exc)
-                stages = await self._fail_over(call, exc)
+                if stages is not self._stages:
+                    raise  # the local fallback itself: nothing further to fall back on
+                stages = self._fail_over(exc)  # admission starts over on local state
+                admitting = _admitting(stages)
                 started = read()
             except BaseException as exc:
                 self._abort(call, admitting, _entered(admitting, stage, waiting), exc)
@@ -209,9 +213,6 @@ class Attempts:
         except Exception as exc:
             info, bug = classify_error(error), exc
         call.info = info
-        call.overloaded = info.overloaded
-        call.retry_after = info.retry_after
-        call.status = info.status
         for stage in stages:
             stage.after(call, now)
         if bug is not None:
@@ -231,8 +232,9 @@ class Attempts:
                 stage.free(call)
             stage.after(call, now)
 
-    async def _fail_over(self, call: Call, cause: StoreUnavailable) -> tuple[Stage, ...]:
-        """The state store is unreachable: refuse (fail closed) or admit on local state."""
+    def _fail_over(self, cause: StoreUnavailable) -> tuple[Stage, ...]:
+        """The state store is unreachable: refuse (fail closed), or the stages on local state
+        to admit the attempt with (fail open), reported once a minute."""
         state = self.state
         if state.fail == "closed":
             raise RejectedError(
@@ -248,20 +250,7 @@ class Attempts:
                 f"its shared state cannot be reached ({cause}); admitting calls on this "
                 "process's own limits until it can",
             )
-        stages = state.fallback() + self._observers
-        admitting = _admitting(stages)
-        entered = 0
-        try:
-            for stage in admitting:
-                step = stage.before(call, self._clock.now())
-                entered += 1
-                if step is not None:
-                    self._deadlines.guard(call)
-                    await _perform(step, self._clock)
-        except BaseException as exc:
-            self._abort(call, admitting, entered, exc)
-            raise
-        return stages
+        return state.fallback() + self._observers
 
     async def _call_on_loop(self, call: Call, holders: tuple[Stage, ...]) -> Any:
         """A callable that wraps an async function: called here, its result awaited."""
@@ -272,9 +261,7 @@ class Attempts:
             unlearn(call.fn)  # it was not async after all
             return result
         finally:
-            self.in_flight -= 1
-            for holder in holders:
-                holder.free(call)
+            self._work_done(call, holders)
 
     async def _call_on_thread(self, call: Call, holders: tuple[Stage, ...]) -> Any:
         """A plain callable, on a thread; if it gives back an awaitable, that is awaited here
@@ -295,7 +282,7 @@ class Attempts:
         return result
 
     def _work_done(self, call: Call, holders: tuple[Stage, ...]) -> None:
-        """The offloaded work of the attempt is over: the worker is free."""
+        """The attempt's work is over (for offloaded work: the worker is free)."""
         self.in_flight -= 1
         for holder in holders:
             holder.free(call)

@@ -46,8 +46,8 @@ class Call:
     stages admitted it), ``started`` (when the call was issued,
     after every stage said go; ``None`` while admission runs, and for good if it never was),
     ``error`` (``None`` on success), ``result``, and for a failure ``info`` (its
-    classification, made once: see `sluice.classify_error`), and the signals of it most
-    stages read: ``overloaded``, ``retry_after`` and ``status``. Set by the stage that owns
+    classification, made once: see `sluice.classify_error`; stages read its
+    ``overloaded``, ``retry_after`` and ``status``). Set by the stage that owns
     them: ``ticket`` (breaker generation), ``reserved``, ``usage`` and ``usage_token`` (rate:
     the tokens booked, and where the call reports what it really used), ``permit``,
     ``lender`` and ``load`` (concurrency: the limiter whose permit is held, or ``None``; the
@@ -65,9 +65,6 @@ class Call:
     error: BaseException | None
     result: Any
     info: ErrorInfo | None
-    overloaded: bool
-    retry_after: float | None
-    status: int | None
     ticket: int
     reserved: float
     usage: UsageBox | None
@@ -93,14 +90,11 @@ class Call:
         "lender",
         "load",
         "outer",
-        "overloaded",
         "permit",
         "reserved",
         "result",
-        "retry_after",
         "start",
         "started",
-        "status",
         "ticket",
         "timeout",
         "tokens",

@@ -2,14 +2,14 @@
 
 Policies apply in a fixed order, outermost first::
 
-    cache > fallback > total timeout > retry > hedge > [stages: breaker > cooldown > rate >
+    fallback > cache > total timeout > retry > hedge > [stages: breaker > cooldown > rate >
     concurrency] > attempt timeout > the call (on the loop, or on an executor)
 
-so a hit costs nothing, a backoff sleep holds neither a permit nor a rate slot, a rejected
-call costs nothing upstream, and the total budget covers everything. The kernel holds no
-policy's decision: retries are decided by `Retrying`, hedging by `Hedger`, admission and
-outcomes by the stages the state store built, which `Attempts` asks. It only carries out what
-they say: sleep, wait, go, give up.
+so a fallback's answer is never cached, a hit costs nothing, a backoff sleep holds neither a
+permit nor a rate slot, a rejected call costs nothing upstream, and the total budget covers
+everything. The kernel holds no policy's decision: retries are decided by `Retrying`, hedging
+by `Hedger`, admission and outcomes by the stages the state store built, which `Attempts`
+asks. It only carries out what they say: sleep, wait, go, give up.
 
     kernel = Kernel(GateSpec("llm", LoopClock()), store=LocalStore(), executors=executors)
     answer = await kernel.run(Call(ask, (prompt,), {}, tokens=None), fallback=None)

@@ -100,12 +100,14 @@ class Cooldown:
         for a 429 whose own rate-limit headers, or the upstream's latest report made since
         the attempt started, said every budget has room left.
         """
-        retry_after = call.retry_after
-        if not call.overloaded or retry_after is None or retry_after <= 0:
+        info = call.info
+        if info is None:
             return 0.0
-        if call.status == _TOO_MANY_REQUESTS:
-            info = call.info
-            if info is not None and info.quota_left is not None:
+        retry_after = info.retry_after
+        if not info.overloaded or retry_after is None or retry_after <= 0:
+            return 0.0
+        if info.status == _TOO_MANY_REQUESTS:
+            if info.quota_left is not None:
                 if info.quota_left:
                     return 0.0
             else:

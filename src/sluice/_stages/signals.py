@@ -38,11 +38,13 @@ def refused_unprocessed(call: Call) -> bool:
     """Whether the failed attempt of ``call`` was refused before the upstream processed it:
     an ``overloaded`` refusal (429, 503), any 4xx (a bad request is refused as it arrives), or
     a connection that was never made (refused, or a host name that does not resolve)."""
-    if call.overloaded:
-        return True
-    status = call.status
-    if status is not None and 400 <= status < 500:
-        return True
+    info = call.info
+    if info is not None:
+        if info.overloaded:
+            return True
+        status = info.status
+        if status is not None and 400 <= status < 500:
+            return True
     return _never_connected(call.error)
 
 
