@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --quiet --disable-pip-version-check
 # Modules that make up the core (standard library only); the coverage floor applies to them.
 NOT_CORE := */sluice/cli/*,*/sluice/llm/*,*/sluice/sim/*,*/sluice/bench/*
 
-.PHONY: demo test lint typecheck unit bench clean chromium
+.PHONY: demo test lint typecheck unit bench clean chromium redis-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.demo-installed
 	$(BIN)/sluice demo
 
-test: $(VENV)/.test-installed chromium
+test: $(VENV)/.test-installed chromium redis-server
 	$(MAKE) --no-print-directory lint typecheck unit
 
 # The report test renders the HTML report in headless Chromium: installed here when missing
@@ -37,6 +37,20 @@ chromium:
 			DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
 	else \
 		echo "chromium not found: the report test will be skipped."; \
+	fi
+
+# The shared-state tests start their own redis-server on a random loopback port: installed
+# here when missing (as root on Debian/Ubuntu); otherwise those tests are skipped.
+redis-server:
+	@if command -v redis-server >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing redis-server for the shared-state tests..."; \
+		apt-get update -q >/dev/null && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			redis-server >/dev/null; \
+	else \
+		echo "redis-server not found: the shared-state tests will be skipped."; \
 	fi
 
 lint: $(VENV)/.test-installed

@@ -12,6 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.redis_server import RedisServer
+from tests.redis_server import running as redis_running
+
 
 @pytest.fixture(autouse=True)
 def _no_leaked_threads() -> Iterator[None]:
@@ -32,3 +35,23 @@ def _no_leaked_threads() -> Iterator[None]:
         thread.join(timeout=5.0)
     still = [t.name for t in leaked if t.is_alive()]
     assert not still, f"threads left running after the test: {still}"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """The session's own ``redis-server`` (skipped where it is not installed)."""
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (make test installs it on Debian/Ubuntu)")
+    with redis_running() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The URL of an empty database on the session's server (flushed before each test)."""
+    if redis_server.process.poll() is not None:
+        redis_server.restart()  # a test stopped it
+    redis_server.command("FLUSHALL")
+    return redis_server.url
