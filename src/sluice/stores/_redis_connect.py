@@ -115,7 +115,8 @@ class RedisConnections:
                 socket_timeout=self.timeout,
                 socket_connect_timeout=self.timeout,
             )
-            client = self._clients[loop] = module.Redis(connection_pool=pool)
+            made: Redis = module.Redis(connection_pool=pool)
+            client = self._clients[loop] = made
         return client
 
     async def aclose(self) -> None:
