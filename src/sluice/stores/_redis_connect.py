@@ -90,7 +90,7 @@ class RedisConnections:
             raise ConfigError(
                 f"{owner}(client=...) must be a redis.asyncio.Redis, got {type(client).__name__}"
             )
-        self._given = client
+        self._given: Redis | None = client
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = (
             weakref.WeakKeyDictionary()
         )
