@@ -56,6 +56,7 @@ def assemble(
     seed: int | None = None,
     store: StateStore | None = None,
     classify: object = None,
+    shared: object = None,
 ) -> Kernel:
     """The kernel of a gate with these policies (see `sluice.Gate` for each argument)."""
     if not isinstance(name, str) or not name:
@@ -106,7 +107,7 @@ def assemble(
         hedger = Hedger(hedge, delay=delay, budget=budget, clock=gate_clock)
     return Kernel(
         spec,
-        store=LocalStore() if store is None else store,
+        store=_state_store(shared) if store is None else store,
         executors=Executors(settings),
         observers=observers,
         retry=retry_policy,
@@ -120,6 +121,22 @@ def assemble(
         ),
         fallback=fallback,
         classify=classification,
+    )
+
+
+def _state_store(shared: object) -> StateStore:
+    """Where the gate keeps its policy state: this process, or a store shared with others."""
+    if shared is None:
+        return LocalStore()
+    if isinstance(shared, str):
+        from .stores._redis_state import RedisState
+
+        return RedisState.for_gate(shared)
+    if callable(getattr(shared, "open", None)):
+        return shared  # type: ignore[return-value]
+    raise ConfigError(
+        "Gate(shared=...) must be a Redis URL ('redis://host:port/db'), a state store such as "
+        f"sluice.stores.RedisState(...), or None; got {shared!r}"
     )
 
 

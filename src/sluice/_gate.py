@@ -18,6 +18,7 @@ from ._assembly import assemble
 from ._classify import Classifier
 from ._clock import Clock, now_anywhere
 from ._core.call import Call
+from ._core.state import StateStore
 from ._executors.portal import portal
 from ._fanout.broadcast import BroadcastResult
 from ._fanout.fanout import FanOut
@@ -67,6 +68,10 @@ class Gate:
             an `ErrorInfo` decides whether it retries, counts for the breaker, signals load
             and asks for a wait; ``None`` leaves the error to `classify_error`, which reads
             the status, headers and kind of common client libraries' errors.
+        shared: share the limits with every process and host that runs a gate of this
+            name: a Redis URL (``"redis://host:6379/0"``), or a state store such as
+            `sluice.stores.RedisState` (your own client, TLS, fail mode, workers). ``None``:
+            the limits hold in this process only.
 
     A gate is a facade: its kernel (`sluice._core.kernel.Kernel`) runs every call through the
     policies, and its fan-out helper (`sluice._fanout.FanOut`) runs many at once.
@@ -89,6 +94,7 @@ class Gate:
         clock: Clock | None = None,
         seed: int | None = None,
         classify: Classifier | None = None,
+        shared: str | StateStore | None = None,
     ) -> None:
         self._kernel = assemble(
             name,
@@ -105,6 +111,7 @@ class Gate:
             clock=clock,
             seed=seed,
             classify=classify,
+            shared=shared,
         )
         self._fanout = FanOut(self._kernel)
 

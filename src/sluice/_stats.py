@@ -16,7 +16,14 @@ from .policies.breaker import BreakerStateName, BreakerStatistics
 from .policies.cache import CacheStatistics
 from .policies.rate import RateStatistics
 
-__all__ = ["LATENCY_RING", "GateStatistics", "LatencySummary", "latency_summary", "percentile"]
+__all__ = [
+    "LATENCY_RING",
+    "GateStatistics",
+    "LatencySummary",
+    "SharedStatistics",
+    "latency_summary",
+    "percentile",
+]
 
 
 # A float product like 99.9 * 1000 / 100 can land a hair above the integer it stands for.
@@ -72,6 +79,33 @@ def latency_summary(ring: Sequence[float], count: int, total: float, peak: float
 
 
 @dataclass(frozen=True, slots=True)
+class SharedStatistics:
+    """The shared side of a gate whose state lives in a store (``Gate(shared=...)``).
+
+    The shared numbers are those of the latest exchange with the store, ``age`` seconds ago
+    (``None``: none yet): ``in_flight`` attempts holding a lease in every process together,
+    ``breaker_state``, ``paused_for``, ``rate_delay`` (what a new call would wait for the
+    shared rate) and ``retry_budget`` (retries the shared budget allows now). The local ones:
+    ``held_here`` (leases this process holds), ``reachable``, ``unreachable`` (times the store
+    was found unreachable), ``degraded_admissions`` (attempts admitted on this process's own
+    limits while it was) and ``dropped_outcomes`` (outcomes that could not be sent).
+    """
+
+    store: str
+    reachable: bool
+    in_flight: int | None
+    held_here: int
+    breaker_state: str | None
+    paused_for: float
+    rate_delay: float
+    retry_budget: float | None
+    age: float | None
+    degraded_admissions: int
+    unreachable: int
+    dropped_outcomes: int
+
+
+@dataclass(frozen=True, slots=True)
 class GateStatistics:
     """A snapshot of a gate.
 
@@ -84,7 +118,8 @@ class GateStatistics:
     ``hedges`` counts extra attempts started by hedging, ``hedge_wins`` those that answered
     first; ``fallbacks`` counts failed calls answered by the fallback instead (they are also
     counted in ``failed``). ``cache`` is the cache's snapshot, when the gate has one;
-    ``adaptive`` the adaptive limit's (its history of changes, with their reasons).
+    ``adaptive`` the adaptive limit's (its history of changes, with their reasons); ``shared``
+    the shared state's, for a gate whose limits are shared through a store.
     """
 
     name: str
@@ -108,6 +143,7 @@ class GateStatistics:
     fallbacks: int = 0
     cache: CacheStatistics | None = None
     adaptive: AdaptiveStatistics | None = None
+    shared: SharedStatistics | None = None
 
     @property
     def breaker_state(self) -> BreakerStateName | None:

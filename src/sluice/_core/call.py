@@ -50,10 +50,11 @@ class Call:
     ``overloaded``, ``retry_after`` and ``status``). Set by the stage that owns
     them: ``ticket`` (breaker generation), ``reserved``, ``usage`` and ``usage_token`` (rate:
     the tokens booked, and where the call reports what it really used), ``permit``,
-    ``lender`` and ``load`` (concurrency: the limiter whose permit is held, or ``None``; the
-    enclosing call whose permit was lent, for a nested call; the attempts in flight when it
-    was granted, this one included). ``outer``: the call this attempt's function runs
-    inside, while it runs (see `sluice._core.enclosing`).
+    ``lease``, ``lender`` and ``load`` (concurrency: the limiter whose permit is held, or
+    ``None``; the id of a lease on a shared limit; the enclosing call whose permit was lent,
+    for a nested call; the attempts in flight when it was granted, this one included).
+    ``outer``: the call this attempt's function runs inside, while it runs (see
+    `sluice._core.enclosing`).
     """
 
     # The attempt's own fields, and ``start`` and ``kind``, are written before they are read:
@@ -70,6 +71,7 @@ class Call:
     usage: UsageBox | None
     usage_token: Token[UsageBox | None] | None
     permit: object | None
+    lease: str | None
     lender: Call | None
     load: int
     outer: Call | None
@@ -87,6 +89,7 @@ class Call:
         "kind",
         "kwargs",
         "last_error",
+        "lease",
         "lender",
         "load",
         "outer",

@@ -292,6 +292,7 @@ class Kernel:
             fallbacks=self._fallbacks,
             cache=None if self.cache is None else self.cache.statistics(),
             adaptive=state.adaptive,
+            shared=state.shared,
         )
 
     async def aclose(self) -> None:

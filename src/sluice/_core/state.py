@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from .._clock import Clock
+from .._stats import SharedStatistics
 from ..policies.adaptive import Adaptive, AdaptiveStatistics
 from ..policies.breaker import Breaker, BreakerStatistics
 from ..policies.budget import RetryBudget
@@ -90,6 +91,7 @@ class StateStatistics:
     waiting: int
     paused_for: float
     adaptive: AdaptiveStatistics | None
+    shared: SharedStatistics | None = None
 
 
 class BudgetState(Protocol):

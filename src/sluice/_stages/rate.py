@@ -35,7 +35,7 @@ from .._errors import DeadlineExceeded
 from ..policies.rate import Rate, RateStatistics
 from .signals import refused_unprocessed, reported
 
-__all__ = ["Gcra", "RateLimiter"]
+__all__ = ["Gcra", "RateLimiter", "estimate_tokens"]
 
 
 class Gcra:
@@ -232,7 +232,7 @@ class RateLimiter:
                 self.book(0.0, deadline, now)  # raises, with the explanation
             requests.tat = (slot if slot > tat else tat) + interval
             return slot - now if slot > now else None
-        estimate = _estimate(call.tokens)
+        estimate = estimate_tokens(call.tokens)
         call.tokens = estimate  # computed once, for the retries too
         most = self._tokens.most
         reserved = call.reserved = estimate if estimate < most else most
@@ -278,7 +278,7 @@ class RateLimiter:
         )
 
 
-def _estimate(tokens: float | Callable[[], float] | None) -> float:
+def estimate_tokens(tokens: float | Callable[[], float] | None) -> float:
     """A call's token estimate as a number of tokens (computed now if it is a function)."""
     if tokens is None:
         return 0.0
