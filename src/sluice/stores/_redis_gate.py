@@ -33,11 +33,11 @@ from .._stats import SharedStatistics
 from ..policies.adaptive import Adaptive
 from ..policies.breaker import BreakerStateName, BreakerStatistics
 from ..policies.limit import Concurrency
-from ..policies.rate import Rate, RateStatistics
+from ..policies.rate import RateStatistics
 from ._local import LocalState
 from ._redis_admission import SharedAdmission
 from ._redis_outbox import Link, Outbox
-from ._redis_scripts import ADMIT, OUTCOMES, run_script
+from ._redis_scripts import ADMIT, OUTCOMES, UNIT, admit_args, outcome_args, rate_args, run_script
 
 if TYPE_CHECKING:
     from ._redis_state import RedisState
@@ -47,8 +47,6 @@ __all__ = ["SharedState"]
 logger = logging.getLogger("sluice")
 
 _BREAKER_STATES: tuple[BreakerStateName, ...] = ("closed", "open", "half_open")
-_UNIT = 1000  # retry-budget units per retry (integers on the server, as in the local budget)
-_IDLE = 86_400  # seconds an unused gate's keys live on in Redis
 
 
 class SharedState:
@@ -71,8 +69,10 @@ class SharedState:
             else concurrency.limit
         )
         self._local = LocalState(_share(spec, store.expected_workers))
-        self._rate = _rate_args(spec.rate)
-        self._header = self._outcome_header()
+        self._rate = rate_args(spec.rate)
+        self._header = outcome_args(
+            breaker=spec.breaker, budget=spec.retry_budget, rate=self._rate, lease_for=store.lease
+        )
         self.outbox = Outbox(send=self._send, link=self.link, renew_every=store.lease / 3.0)
         self.admission = SharedAdmission(self)
         adaptive = self._local.permits if isinstance(concurrency, Adaptive) else None
@@ -92,24 +92,17 @@ class SharedState:
         self, lease: str | None, tokens: float, deadline: float, phase: str = "a"
     ) -> list[Any]:
         """One `ADMIT` round trip (see `sluice.stores._redis_scripts`)."""
-        store = self._store
         breaker = self.spec.breaker
-        ri, rc, ti, tc = self._rate
-        args = [
-            phase,
-            ri,
-            rc,
-            ti,
-            tc,
-            tokens,
-            deadline,
-            0 if lease is None or self.lease_limit is None else self.lease_limit,
-            lease or "",
-            store.lease,
-            0 if breaker is None else breaker.half_open_probes,
-            _IDLE,
-            "",  # the server's clock
-        ]
+        args = admit_args(
+            phase=phase,
+            rate=self._rate,
+            tokens=tokens,
+            deadline=deadline,
+            limit=0 if lease is None or self.lease_limit is None else self.lease_limit,
+            lease=lease or "",
+            lease_for=self._store.lease,
+            probes=0 if breaker is None else breaker.half_open_probes,
+        )
         return await self._exchange(ADMIT, args)
 
     async def _send(self, ops: list[Any]) -> None:
@@ -141,28 +134,6 @@ class SharedState:
             raise self.link.failed(exc) from exc
         self.link.answered()
         return reply
-
-    def _outcome_header(self) -> list[Any]:
-        breaker = self.spec.breaker
-        budget = self.spec.retry_budget
-        ri, rc, ti, tc = self._rate
-        return [
-            1 if breaker is None else breaker.window,
-            1 if breaker is None else breaker.min_calls,
-            1.0 if breaker is None else breaker.failure_rate,
-            0.0 if breaker is None or breaker.slow_call_s is None else _slow_rate(breaker),
-            0.0 if breaker is None else breaker.open_for,
-            self._store.lease,
-            _IDLE,
-            ri,
-            rc,
-            ti,
-            tc,
-            _UNIT,
-            0 if budget is None else round(budget.min_per_second * budget.ttl * _UNIT),
-            1.0 if budget is None else budget.ttl / 10,
-            "",  # the server's clock
-        ]
 
     # ------------------------------------------------------------------ the GateState
     def fallback(self) -> tuple[Stage, ...]:
@@ -280,7 +251,7 @@ class SharedBudget:
 
     def __init__(self, shared: SharedState, percent: float) -> None:
         self._shared = shared
-        self._percent = round(percent * _UNIT)
+        self._percent = round(percent * UNIT)
         self._deposited = 0
         self._withdrawn = 0
 
@@ -291,40 +262,22 @@ class SharedBudget:
 
     def try_withdraw(self, now: float) -> bool:
         spent = self._withdrawn + 1
-        if self._shared.budget_balance - spent + self._deposited * self._percent / _UNIT < 1:
+        if self._shared.budget_balance - spent + self._deposited * self._percent / UNIT < 1:
             return False
         self._withdrawn = spent
         self._sync()
         return True
 
     def _sync(self) -> None:
-        change = self._deposited * self._percent - self._withdrawn * _UNIT
+        change = self._deposited * self._percent - self._withdrawn * UNIT
         self._deposited = self._withdrawn = 0
-        self._shared.budget_balance += change / _UNIT
+        self._shared.budget_balance += change / UNIT
         self._shared.outbox.add("b", change)
 
 
 def _escape(name: str) -> str:
     """The gate's name inside a hash tag: braces would end the tag early."""
     return name.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
-
-
-def _rate_args(rate: Rate | None) -> tuple[float, float, float, float]:
-    """The configured (request interval, burst, token interval, token burst); 0: none."""
-    if rate is None:
-        return (0.0, 1.0, 0.0, 1.0)
-    rps = rate.requests_per_second
-    capacity = rate.token_capacity
-    return (
-        0.0 if rps is None else 1.0 / rps,
-        float(rate.burst),
-        0.0 if rate.tpm is None else 60.0 / rate.tpm,
-        1.0 if capacity is None else capacity,
-    )
-
-
-def _slow_rate(breaker: Any) -> float:
-    return float(breaker.slow_call_rate or breaker.failure_rate)
 
 
 def _share(spec: GateSpec, workers: int | None) -> GateSpec:

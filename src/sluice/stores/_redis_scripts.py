@@ -27,10 +27,28 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+from ..policies.breaker import Breaker
+from ..policies.budget import RetryBudget
+from ..policies.rate import Rate
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["ADMIT", "OUTCOMES", "Script", "run_script"]
+__all__ = [
+    "ADMIT",
+    "IDLE",
+    "OUTCOMES",
+    "Script",
+    "admit_args",
+    "outcome_args",
+    "rate_args",
+    "run_script",
+]
+
+IDLE = 86_400  # seconds an unused gate's keys live on in Redis
+UNIT = 1000  # retry-budget units per retry (integers on the server, as in the local budget)
+
+RateArgs = tuple[float, float, float, float]
 
 # Reply codes of ADMIT: {code, seconds, ticket, reserved, held, released}.
 GO = 0  # admitted; the lease (if any) is held
@@ -316,3 +334,69 @@ async def run_script(
         await client.script_load(script.source)
         reply = await client.evalsha(script.sha, len(keys), *keys, *args)
     return list(reply)
+
+
+def rate_args(rate: Rate | None) -> RateArgs:
+    """The configured (request interval, burst, token interval, token burst); 0: none."""
+    if rate is None:
+        return (0.0, 1.0, 0.0, 1.0)
+    rps = rate.requests_per_second
+    capacity = rate.token_capacity
+    return (
+        0.0 if rps is None else 1.0 / rps,
+        float(rate.burst),
+        0.0 if rate.tpm is None else 60.0 / rate.tpm,
+        1.0 if capacity is None else capacity,
+    )
+
+
+def admit_args(
+    *,
+    phase: str,
+    rate: RateArgs,
+    tokens: float,
+    deadline: float,
+    limit: int,
+    lease: str,
+    lease_for: float,
+    probes: int,
+    now: float | None = None,
+) -> list[Any]:
+    """`ADMIT`'s arguments: ``deadline`` in seconds from now (-1: none), ``limit`` the
+    concurrency limit (0: no lease), ``probes`` the breaker's half-open probes (0: no
+    breaker), ``now`` the time to decide at (``None``: the server's)."""
+    ri, rc, ti, tc = rate
+    clock = "" if now is None else now
+    return [phase, ri, rc, ti, tc, tokens, deadline, limit, lease, lease_for, probes, IDLE, clock]
+
+
+def outcome_args(
+    *,
+    breaker: Breaker | None,
+    budget: RetryBudget | None,
+    rate: RateArgs,
+    lease_for: float,
+    now: float | None = None,
+) -> list[Any]:
+    """The fixed head of `OUTCOMES`'s arguments; the queued operations follow it."""
+    ri, rc, ti, tc = rate
+    slow_rate = 0.0
+    if breaker is not None and breaker.slow_call_s is not None:
+        slow_rate = breaker.slow_call_rate or breaker.failure_rate
+    return [
+        1 if breaker is None else breaker.window,
+        1 if breaker is None else breaker.min_calls,
+        1.0 if breaker is None else breaker.failure_rate,
+        slow_rate,
+        0.0 if breaker is None else breaker.open_for,
+        lease_for,
+        IDLE,
+        ri,
+        rc,
+        ti,
+        tc,
+        UNIT,
+        0 if budget is None else round(budget.min_per_second * budget.ttl * UNIT),
+        1.0 if budget is None else budget.ttl / 10,
+        "" if now is None else now,
+    ]
