@@ -86,9 +86,10 @@ class SharedStatistics:
     (``None``: none yet): ``in_flight`` attempts holding a lease in every process together,
     ``breaker_state``, ``paused_for``, ``rate_delay`` (what a new call would wait for the
     shared rate) and ``retry_budget`` (retries the shared budget allows now). The local ones:
-    ``held_here`` (leases this process holds), ``reachable``, ``unreachable`` (times the store
-    was found unreachable), ``degraded_admissions`` (attempts admitted on this process's own
-    limits while it was) and ``dropped_outcomes`` (outcomes that could not be sent).
+    ``held_here`` (leases this process holds), ``reachable``, ``outages`` (times the store,
+    reachable until then, stopped answering), ``degraded_admissions`` (attempts admitted on this process's own
+    limits while it was), ``dropped_outcomes`` (outcomes that could not be sent) and
+    ``batches_sent`` (exchanges that carried outcomes to the store).
     """
 
     store: str
@@ -101,8 +102,9 @@ class SharedStatistics:
     retry_budget: float | None
     age: float | None
     degraded_admissions: int
-    unreachable: int
+    outages: int
     dropped_outcomes: int
+    batches_sent: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -220,7 +220,7 @@ class SharedAdmission:
             if call.lease is not None:  # perhaps granted as the wait was cut short
                 self.free(call)
             if call.ticket >= 0:  # booked: give back the slot, the tokens and any probe
-                outbox.add("q", 1, -call.reserved, urgent=False)
+                outbox.add("q", 1, -call.reserved)
                 if self._breaker is not None:
                     outbox.add("o", call.ticket, -1)
             return
@@ -230,13 +230,13 @@ class SharedAdmission:
             if call.reserved and box is not None:
                 actual = box.tokens if box.tokens is not None else usage_of(call.result)
                 if actual is not None and 0.0 <= actual < float("inf"):
-                    outbox.add("q", 0, actual - call.reserved, urgent=False)
+                    outbox.add("q", 0, actual - call.reserved)
             if self._breaker is not None:
                 slow = self._slow(call, now)
                 outbox.add("o", call.ticket, _SLOW if slow else 0)
             return
         if call.reserved and refused_unprocessed(call):
-            outbox.add("q", 0, -call.reserved, urgent=False)  # the upstream counted none
+            outbox.add("q", 0, -call.reserved)  # the upstream counted none
         seconds = self._shared.pause_after(call)
         if seconds > 0:
             outbox.add("p", seconds)

@@ -115,7 +115,7 @@ class RedisConnections:
                 socket_timeout=self.timeout,
                 socket_connect_timeout=self.timeout,
             )
-            made: Redis = module.Redis(connection_pool=pool)
+            made: Redis = module.Redis.from_pool(pool)  # the client owns (and closes) it
             client = self._clients[loop] = made
         return client
 

@@ -46,6 +46,7 @@ __all__ = ["SharedState"]
 
 logger = logging.getLogger("sluice")
 
+_DEPOSITS_PER_SYNC = 32
 _BREAKER_STATES: tuple[BreakerStateName, ...] = ("closed", "open", "half_open")
 
 
@@ -83,6 +84,7 @@ class SharedState:
         self.retry_budget = None if budget is None else SharedBudget(self, budget.percent)
         # Retries the shared budget allows, as of the latest exchange (its reserve until then).
         self.budget_balance = 0.0 if budget is None else budget.min_per_second * budget.ttl
+        self.budget_unsent = 0.0  # changes of this process the store has not answered yet
         self._view: list[Any] | None = None
         self._view_at = -math.inf
         self.degraded_admissions = 0
@@ -106,12 +108,19 @@ class SharedState:
         return await self._exchange(ADMIT, args)
 
     async def _send(self, ops: list[Any]) -> None:
+        sent = 0.0
+        if self.retry_budget is not None:
+            # The budget's changes in this batch ("b" is an operation, never an argument).
+            sent = sum(ops[i + 1] for i, part in enumerate(ops) if part == "b") / UNIT
+            ops = [*ops, "b", 0]  # every exchange brings the shared balance back
         reply = await self._exchange(OUTCOMES, [*self._header, *ops])
         self._view = reply
         self._view_at = time.monotonic()
         opened, closed = int(reply[4]), int(reply[5])
-        if self.retry_budget is not None and float(reply[3]) >= 0:
-            self.budget_balance = float(reply[3])
+        if self.retry_budget is not None:
+            # The server's balance counts this batch; changes made since are still on the way.
+            self.budget_unsent -= sent
+            self.budget_balance = float(reply[3]) + self.budget_unsent
         if opened:
             logger.warning(
                 "gate %r: shared circuit opened, rejecting calls in every process for %.3gs",
@@ -194,8 +203,9 @@ class SharedState:
             retry_budget=None if self.retry_budget is None else self.budget_balance,
             age=None if view is None else time.monotonic() - self._view_at,
             degraded_admissions=self.degraded_admissions,
-            unreachable=self.link.failures,
+            outages=self.link.outages,
             dropped_outcomes=self.outbox.dropped,
+            batches_sent=self.outbox.sent,
         )
         return dataclasses.replace(
             local,
@@ -243,35 +253,39 @@ class SharedState:
 
 
 class SharedBudget:
-    """The retry budget of every process together, kept in Redis with the lag of one batch:
-    calls and retries are counted here and sent with the next outcomes; a retry is allowed
-    while the balance last reported, less the retries spent since, has one left."""
+    """The retry budget of every process together, kept in Redis with a lag: calls are
+    counted here and sent every 32 calls or once a second, whichever comes first; a retry
+    is sent at once. A retry is allowed while the balance last reported, with what this
+    process added since, has one left."""
 
-    __slots__ = ("_deposited", "_percent", "_shared", "_withdrawn")
+    __slots__ = ("_deposited", "_percent", "_shared", "_synced_at", "_withdrawn")
 
     def __init__(self, shared: SharedState, percent: float) -> None:
         self._shared = shared
         self._percent = round(percent * UNIT)
         self._deposited = 0
         self._withdrawn = 0
+        self._synced_at = -math.inf  # monotonic time of the last exchange of the balance
 
     def deposit(self, now: float) -> None:
         self._deposited += 1
-        if self._deposited >= 32:
+        if self._deposited >= _DEPOSITS_PER_SYNC or time.monotonic() - self._synced_at >= 1.0:
             self._sync()
 
     def try_withdraw(self, now: float) -> bool:
-        spent = self._withdrawn + 1
-        if self._shared.budget_balance - spent + self._deposited * self._percent / UNIT < 1:
+        # Withdrawals are sent at once (`_sync`): the balance already counts this process's.
+        if self._shared.budget_balance + self._deposited * self._percent / UNIT < 1:
             return False
-        self._withdrawn = spent
+        self._withdrawn += 1
         self._sync()
         return True
 
     def _sync(self) -> None:
         change = self._deposited * self._percent - self._withdrawn * UNIT
         self._deposited = self._withdrawn = 0
+        self._synced_at = time.monotonic()
         self._shared.budget_balance += change / UNIT
+        self._shared.budget_unsent += change / UNIT
         self._shared.outbox.add("b", change)
 
 

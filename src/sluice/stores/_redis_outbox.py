@@ -40,14 +40,14 @@ _MAX_QUEUED = 10_000  # outcomes kept while Redis is away; older ones are droppe
 class Link:
     """Whether the store answered lately; fails admissions fast while it does not."""
 
-    __slots__ = ("_down_until", "_probing", "failures", "last_error", "retry_every", "where")
+    __slots__ = ("_down_until", "_probing", "last_error", "outages", "retry_every", "where")
 
     def __init__(self, where: str, retry_every: float) -> None:
         self.where = where
         self.retry_every = retry_every
         self._down_until = -math.inf  # monotonic time before which nobody tries the store
         self._probing = False
-        self.failures = 0  # times the store was found unreachable
+        self.outages = 0  # times the store, reachable until then, stopped answering
         self.last_error: BaseException | None = None
 
     @property
@@ -66,8 +66,9 @@ class Link:
     def failed(self, error: BaseException) -> StoreUnavailable:
         """The store did not answer: remember it, and the error to raise."""
         if self.up:
-            logger.warning("shared state at %s is unreachable: %s", self.where, error)
-        self.failures += 1
+            # Info only: the gate warns once a minute while it admits on local limits.
+            logger.info("shared state at %s is unreachable: %s", self.where, error)
+            self.outages += 1
         self.last_error = error
         self._probing = False
         self._down_until = time.monotonic() + self.retry_every
@@ -75,7 +76,7 @@ class Link:
 
     def answered(self) -> None:
         if not self.up:
-            logger.warning("shared state at %s is reachable again", self.where)
+            logger.info("shared state at %s is reachable again", self.where)
         self._down_until = -math.inf
         self._probing = False
 
@@ -164,9 +165,10 @@ class Outbox:
         try:
             await self._send(flat)
         except StoreUnavailable:
-            # Releases are kept (their leases would otherwise wait out their expiry); the
-            # other outcomes belong to admissions made before the outage and are dropped.
-            kept = [op for op in batch if op[0] == "r"]
+            # Releases are kept (their leases would otherwise wait out their expiry), and so
+            # are the retry budget's changes (counts, whenever they arrive); the other
+            # outcomes belong to admissions made before the outage and are dropped.
+            kept = [op for op in batch if op[0] in ("r", "b")]
             self.dropped += len(batch) - len(kept)
             self._ops[:0] = kept
             self._renewed_at = -math.inf
