@@ -87,9 +87,9 @@ class SharedStatistics:
     ``breaker_state``, ``paused_for``, ``rate_delay`` (what a new call would wait for the
     shared rate) and ``retry_budget`` (retries the shared budget allows now). The local ones:
     ``held_here`` (leases this process holds), ``reachable``, ``outages`` (times the store,
-    reachable until then, stopped answering), ``degraded_admissions`` (attempts admitted on this process's own
-    limits while it was), ``dropped_outcomes`` (outcomes that could not be sent) and
-    ``batches_sent`` (exchanges that carried outcomes to the store).
+    reachable until then, stopped answering), ``degraded_admissions`` (attempts admitted on
+    this process's own limits while it was not), ``dropped_outcomes`` (outcomes that could
+    not be sent) and ``batches_sent`` (exchanges that carried outcomes to the store).
     """
 
     store: str
