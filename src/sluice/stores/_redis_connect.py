@@ -86,9 +86,11 @@ class RedisConnections:
         self.max_connections = check_int_at_least(owner, "max_connections", max_connections, 1)
         self.url = None if url is None else check_url(owner, url)
         self._module = import_redis()
-        if client is not None and not isinstance(client, self._module.Redis):
+        # Duck-typed: redis.asyncio.RedisCluster is not a Redis subclass, and works as well.
+        if client is not None and not callable(getattr(client, "evalsha", None)):
             raise ConfigError(
-                f"{owner}(client=...) must be a redis.asyncio.Redis, got {type(client).__name__}"
+                f"{owner}(client=...) must be a redis.asyncio client (Redis, RedisCluster), "
+                f"got {type(client).__name__}"
             )
         self._given: Redis | None = client
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = (

@@ -135,7 +135,10 @@ class SharedState:
         try:
             async with asyncio.timeout(store.timeout):
                 reply = await run_script(store.connections.client(), script, self._keys, args)
-        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+        except asyncio.CancelledError:
+            self.link.abandoned()
+            raise
+        except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
             # Connection refused or reset, a timeout, a server that says it is busy or

@@ -74,6 +74,10 @@ class Link:
         self._down_until = time.monotonic() + self.retry_every
         return StoreUnavailable(f"{self.where} is unreachable ({error})")
 
+    def abandoned(self) -> None:
+        """The exchange was cancelled before the store answered: another caller may probe."""
+        self._probing = False
+
     def answered(self) -> None:
         if not self.up:
             logger.info("shared state at %s is reachable again", self.where)
