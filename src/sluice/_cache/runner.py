@@ -8,6 +8,11 @@ A store is a cache's servant, never its master: any exception it raises (disk fu
 file, a value that no longer decodes) is counted, logged as a warning on the ``"sluice"``
 logger, and handled as a miss (or as a write that did not happen). The call itself still runs.
 
+A store shared by several processes may also offer claims (``lock_for``, ``claim``,
+``release``; see `sluice._cache.claims`): then a miss first takes the turn to compute, or
+waits, at most ``lock_for``, for the process that has it. A store without them is used as
+above, nothing more.
+
     runner = CacheRunner(Cache(ttl=60), namespace="llm")
     answer = await runner.run(ask, (prompt,), {}, lambda: ask(prompt))
     await runner.aclose()
@@ -26,13 +31,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import FunctionType
 from typing import Any, TypeVar, cast
 
-from .._clock import Clock
+from .._clock import Clock, LoopClock
 from .._core.deadline import DEADLINE
 from .._degraded import degraded
 from .._errors import GateClosedError
 from .._validate import check_positive
 from ..policies.cache import Cache, CacheStatistics, Serializer
 from ..stores import MemoryStore, Store
+from .claims import Claims, claim_seconds
 from .singleflight import SingleFlight
 
 __all__ = ["CacheRunner", "default_key"]
@@ -140,7 +146,8 @@ class CacheRunner:
     """The state of one gate's cache: store, encoder, key function, flights, counters.
 
     ``namespace`` (the gate's name, unless the `Cache` sets its own) prefixes every key.
-    ``clock`` is the gate's clock, given to the default `MemoryStore` for its TTL.
+    ``clock`` is the gate's clock, given to the default `MemoryStore` for its TTL, and the
+    one a miss waits on for another process's claim.
     ``close_timeout`` bounds each step of `aclose` (flights, then the store).
 
         runner = CacheRunner(Cache(ttl=60), namespace="llm")
@@ -168,6 +175,18 @@ class CacheRunner:
         self._close_timeout = check_positive("CacheRunner", "close_timeout", close_timeout)
         self._flights: SingleFlight[bytes] = SingleFlight(
             f"cache:{self._namespace}", close_timeout=self._close_timeout
+        )
+        seconds = claim_seconds(self._store)
+        self._claims = (
+            None
+            if seconds is None
+            else Claims(
+                self._store,
+                seconds=seconds,
+                clock=LoopClock() if clock is None else clock,
+                usable=self._decodes,
+                failed=self._store_failed,
+            )
         )
         self._hits = 0
         self._misses = 0
@@ -279,17 +298,38 @@ class CacheRunner:
 
     # ------------------------------------------------------------------ internals
     async def _produce(self, key: str, compute: Callable[[], Awaitable[Any]]) -> bytes:
-        """The shared execution: run the call, encode the result, store it."""
-        value = await compute()
-        data = self._encode(value, key)
+        """The shared execution: run the call, encode the result, store it. With claims,
+        first take the turn, or wait for the value from the process that has it."""
+        claims = self._claims
+        claimed = False
+        if claims is not None:
+            stored, claimed = await claims.take(key)
+            if stored is not None:
+                return stored
         try:
-            await self._store.set(key, data, self._ttl)
+            value = await compute()
+            data = self._encode(value, key)
+            try:
+                await self._store.set(key, data, self._ttl)
+            except Exception as exc:
+                self._store_failed("write", key, exc, "result not stored")
+            else:
+                self._sets += 1
+                self._streak = 0
+            return data
+        finally:
+            # Stored, failed or cancelled: the processes waiting need not wait any longer.
+            if claimed and claims is not None:
+                await claims.release(key)
+
+    def _decodes(self, key: str, data: bytes) -> bool:
+        """Whether ``data`` found in the store decodes (a failure is logged as a miss)."""
+        try:
+            self._serializer.loads(data)
         except Exception as exc:
-            self._store_failed("write", key, exc, "result not stored")
-        else:
-            self._sets += 1
-            self._streak = 0
-        return data
+            self._store_failed("decode", key, exc, "treated as a miss")
+            return False
+        return True
 
     def _encode(self, value: Any, key: str) -> bytes:
         try:

@@ -16,12 +16,29 @@ only moves bytes, and a new backend (Redis, a key-value service) needs five smal
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import importlib
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ._memory import MemoryStore
 from ._sqlite import SQLiteStore
 
-__all__ = ["MemoryStore", "SQLiteStore", "Store"]
+if TYPE_CHECKING:
+    from ._redis_cache import RedisStore
+
+__all__ = ["MemoryStore", "RedisStore", "SQLiteStore", "Store"]
+
+# Stores that need an optional dependency, by the module that defines them: imported on first
+# access, so that `import sluice.stores` never imports the dependency.
+_LAZY = {"RedisStore": "._redis_cache"}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later accesses skip this function
+    return value
 
 
 @runtime_checkable

@@ -131,4 +131,5 @@ class RedisConnections:
             return
         client = self._clients.pop(loop, None)
         if client is not None:
-            await client.aclose()
+            # The client was built on a pool of ours, which it does not own: close both.
+            await client.aclose(close_connection_pool=True)
