@@ -38,6 +38,7 @@ EXPECTED = {
     "RejectedError",
     "Retry",
     "RetryBudget",
+    "SharedStatistics",
     "SluiceError",
     "SluiceTimeoutError",
     "Timeout",

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ._core.state import SharedStatistics
 from .policies.adaptive import AdaptiveStatistics
 from .policies.breaker import BreakerStateName, BreakerStatistics
 from .policies.cache import CacheStatistics
@@ -76,35 +77,6 @@ def latency_summary(ring: Sequence[float], count: int, total: float, peak: float
         p99=percentile(ordered, 99),
         max=peak,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class SharedStatistics:
-    """The shared side of a gate whose state lives in a store (``Gate(shared=...)``).
-
-    The shared numbers are those of the latest exchange with the store, ``age`` seconds ago
-    (``None``: none yet): ``in_flight`` attempts holding a lease in every process together,
-    ``breaker_state``, ``paused_for``, ``rate_delay`` (what a new call would wait for the
-    shared rate) and ``retry_budget`` (retries the shared budget allows now). The local ones:
-    ``held_here`` (leases this process holds), ``reachable``, ``outages`` (times the store,
-    reachable until then, stopped answering), ``degraded_admissions`` (attempts admitted on
-    this process's own limits while it was not), ``dropped_outcomes`` (outcomes that could
-    not be sent) and ``batches_sent`` (exchanges that carried outcomes to the store).
-    """
-
-    store: str
-    reachable: bool
-    in_flight: int | None
-    held_here: int
-    breaker_state: str | None
-    paused_for: float
-    rate_delay: float
-    retry_budget: float | None
-    age: float | None
-    degraded_admissions: int
-    outages: int
-    dropped_outcomes: int
-    batches_sent: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from .._clock import Clock
-from .._stats import SharedStatistics
 from ..policies.adaptive import Adaptive, AdaptiveStatistics
 from ..policies.breaker import Breaker, BreakerStatistics
 from ..policies.budget import RetryBudget
@@ -42,6 +41,7 @@ __all__ = [
     "FailMode",
     "GateSpec",
     "GateState",
+    "SharedStatistics",
     "StateStatistics",
     "StateStore",
     "StoreUnavailable",
@@ -79,6 +79,35 @@ class GateSpec:
     cooldown: bool = False
     max_pause: float | None = None
     attempt_timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SharedStatistics:
+    """The shared side of a gate whose state lives in a store (``Gate(shared=...)``).
+
+    The shared numbers are those of the latest exchange with the store, ``age`` seconds ago
+    (``None``: none yet): ``in_flight`` attempts holding a lease in every process together,
+    ``breaker_state``, ``paused_for``, ``rate_delay`` (what a new call would wait for the
+    shared rate) and ``retry_budget`` (retries the shared budget allows now). The local ones:
+    ``held_here`` (leases this process holds), ``reachable``, ``outages`` (times the store,
+    reachable until then, stopped answering), ``degraded_admissions`` (attempts admitted on
+    this process's own limits while it was not), ``dropped_outcomes`` (outcomes that could
+    not be sent) and ``batches_sent`` (exchanges that carried outcomes to the store).
+    """
+
+    store: str
+    reachable: bool
+    in_flight: int | None
+    held_here: int
+    breaker_state: str | None
+    paused_for: float
+    rate_delay: float
+    retry_budget: float | None
+    age: float | None
+    degraded_admissions: int
+    outages: int
+    dropped_outcomes: int
+    batches_sent: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,29 +16,17 @@ only moves bytes, and a new backend (Redis, a key-value service) needs five smal
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
+from ._local import LocalStore
 from ._memory import MemoryStore
+from ._redis_cache import RedisStore
+from ._redis_state import RedisState
 from ._sqlite import SQLiteStore
 
-if TYPE_CHECKING:
-    from ._redis_cache import RedisStore
-
-__all__ = ["MemoryStore", "RedisStore", "SQLiteStore", "Store"]
-
-# Stores that need an optional dependency, by the module that defines them: imported on first
-# access, so that `import sluice.stores` never imports the dependency.
-_LAZY = {"RedisStore": "._redis_cache"}
-
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later accesses skip this function
-    return value
+# The Redis stores import the redis client only when one is made (`pip install
+# 'aiosluice[redis]'`): importing sluice.stores never needs it.
+__all__ = ["LocalStore", "MemoryStore", "RedisState", "RedisStore", "SQLiteStore", "Store"]
 
 
 @runtime_checkable

@@ -23,18 +23,33 @@ import os
 import random
 from collections import deque
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .._core.call import Call
+from .._core.state import GateSpec
 from .._core.usage import CURRENT_USAGE, UsageBox, usage_of
 from .._errors import CircuitOpenError, DeadlineExceeded, OverloadedError
 from .._stages.lending import holder_above
 from .._stages.rate import estimate_tokens
 from .._stages.signals import refused_unprocessed
+from ._redis_outbox import Link, Outbox
 from ._redis_scripts import FULL, GO, LATE, OPEN, PAUSED, WAIT
 
-if TYPE_CHECKING:
-    from ._redis_gate import SharedState
+
+class Shared(Protocol):
+    """What the stage needs of its gate's shared state (`SharedState`)."""
+
+    spec: GateSpec
+    link: Link
+    outbox: Outbox
+    lease_limit: int | None
+
+    async def admit(
+        self, lease: str | None, tokens: float, deadline: float, phase: str = "a"
+    ) -> list[Any]: ...
+
+    def pause_after(self, call: Call) -> float: ...
+
 
 __all__ = ["SharedAdmission"]
 
@@ -50,7 +65,7 @@ class SharedAdmission:
     admits = True
     after_success = True
 
-    def __init__(self, shared: SharedState) -> None:
+    def __init__(self, shared: Shared) -> None:
         self._shared = shared
         spec = shared.spec
         self._gate = spec.name

@@ -117,7 +117,7 @@ class RedisConnections:
                 socket_timeout=self.timeout,
                 socket_connect_timeout=self.timeout,
             )
-            made: Redis = module.Redis.from_pool(pool)  # the client owns (and closes) it
+            made: Redis = module.Redis.from_pool(pool)  # the client owns the pool
             client = self._clients[loop] = made
         return client
 
@@ -131,5 +131,4 @@ class RedisConnections:
             return
         client = self._clients.pop(loop, None)
         if client is not None:
-            # The client was built on a pool of ours, which it does not own: close both.
-            await client.aclose(close_connection_pool=True)
+            await client.aclose()  # and its pool, which it owns (`from_pool`)

@@ -23,24 +23,21 @@ import dataclasses
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .._core.call import Call
 from .._core.stage import Stage
-from .._core.state import FailMode, GateSpec, StateStatistics
+from .._core.state import FailMode, GateSpec, SharedStatistics, StateStatistics
 from .._stages.signals import reported
-from .._stats import SharedStatistics
 from ..policies.adaptive import Adaptive
 from ..policies.breaker import BreakerStateName, BreakerStatistics
 from ..policies.limit import Concurrency
 from ..policies.rate import RateStatistics
 from ._local import LocalState
 from ._redis_admission import SharedAdmission
+from ._redis_connect import RedisConnections
 from ._redis_outbox import Link, Outbox
 from ._redis_scripts import ADMIT, OUTCOMES, UNIT, admit_args, outcome_args, rate_args, run_script
-
-if TYPE_CHECKING:
-    from ._redis_state import RedisState
 
 __all__ = ["SharedState"]
 
@@ -50,10 +47,27 @@ _DEPOSITS_PER_SYNC = 32
 _BREAKER_STATES: tuple[BreakerStateName, ...] = ("closed", "open", "half_open")
 
 
+class StoreSettings(Protocol):
+    """What a gate's shared state takes from its store (see `RedisState` for each)."""
+
+    fail: FailMode
+    expected_workers: int | None
+    timeout: float
+    lease: float
+    retry_every: float
+    prefix: str
+    connections: RedisConnections
+
+    @property
+    def where(self) -> str: ...
+
+    async def release(self, state: SharedState) -> None: ...
+
+
 class SharedState:
     """The state of one gate in Redis (see the module docstring)."""
 
-    def __init__(self, spec: GateSpec, store: RedisState) -> None:
+    def __init__(self, spec: GateSpec, store: StoreSettings) -> None:
         self.spec = spec
         self._store = store
         self._clock = spec.clock
