@@ -77,6 +77,11 @@ class SharedAdmission:
         self._prefix = f"{os.getpid()}-{id(self):x}-"
         self._count = 0
 
+    @property
+    def waiting(self) -> int:
+        """Callers of this process polling for a shared lease."""
+        return len(self._waiters)
+
     # ------------------------------------------------------------------ the stage
     def before(self, call: Call, now: float) -> Coroutine[Any, Any, None]:
         self._shared.link.check()  # fails fast while the store is known to be down

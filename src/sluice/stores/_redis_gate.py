@@ -229,6 +229,7 @@ class SharedState:
             breaker=self._breaker_statistics(local.breaker),
             rate=self._rate_statistics(local.rate),
             concurrency_limit=self.lease_limit,
+            waiting=local.waiting + self.admission.waiting,
             paused_for=max(local.paused_for, shared.paused_for),
             shared=shared,
         )
