@@ -59,14 +59,23 @@ PROBING = 4  # half-open, and every probe is in flight
 LATE = 5  # the rate slot lies ``seconds`` away, at or beyond the deadline; nothing booked
 FULL = 6  # booked, but every lease is held: poll with phase ``l``
 
-_ADMIT = """
-local now = tonumber(ARGV[13])
+
+def _prelude(clock_argument: int) -> str:
+    """The start of both scripts: ``now`` (the caller's, if it gave one, else the server's)
+    and ``num``, which writes a number with its microseconds (``tostring`` keeps 14 digits,
+    of which the epoch takes 10)."""
+    return f"""
+local now = tonumber(ARGV[{clock_argument}])
 if now == nil then
   local t = redis.call('TIME')
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
--- Microseconds survive: tostring keeps 14 digits, of which the epoch takes 10.
-local function num(x) return string.format('%.6f', x) end
+local function num(x) return string.format('%.6f', x) end"""
+
+
+_ADMIT = (
+    _prelude(13)
+    + """
 local idle = tonumber(ARGV[12])
 local limit = tonumber(ARGV[8])
 local function lease()
@@ -153,15 +162,11 @@ if at > now then return {1, num(at - now), bg, num(reserved), 0, '0'} end
 local got, held = lease()
 return {got == 1 and 0 or 6, '0', bg, num(reserved), held, f[12] or '0'}
 """
+)
 
-_OUTCOMES = """
-local now = tonumber(ARGV[15])
-if now == nil then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
--- Microseconds survive: tostring keeps 14 digits, of which the epoch takes 10.
-local function num(x) return string.format('%.6f', x) end
+_OUTCOMES = (
+    _prelude(15)
+    + """
 local window = tonumber(ARGV[1])
 local min_calls = tonumber(ARGV[2])
 local failure_rate = tonumber(ARGV[3])
@@ -305,6 +310,7 @@ return {redis.call('ZCARD', KEYS[2]), state, num(math.max(0, s.cu - now)), num(b
   opened, closed, num(math.max(0, s.bo - now)), redis.call('LLEN', KEYS[3]), s.bf, s.bw, s.bn,
   num(math.max(0, delay)), num(ri), num(ti)}
 """
+)
 
 
 class Script:
