@@ -17,6 +17,7 @@ import pytest
 
 import sluice
 from sluice.stores._redis_state import RedisState
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.realtime
 
@@ -210,3 +211,19 @@ def test_a_password_never_shows() -> None:
     store = RedisState("redis://user:hunter2@127.0.0.1:1/0")
     assert "hunter2" not in repr(store)
     assert "hunter2" not in store.where
+
+
+async def test_a_gate_given_a_url_closes_its_own_connections(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    def clients() -> int:  # connections the server has, this question's own included
+        return redis_server.command("CLIENT", "LIST").count(b"id=")
+
+    before = clients()
+    gate = sluice.Gate(_name(), concurrency=2, breaker=sluice.Breaker(), shared=redis_url)
+    await asyncio.gather(*(gate.run(asyncio.sleep, 0.01) for _ in range(4)))
+    assert clients() > before
+    await gate.aclose()
+    async with asyncio.timeout(5.0):
+        while clients() > before:
+            await asyncio.sleep(0.01)
