@@ -155,13 +155,21 @@ class StrategiesOutcome:
 
 
 def strategies_test(
-    config: StrategyConfig, *, out: Path, console: Any, echo: Echo
+    config: StrategyConfig, *, out: Path, console: Any, echo: Echo, redis: str | None = None
 ) -> StrategiesOutcome:
-    """Start the simulator, compare the strategies, report."""
+    """Start the simulator, compare the strategies, report. The shared row uses the Redis at
+    ``redis``, else a private redis-server when one is installed, else says how to enable it."""
 
     def progress(row: dict[str, Any]) -> None:
         wall = row.get("wall_s")
-        shown = "failed: " + str(row.get("error")) if wall is None else f"{wall:.2f} s"
+        if row.get("skipped"):
+            shown = "not run: " + str(row["skipped"])
+        elif wall is None:
+            shown = "failed: " + str(row.get("error"))
+        else:
+            shown = f"{wall:.2f} s"
+        if "server_429" in row:
+            shown += f", {row['server_429']} answered 429"
         prefix = "  agent steps, " if row.get("agent") else "  "
         echo(f"{prefix}{row['label']}: {shown}")
 
@@ -171,7 +179,7 @@ def strategies_test(
             f"Comparing strategies: {config.calls} calls of {config.call_latency:g} s each "
             f"against the embedded simulator at {sim.base_url}"
         )
-        data = run_strategies(config, sim.base_url, on_row=progress)
+        data = run_strategies(config, sim.base_url, redis=redis, on_row=progress)
     index = write_report(out, data)
     console.print()
     print_strategies(console, data)

@@ -23,6 +23,7 @@ __all__ = [
     "print_load",
     "print_strategies",
     "stream_cells",
+    "wall_text",
 ]
 
 
@@ -36,6 +37,14 @@ def make_console() -> Any:
 
 def ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.1f}"
+
+
+def wall_text(row: dict[str, Any]) -> str:
+    """A strategy's wall time; "not run" when it could not be (the reason is its "why")."""
+    wall = row.get("wall_s")
+    if wall is not None:
+        return f"{wall:.2f}"
+    return "not run" if row.get("skipped") else "failed"
 
 
 def mib(size: float | None) -> str:
@@ -205,10 +214,9 @@ def print_strategies(console: Any, data: dict[str, Any]) -> None:
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in data.get("strategies", []):
-        wall = row.get("wall_s")
         table.add_row(
             row["label"],
-            "failed" if wall is None else f"{wall:.2f}",
+            wall_text(row),
             "-" if not row.get("speedup") else f"{row['speedup']:.1f}x",
             "-" if not row.get("calls_per_s") else f"{row['calls_per_s']:.1f}",
             "-" if row.get("cpu_s") is None else f"{row['cpu_s']:.2f}",

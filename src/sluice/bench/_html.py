@@ -12,7 +12,15 @@ import base64
 from html import escape
 from typing import Any
 
-from ._console import STREAM_METRICS, failures_text, health_text, mib, ms, stream_cells
+from ._console import (
+    STREAM_METRICS,
+    failures_text,
+    health_text,
+    mib,
+    ms,
+    stream_cells,
+    wall_text,
+)
 
 __all__ = ["render_html"]
 
@@ -136,7 +144,7 @@ def _stream_table(data: dict[str, Any]) -> str:
 
 
 def _strategies_section(data: dict[str, Any], pngs: dict[str, bytes]) -> str:
-    parts = ["<h2>Strategies: the same LLM calls, six ways</h2>"]
+    parts = ["<h2>Strategies: the same LLM calls, made different ways</h2>"]
     parts.append(
         f'<p class="meta">{escape(data.get("created", ""))} &middot; '
         f"{data.get('calls')} calls of {data.get('latency_s', 0):g} s against the embedded "
@@ -145,21 +153,19 @@ def _strategies_section(data: dict[str, Any], pngs: dict[str, bytes]) -> str:
     )
     headers = ["strategy", "wall s", "speedup", "calls/s", "CPU s", "peak RSS MiB", "PSS MiB"]
     headers.append("why")
-    rows = []
-    for row in data.get("strategies", []):
-        wall = row.get("wall_s")
-        rows.append(
-            [
-                escape(row["label"]),
-                "failed" if wall is None else f"{wall:.2f}",
-                "-" if not row.get("speedup") else f"{row['speedup']:.1f}x",
-                "-" if not row.get("calls_per_s") else f"{row['calls_per_s']:.1f}",
-                "-" if row.get("cpu_s") is None else f"{row['cpu_s']:.2f}",
-                mib(row.get("peak_rss")),
-                mib(row.get("pss")),
-                escape(row.get("explanation", "")),
-            ]
-        )
+    rows = [
+        [
+            escape(row["label"]),
+            wall_text(row),
+            "-" if not row.get("speedup") else f"{row['speedup']:.1f}x",
+            "-" if not row.get("calls_per_s") else f"{row['calls_per_s']:.1f}",
+            "-" if row.get("cpu_s") is None else f"{row['cpu_s']:.2f}",
+            mib(row.get("peak_rss")),
+            mib(row.get("pss")),
+            escape(row.get("explanation", "")),
+        ]
+        for row in data.get("strategies", [])
+    ]
     parts.append(_table(headers, rows, {0, 7}))
     agents = data.get("agents") or []
     if agents:

@@ -1,11 +1,12 @@
-"""``sluice bench strategies``: the same N LLM calls, six ways, against the simulator.
+"""``sluice bench strategies``: the same N LLM calls, six ways, against the simulator, then
+split between four processes that share one limit through Redis (see `_shared_row`).
 
 Every strategy runs in a fresh process of its own (see `_strategy_child`), so its peak memory
 is its own and nothing it leaves behind (threads, a warm pool) helps the next one. The
 simulator runs in another process with a fixed latency per call; the multi-agent case runs
 two independent "agent steps" of different lengths, each one blocking model call.
 
-    data = run_strategies(StrategyConfig(calls=20, latency=1.0, scale=0.1))
+    data = run_strategies(StrategyConfig(calls=20, latency=1.0, scale=0.1), url, redis=None)
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._report import host_info, now_iso
+from ._shared_row import SHARED, explain_shared, shared_row
 from ._strategy_child import CHILD_COMMAND
 
 __all__ = [
     "AGENT_ROWS",
+    "SHARED",
     "STRATEGIES",
     "StrategyConfig",
     "explain",
@@ -133,6 +136,8 @@ def explain(name: str, row: dict[str, Any], config: StrategyConfig) -> str:
             f"The calls overlap across {row.get('processes', width)} processes, but each "
             "process starts an interpreter and holds its own memory."
         )
+    if name == SHARED[0]:
+        return explain_shared(row, config.calls, config.pool_width)
     if name == "agents:sequential":
         return "Each step waits for the previous one: the sum of the steps."
     if name == "agents:gather_blocking":
@@ -161,9 +166,11 @@ def run_strategies(
     config: StrategyConfig,
     url: str,
     *,
+    redis: str | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Measure every strategy against the simulator at ``url``; the report data.
+    """Measure every strategy against the simulator at ``url``; the report data. The shared
+    row uses the Redis at ``redis``, else a private ``redis-server`` if one is installed.
 
     A KeyboardInterrupt stops the comparison: the rows measured so far are returned with
     ``interrupted`` set.
@@ -197,6 +204,18 @@ def run_strategies(
             data["strategies"].append(row)
             if on_row is not None:
                 on_row(row)
+        row = shared_row(
+            config.calls,
+            config.pool_width,
+            config.call_latency,
+            redis=redis,
+            run_child=_run_child,
+            timeout=timeout,
+        )
+        _finish_row(row, data["strategies"], config)
+        data["strategies"].append(row)
+        if on_row is not None:
+            on_row(row)
         result = _run_child(
             {**base, "strategy": "agents", "step_tokens": config.step_tokens()}, timeout
         )
@@ -225,7 +244,9 @@ def _finish_row(row: dict[str, Any], done: list[dict[str, Any]], config: Strateg
         sequential = next((r["wall_s"] for r in done if r["name"] == "sequential"), None)
     row["speedup"] = sequential / wall if sequential and wall else None
     row["calls_per_s"] = config.calls / wall if wall else None
-    row["explanation"] = explain(row["name"], row, config) if wall else row.get("error") or ""
+    row["explanation"] = (
+        explain(row["name"], row, config) if wall else row.get("skipped") or row.get("error") or ""
+    )
 
 
 def sim_config(config: StrategyConfig) -> Any:

@@ -158,6 +158,12 @@ def _processes(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _shared(job: dict[str, Any]) -> dict[str, Any]:
+    from ._shared_child import run_shared
+
+    return run_shared(job)
+
+
 def _agents(job: dict[str, Any]) -> dict[str, Any]:
     import sluice
 
@@ -198,6 +204,7 @@ RUNNERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "executor": _executor,
     "sluice": _sluice,
     "processes": _processes,
+    "shared": _shared,
     "agents": _agents,
 }
 
@@ -205,8 +212,10 @@ RUNNERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 def measure(job: dict[str, Any]) -> dict[str, Any]:
     """Run the job's strategy; wall, CPU and memory figures around it."""
     runner = RUNNERS[job["strategy"]]
-    if job["strategy"] in ("sluice", "agents"):
+    if job["strategy"] in ("sluice", "agents", "shared"):
         import sluice.llm  # noqa: F401 - imported before measuring, like the others' urllib
+    if job["strategy"] == "shared":
+        import redis.asyncio  # noqa: F401 - likewise; forked processes inherit it
     baseline = _peak_rss()
     cpu0, wall0 = _cpu_seconds(), time.perf_counter()
     ok, error = True, None

@@ -77,7 +77,8 @@ def demo(
 ) -> None:
     """Show what concurrency buys on this machine, and write a report to open.
 
-    Starts the embedded simulator, compares six ways of making the same LLM calls
+    Starts the embedded simulator, compares six ways of making the same LLM calls and a
+    seventh, four processes sharing one limit through Redis when redis-server is installed
     (`sluice bench strategies --quick`), runs a short closed-model load test through the
     sluice client (`sluice bench load --client sluice`), prints the tables and writes
     OUT/index.html with the plots. Everything talks to 127.0.0.1 only.
@@ -102,7 +103,10 @@ def demo(
     console = make_console()
     click.secho("sluice demo: every figure below is measured now, on this machine.", bold=True)
 
-    _section(f"1. The same {calls} LLM calls, six ways (simulated latency 0.1 s per call)")
+    _section(
+        f"1. The same {calls} LLM calls, six ways, then four processes sharing one limit "
+        "(simulated latency 0.1 s per call)"
+    )
     try:
         strategies = strategies_test(
             StrategyConfig(calls=calls, scale=0.1), out=out, console=console, echo=click.echo

@@ -1,4 +1,5 @@
-"""``sluice bench strategies``: six ways of making the same LLM calls, compared."""
+"""``sluice bench strategies``: six ways of making the same LLM calls, compared, and a
+seventh: four processes sharing one limit through Redis."""
 
 from __future__ import annotations
 
@@ -40,16 +41,31 @@ MAX_CALL_LATENCY = 60.0
     show_default=True,
     help="Multi-agent case: seconds of each independent step (before --quick).",
 )
+@click.option(
+    "--redis",
+    metavar="URL",
+    help="Redis for the shared-state row, e.g. redis://127.0.0.1:6379/0 (default: a "
+    "redis-server started on a random loopback port for the run, when one is installed).",
+)
 @REPORT_FOLDER
 def strategies(
-    calls: int, latency: float, quick: bool, width: int | None, agent_steps: str, out: Path
+    calls: int,
+    latency: float,
+    quick: bool,
+    width: int | None,
+    agent_steps: str,
+    redis: str | None,
+    out: Path,
 ) -> None:
     """Compare six ways of making the same LLM calls, against the embedded simulator.
 
     Sequential, a thread pool, asyncio.gather over async defs that block (the classic
     mistake), run_in_executor, a sluice Gate with the async client, and a process pool; then
-    two independent agent steps run one after the other and concurrently. Each strategy runs
-    in a fresh process, which reports its wall time, CPU time and peak memory.
+    the calls split between four processes whose gates share one limit through Redis, with
+    the 429s of a service that takes --width calls at once counted (needs --redis or an
+    installed redis-server; otherwise the row says so); then two independent agent steps run
+    one after the other and concurrently. Each strategy runs in a fresh process, which
+    reports its wall time, CPU time and peak memory.
     """
     from ..bench._commands import strategies_test
     from ..bench._console import make_console
@@ -57,6 +73,10 @@ def strategies(
 
     if latency <= 0:
         raise click.BadParameter("must be > 0", param_hint="--latency")
+    if redis is not None and not redis.startswith(("redis://", "rediss://", "unix://")):
+        raise click.BadParameter(
+            "must be a Redis URL such as redis://127.0.0.1:6379/0", param_hint="--redis"
+        )
     if width is None and calls > MAX_POOL:
         raise click.BadParameter(
             f"the pools would start {calls} threads and processes (--width defaults to "
@@ -72,7 +92,9 @@ def strategies(
     )
     check_report_folder(out)
     try:
-        outcome = strategies_test(config, out=out, console=make_console(), echo=click.echo)
+        outcome = strategies_test(
+            config, out=out, console=make_console(), echo=click.echo, redis=redis
+        )
     except SimulatorStartError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
