@@ -20,7 +20,7 @@ from typing import Any
 import redis
 
 import sluice
-from sluice.stores._redis_state import RedisState
+from sluice.stores import RedisState
 
 WORKERS = 4
 MODEL = "sim-model"

@@ -52,7 +52,7 @@ from _shared_workers import (
     run_workers,
 )
 from sluice.bench._redis import bench_redis
-from sluice.stores._redis_state import RedisState
+from sluice.stores import RedisState
 
 CALLERS = 64
 PREFIX = f"sluice-bench-{os.getpid()}"

@@ -48,7 +48,7 @@ def _pss() -> int:
 async def _share(job: dict[str, Any], count: int) -> dict[str, int]:
     import sluice
     from sluice import llm
-    from sluice.stores._redis_state import RedisState
+    from sluice.stores import RedisState
 
     outcomes = {"succeeded": 0, "rate_limited": 0, "failed": 0}
     store = RedisState(job["redis"], prefix=job["prefix"])
