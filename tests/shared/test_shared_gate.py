@@ -227,3 +227,26 @@ async def test_a_gate_given_a_url_closes_its_own_connections(
     async with asyncio.timeout(5.0):
         while clients() > before:
             await asyncio.sleep(0.01)
+
+
+async def test_callers_past_the_pool_wait_their_turn_not_an_outage(redis_url: str) -> None:
+    store = RedisState(redis_url)  # 64 connections
+    gate = sluice.Gate(_name(), concurrency=1000, shared=store)
+
+    async def noop() -> None:
+        return None
+
+    async def caller() -> None:
+        for _ in range(150):
+            await gate.run(noop)
+
+    try:
+        # 128 callers on 64 connections: each command waits its turn, in order; none waits on
+        # the pool long enough to take a healthy Redis for a dead one.
+        await asyncio.gather(*(caller() for _ in range(128)))
+        shared = gate.statistics().shared
+        assert shared is not None
+        assert (shared.outages, shared.degraded_admissions) == (0, 0)
+    finally:
+        await gate.aclose()
+        await store.aclose()

@@ -96,6 +96,20 @@ class RedisConnections:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = (
             weakref.WeakKeyDictionary()
         )
+        self._turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def turn(self) -> asyncio.Semaphore:
+        """Held around each command: at most ``max_connections`` at once on this loop, served
+        in arrival order. The pool would make callers past the cap wait too, but not in
+        order, so under load one caller could wait past ``timeout`` for a connection of a
+        healthy server; waiting here is not counted against the server."""
+        loop = asyncio.get_running_loop()
+        turn = self._turns.get(loop)
+        if turn is None:
+            turn = self._turns[loop] = asyncio.Semaphore(self.max_connections)
+        return turn
 
     @property
     def where(self) -> str:

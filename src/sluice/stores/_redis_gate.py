@@ -27,7 +27,13 @@ from typing import Any, Protocol
 
 from .._core.call import Call
 from .._core.stage import Stage
-from .._core.state import FailMode, GateSpec, SharedStatistics, StateStatistics
+from .._core.state import (
+    FailMode,
+    GateSpec,
+    SharedStatistics,
+    StateStatistics,
+    StoreUnavailable,
+)
 from .._stages.signals import reported
 from ..policies.adaptive import Adaptive
 from ..policies.breaker import BreakerStateName, BreakerStatistics
@@ -119,7 +125,7 @@ class SharedState:
             lease_for=self._store.lease,
             probes=0 if breaker is None else breaker.half_open_probes,
         )
-        return await self._exchange(ADMIT, args)
+        return await self._exchange(ADMIT, args, admitting=True)
 
     async def _send(self, ops: list[Any]) -> None:
         sent = 0.0
@@ -144,20 +150,31 @@ class SharedState:
         elif closed:
             logger.info("gate %r: shared circuit closed after a successful probe", self.spec.name)
 
-    async def _exchange(self, script: Any, args: list[Any]) -> list[Any]:
+    async def _exchange(
+        self, script: Any, args: list[Any], *, admitting: bool = False
+    ) -> list[Any]:
         store = self._store
-        try:
-            async with asyncio.timeout(store.timeout):
-                reply = await run_script(store.connections.client(), script, self._keys, args)
-        except asyncio.CancelledError:
-            self.link.abandoned()
-            raise
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:
-            # Connection refused or reset, a timeout, a server that says it is busy or
-            # loading: all mean the same here, the shared state cannot decide now.
-            raise self.link.failed(exc) from exc
+        connections = store.connections
+        outages = self.link.outages
+        async with connections.turn():
+            if admitting and self.link.outages != outages:
+                # Redis stopped answering while this admission waited for its turn: it
+                # goes to the fallback at once instead of timing out too.
+                raise StoreUnavailable(f"{self.link.where} is unreachable")
+            try:
+                async with asyncio.timeout(store.timeout):
+                    reply = await run_script(connections.client(), script, self._keys, args)
+            except asyncio.CancelledError:
+                self.link.abandoned()
+                raise
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except TimeoutError as exc:
+                raise self.link.failed(f"no answer within {store.timeout:g}s") from exc
+            except BaseException as exc:
+                # Connection refused or reset, a server that says it is busy or loading: all
+                # mean the same here, the shared state cannot decide now.
+                raise self.link.failed(str(exc) or type(exc).__name__) from exc
         self.link.answered()
         return reply
 

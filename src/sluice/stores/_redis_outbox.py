@@ -48,7 +48,7 @@ class Link:
         self._down_until = -math.inf  # monotonic time before which nobody tries the store
         self._probing = False
         self.outages = 0  # times the store, reachable until then, stopped answering
-        self.last_error: BaseException | None = None
+        self.last_error = ""
 
     @property
     def up(self) -> bool:
@@ -63,8 +63,9 @@ class Link:
             raise StoreUnavailable(f"{self.where} is unreachable ({self.last_error})")
         self._probing = True
 
-    def failed(self, error: BaseException) -> StoreUnavailable:
-        """The store did not answer: remember it, and the error to raise."""
+    def failed(self, error: str) -> StoreUnavailable:
+        """The store did not answer (``error`` says how): remember it, and the error to
+        raise."""
         if self.up:
             # Info only: the gate warns once a minute while it admits on local limits.
             logger.info("shared state at %s is unreachable: %s", self.where, error)
