@@ -36,12 +36,12 @@ async def noop() -> None:
 
 
 def shared_store(job: dict[str, Any]) -> RedisState | None:
-    """The job's RedisState, if it shares: the pool is wider than the callers, as a pool of
-    exactly as many connections as callers makes some commands wait past the timeout."""
+    """The job's RedisState, if it shares, with the default pool (64 connections per loop;
+    callers past that wait their turn in order)."""
     url = job.get("redis")
     if url is None:
         return None
-    return RedisState(url, prefix=job["prefix"], max_connections=job["callers"] + 16)
+    return RedisState(url, prefix=job["prefix"])
 
 
 def evalsha_calls(url: str) -> int:

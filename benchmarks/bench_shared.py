@@ -8,8 +8,8 @@
 2. Decisions per second: 64 coroutines calling ``gate.run(noop)`` back to back in one
    process, then in each of four processes (aggregate), shared against local. Target: >= 10k
    shared decisions/s from one process. "round trips" is EVALSHA calls (admissions, lease
-   polls, outcome batches; from Redis's INFO commandstats) per decision. The shared pool has
-   callers + 16 connections (see _shared_workers.shared_store for why).
+   polls, outcome batches; from Redis's INFO commandstats) per decision. The shared store has
+   its default pool (64 connections; callers past that wait their turn).
 3. Budget utilisation: the simulator with ``--rpm 600`` (zero latency), four worker processes
    for ``--seconds``, each sending chat completions (sluice.llm.Client, no retries) as fast
    as its gate allows, in three configurations: (a) one shared ``Rate(rpm=600)`` through

@@ -5,8 +5,9 @@ permits): its ``before`` returns one awaitable, which runs the `ADMIT` script an
 its answer: go; wait for the booked rate slot, then take a lease; wait out a pause and ask
 again; or refuse (circuit open, every probe out, the slot past the deadline). When every lease
 is held it polls for one, with a backoff from 2 ms to 50 ms, and a release in this process
-wakes its oldest waiter at once. ``free`` and ``after`` never wait: they queue the release,
-the breaker outcome, the token settlement and any pause in the `Outbox`.
+wakes its oldest waiter as soon as the release has reached Redis. ``free`` and ``after``
+never wait: they queue the release, the breaker outcome, the token settlement and any pause
+in the `Outbox`.
 
 What a caller waits for is bounded like a local permit's wait: ``max_queue`` callers of this
 process in line, ``max_wait`` seconds, and no lease released anywhere for the attempt timeout.
@@ -222,13 +223,16 @@ class SharedAdmission:
             call.lease = None
             call.permit = None
             self._shared.outbox.release(lease)
-            # This process freed one: its oldest waiter asks at once.
-            waiters = self._waiters
-            while waiters:
-                waiter = waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
-                    break
+
+    def released(self, count: int) -> None:
+        """``count`` leases of this process reached Redis as released: as many of its
+        waiters ask at once (asking before would find them still held)."""
+        waiters = self._waiters
+        while count and waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                count -= 1
 
     def after(self, call: Call, now: float) -> None:
         token = call.usage_token

@@ -227,9 +227,9 @@ class RedisStore:
         # answer in real time instead of jumping its clock to the timeout.
         job_started()
         try:
-            # The pool's socket timeouts bound each read and write; this bounds the whole
-            # command (waiting for a pooled connection, the client's own retries, a server
-            # that accepts bytes but answers nothing, as under CLIENT PAUSE).
+            # This bounds the whole command (waiting for a pooled connection, the client's
+            # own retries, a server that accepts bytes but answers nothing, as under CLIENT
+            # PAUSE); the pool itself bounds only connecting.
             async with asyncio.timeout(self.timeout):
                 return await command
         except self._timeouts as exc:

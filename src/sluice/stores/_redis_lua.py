@@ -29,16 +29,18 @@ local function num(x) return string.format('%.6f', x) end"""
 
 
 ADMIT_SOURCE = (
-    _prelude(13)
+    _prelude(7)
     + """
-local idle = tonumber(ARGV[12])
-local limit = tonumber(ARGV[8])
+local cfg = {}
+for v in string.gmatch(ARGV[2], '%S+') do cfg[#cfg + 1] = tonumber(v) end
+local lease_for, probes, idle = cfg[5], cfg[6], cfg[7]
+local limit = tonumber(ARGV[5])
 local function lease()
   if limit <= 0 then return 1, 0 end
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
   local held = redis.call('ZCARD', KEYS[2])
   if held >= limit then return 0, held end
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[10]), ARGV[9])
+  redis.call('ZADD', KEYS[2], now + lease_for, ARGV[6])
   redis.call('EXPIRE', KEYS[2], idle)
   return 1, held + 1
 end
@@ -52,7 +54,6 @@ local f = redis.call('HMGET', KEYS[1], 'bs', 'bg', 'bp', 'bo', 'cu', 'rt', 'tt',
 local bs = tonumber(f[1]) or 0
 local bg = tonumber(f[2]) or 0
 local bp = tonumber(f[3]) or 0
-local probes = tonumber(ARGV[11])
 local fields = {}
 if probes > 0 then
   if bs == 1 then
@@ -66,7 +67,7 @@ if probes > 0 then
   end
   if bs == 2 then
     -- A probe whose outcome never came (its process died) stops counting after a lease's time.
-    if bp >= probes and now - (tonumber(f[13]) or 0) < tonumber(ARGV[10]) then
+    if bp >= probes and now - (tonumber(f[13]) or 0) < lease_for then
       return {4, '1', bg, '0', 0, '0'}
     end
     if bp >= probes then bp = 0 end
@@ -79,11 +80,11 @@ if probes > 0 then
 end
 local paused = tonumber(f[5]) or 0
 if paused > now then return {2, num(paused - now), bg, '0', 0, '0'} end
-local ri = tonumber(f[8]) or tonumber(ARGV[2])
-local rc = tonumber(f[9]) or tonumber(ARGV[3])
-local ti = tonumber(f[10]) or tonumber(ARGV[4])
-local tc = tonumber(f[11]) or tonumber(ARGV[5])
-local tokens = tonumber(ARGV[6])
+local ri = tonumber(f[8]) or cfg[1]
+local rc = tonumber(f[9]) or cfg[2]
+local ti = tonumber(f[10]) or cfg[3]
+local tc = tonumber(f[11]) or cfg[4]
+local tokens = tonumber(ARGV[3])
 local rt = tonumber(f[6]) or 0
 local tt = tonumber(f[7]) or 0
 local at = now
@@ -97,7 +98,7 @@ if ti > 0 and tokens > 0 then
   local a = tt + math.min(reserved, tc) * ti - tc * ti
   if a > at then at = a end
 end
-local deadline = tonumber(ARGV[7])
+local deadline = tonumber(ARGV[4])
 if deadline >= 0 and at - now >= deadline then
   return {5, num(at - now), bg, '0', 0, '0'}
 end
@@ -120,18 +121,14 @@ return {got == 1 and 0 or 6, '0', bg, num(reserved), held, f[12] or '0'}
 )
 
 OUTCOMES_SOURCE = (
-    _prelude(15)
+    _prelude(2)
     + """
-local window = tonumber(ARGV[1])
-local min_calls = tonumber(ARGV[2])
-local failure_rate = tonumber(ARGV[3])
-local slow_rate = tonumber(ARGV[4])
-local open_for = tonumber(ARGV[5])
-local lease_for = tonumber(ARGV[6])
-local idle = tonumber(ARGV[7])
-local ri_cfg, rc_cfg = tonumber(ARGV[8]), tonumber(ARGV[9])
-local ti_cfg, tc_cfg = tonumber(ARGV[10]), tonumber(ARGV[11])
-local unit, reserve, width = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+local cfg = {}
+for v in string.gmatch(ARGV[1], '%S+') do cfg[#cfg + 1] = tonumber(v) end
+local window, min_calls, failure_rate, slow_rate = cfg[1], cfg[2], cfg[3], cfg[4]
+local open_for, lease_for, idle = cfg[5], cfg[6], cfg[7]
+local ri_cfg, rc_cfg, ti_cfg, tc_cfg = cfg[8], cfg[9], cfg[10], cfg[11]
+local unit, reserve, width = cfg[12], cfg[13], cfg[14]
 local f = redis.call('HMGET', KEYS[1], 'bs', 'bg', 'bp', 'bf', 'bw', 'bn', 'bo', 'cu',
   'rt', 'tt', 'ri', 'rc', 'ti', 'tc')
 local s = {bs = tonumber(f[1]) or 0, bg = tonumber(f[2]) or 0, bp = tonumber(f[3]) or 0,
@@ -195,7 +192,7 @@ local function align(tat_key, interval, capacity, remaining)
   local to = now + (capacity - remaining) * interval
   if to > s[tat_key] then s[tat_key] = to end
 end
-local i = 16
+local i = 3
 while i <= #ARGV do
   local op = ARGV[i]
   if op == 'r' then

@@ -95,8 +95,10 @@ class Outbox:
         send: Callable[[list[Any]], Awaitable[None]],
         link: Link,
         renew_every: float,
+        on_released: Callable[[int], None] | None = None,
     ) -> None:
         self._send = send
+        self._on_released = on_released
         self._link = link
         self._renew_every = renew_every
         self._ops: list[Op] = []
@@ -179,6 +181,9 @@ class Outbox:
             self._renewed_at = -math.inf
             return
         self.sent += 1
+        released = sum(1 for op in batch if op[0] == "r")
+        if released and self._on_released is not None:
+            self._on_released(released)  # only now can another caller take them
 
     async def aclose(self, within: float) -> None:
         """Send what is left (within ``within`` seconds) and stop the task."""
