@@ -57,6 +57,7 @@ class ScriptDriver:
         deadline: float = -1.0,
         lease: str = "",
         phase: str = "a",
+        releases: tuple[str, ...] = (),
     ) -> Reply:
         args = admit_args(
             phase=phase,
@@ -69,6 +70,7 @@ class ScriptDriver:
             probes=0 if self.breaker is None else self.breaker.half_open_probes,
             now=now,
         )
+        args.extend(releases)
         return Reply(self.client.eval(ADMIT.source, len(KEYS), *KEYS, *args))  # type: ignore[no-untyped-call]
 
     def outcomes(self, *ops: Any, now: float) -> list[Any]:

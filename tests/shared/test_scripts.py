@@ -187,3 +187,15 @@ def test_half_open_admits_exactly_its_probes_and_a_lost_probe_expires(url: str) 
         assert driver.admit(now=later + 5.1).code == GO
     finally:
         driver.close()
+
+
+def test_an_admission_gives_back_the_leases_it_carries_first(url: str) -> None:
+    driver = ScriptDriver(url, limit=1)
+    try:
+        assert driver.admit(now=EPOCH, lease="first").code == GO
+        assert driver.admit(now=EPOCH, lease="second").code == FULL
+        # The process that held "first" released it: its next admission carries the release.
+        reply = driver.admit(now=EPOCH, lease="second", releases=("first", "unknown"))
+        assert (reply.code, reply.held, reply.released) == (GO, 1, 1)
+    finally:
+        driver.close()

@@ -34,7 +34,6 @@ from .._core.state import (
     StateStatistics,
     StoreUnavailable,
 )
-from .._core.timers import DeadlineQueue
 from .._executors.pending import job_finished, job_started
 from .._stages.signals import reported
 from ..policies.adaptive import Adaptive
@@ -43,12 +42,12 @@ from ..policies.limit import Concurrency
 from ..policies.rate import RateStatistics
 from ._local import LocalState
 from ._redis_admission import SharedAdmission
+from ._redis_budget import SharedBudget
 from ._redis_connect import RedisConnections
 from ._redis_outbox import Link, Outbox
 from ._redis_scripts import (
     ADMIT,
     OUTCOMES,
-    UNIT,
     AdmitArgs,
     Script,
     outcome_args,
@@ -60,7 +59,6 @@ __all__ = ["SharedState"]
 
 logger = logging.getLogger("sluice")
 
-_DEPOSITS_PER_SYNC = 32
 _BREAKER_STATES: tuple[BreakerStateName, ...] = ("closed", "open", "half_open")
 
 
@@ -90,7 +88,6 @@ class SharedState:
         self._clock = spec.clock
         self.fail: FailMode = store.fail
         self.link = Link(store.where, store.retry_every)
-        self._timers = DeadlineQueue()
         tag = "{" + store.prefix + ":" + _escape(spec.name) + "}"
         keys = (tag, f"{tag}:leases", f"{tag}:window", f"{tag}:budget")
         self._keys = tuple(key.encode() for key in keys)
@@ -124,10 +121,7 @@ class SharedState:
             () if adaptive is None else (adaptive,)
         )
         budget = spec.retry_budget
-        self.retry_budget = None if budget is None else SharedBudget(self, budget.percent)
-        # Retries the shared budget allows, as of the latest exchange (its reserve until then).
-        self.budget_balance = 0.0 if budget is None else budget.min_per_second * budget.ttl
-        self.budget_unsent = 0.0  # changes of this process the store has not answered yet
+        self.retry_budget = None if budget is None else SharedBudget(budget, self.outbox)
         self._view: list[Any] | None = None
         self._view_at = -math.inf
         self.degraded_admissions = 0
@@ -137,29 +131,39 @@ class SharedState:
         self, lease: str | None, tokens: float, deadline: float, phase: str = "a"
     ) -> list[Any]:
         """One `ADMIT` round trip (see `sluice.stores._redis_scripts`)."""
+        releases = self.outbox.take_releases()
         args = self._admit_args.for_call(
             phase=phase,
             tokens=tokens,
             deadline=deadline,
             limit=0 if lease is None or self.lease_limit is None else self.lease_limit,
             lease=lease or "",
+            releases=releases,
         )
-        return await self._exchange(ADMIT, args, admitting=True)  # its keys: the first 3
+        try:
+            reply = await self._exchange(ADMIT, args, admitting=True)  # keys: the first 3
+        except BaseException:
+            # Not delivered, or not known to be (a cancelled exchange): a release is
+            # idempotent, so it is sent again.
+            self.outbox.requeue(releases)
+            raise
+        if releases:
+            self.admission.released(len(releases))
+        return reply
 
     async def _send(self, ops: list[Any]) -> None:
-        sent = 0.0
-        if self.retry_budget is not None:
+        budget = self.retry_budget
+        sent = 0
+        if budget is not None:
             # The budget's changes in this batch ("b" is an operation, never an argument).
-            sent = sum(ops[i + 1] for i, part in enumerate(ops) if part == "b") / UNIT
+            sent = sum(ops[i + 1] for i, part in enumerate(ops) if part == "b")
             ops = [*ops, "b", 0]  # every exchange brings the shared balance back
         reply = await self._exchange(OUTCOMES, [*self._header, *ops])
         self._view = reply
         self._view_at = time.monotonic()
         opened, closed = int(reply[4]), int(reply[5])
-        if self.retry_budget is not None:
-            # The server's balance counts this batch; changes made since are still on the way.
-            self.budget_unsent -= sent
-            self.budget_balance = float(reply[3]) + self.budget_unsent
+        if budget is not None:
+            budget.answered(float(reply[3]), sent)
         if opened:
             logger.warning(
                 "gate %r: shared circuit opened, rejecting calls in every process for %.3gs",
@@ -183,33 +187,23 @@ class SharedState:
             # Counted as real work in progress: a virtual-time loop (sluice.testing) then
             # waits for the server in real time instead of jumping its clock to the timeout.
             job_started()
-            # Every command has the same timeout, so their timers expire in the order they
-            # were armed: one queue behind one loop timer (`asyncio.timeout` per command
-            # cost a tenth of a decision when measured).
-            loop = asyncio.get_running_loop()
-            task = asyncio.current_task(loop)
-            assert task is not None  # commands are awaited by tasks
-            expiry = self._timers.arm(loop, loop.time() + store.timeout, task)
             keys = self._keys[:3] if admitting else self._keys
             try:
-                reply = await run_script(connections.client(), script, keys, args)
-            except asyncio.CancelledError as exc:
-                self._timers.disarm(expiry)
-                if expiry.expired(task):
-                    raise self.link.failed(f"no answer within {store.timeout:g}s") from exc
+                async with asyncio.timeout(store.timeout):
+                    reply = await run_script(connections.client(), script, keys, args)
+            except asyncio.CancelledError:
                 self.link.abandoned()
                 raise
             except (KeyboardInterrupt, SystemExit):
                 raise
+            except TimeoutError as exc:
+                raise self.link.failed(f"no answer within {store.timeout:g}s") from exc
             except BaseException as exc:
                 # Connection refused or reset, a server that says it is busy or loading: all
                 # mean the same here, the shared state cannot decide now.
                 raise self.link.failed(str(exc) or type(exc).__name__) from exc
             finally:
-                self._timers.disarm(expiry)
                 job_finished()
-            if expiry.fired:
-                expiry.expired(task)  # fired as the answer came: the answer stands
         self.link.answered()
         return reply
 
@@ -272,7 +266,7 @@ class SharedState:
             breaker_state=None if view is None else _BREAKER_STATES[int(view[1])],
             paused_for=0.0 if view is None else float(view[2]),
             rate_delay=0.0 if view is None else float(view[11]),
-            retry_budget=None if self.retry_budget is None else self.budget_balance,
+            retry_budget=None if self.retry_budget is None else self.retry_budget.balance,
             age=None if view is None else time.monotonic() - self._view_at,
             degraded_admissions=self.degraded_admissions,
             outages=self.link.outages,
@@ -323,43 +317,6 @@ class SharedState:
 
     def __repr__(self) -> str:
         return f"SharedState({self.spec.name!r}, store={self.link.where})"
-
-
-class SharedBudget:
-    """The retry budget of every process together, kept in Redis with a lag: calls are
-    counted here and sent every 32 calls or once a second, whichever comes first; a retry
-    is sent at once. A retry is allowed while the balance last reported, with what this
-    process added since, has one left."""
-
-    __slots__ = ("_deposited", "_percent", "_shared", "_synced_at", "_withdrawn")
-
-    def __init__(self, shared: SharedState, percent: float) -> None:
-        self._shared = shared
-        self._percent = round(percent * UNIT)
-        self._deposited = 0
-        self._withdrawn = 0
-        self._synced_at = -math.inf  # monotonic time of the last exchange of the balance
-
-    def deposit(self, now: float) -> None:
-        self._deposited += 1
-        if self._deposited >= _DEPOSITS_PER_SYNC or time.monotonic() - self._synced_at >= 1.0:
-            self._sync()
-
-    def try_withdraw(self, now: float) -> bool:
-        # Withdrawals are sent at once (`_sync`): the balance already counts this process's.
-        if self._shared.budget_balance + self._deposited * self._percent / UNIT < 1:
-            return False
-        self._withdrawn += 1
-        self._sync()
-        return True
-
-    def _sync(self) -> None:
-        change = self._deposited * self._percent - self._withdrawn * UNIT
-        self._deposited = self._withdrawn = 0
-        self._synced_at = time.monotonic()
-        self._shared.budget_balance += change / UNIT
-        self._shared.budget_unsent += change / UNIT
-        self._shared.outbox.add("b", change)
 
 
 def _escape(name: str) -> str:

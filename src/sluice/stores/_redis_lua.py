@@ -35,6 +35,10 @@ local cfg = {}
 for v in string.gmatch(ARGV[2], '%S+') do cfg[#cfg + 1] = tonumber(v) end
 local lease_for, probes, idle = cfg[5], cfg[6], cfg[7]
 local limit = tonumber(ARGV[5])
+-- Leases this process released since its last exchange ride along (ARGV[8] onwards).
+local freed = 0
+for j = 8, #ARGV do freed = freed + redis.call('ZREM', KEYS[2], ARGV[j]) end
+if freed > 0 then redis.call('HINCRBY', KEYS[1], 'rel', freed) end
 local function lease()
   if limit <= 0 then return 1, 0 end
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)

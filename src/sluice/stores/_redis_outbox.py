@@ -128,6 +128,23 @@ class Outbox:
         self._held.add(lease)
         self._kick()
 
+    def take_releases(self, most: int = 64) -> list[str]:
+        """Take (up to ``most``) releases not sent yet, for an admission to carry; what the
+        admission could not deliver comes back through `requeue`."""
+        ops = self._ops
+        if not ops:
+            return []
+        taken = [str(op[1]) for op in ops if op[0] == "r"][:most]
+        if taken:
+            gone = set(taken)
+            self._ops = [op for op in ops if not (op[0] == "r" and op[1] in gone)]
+        return taken
+
+    def requeue(self, releases: list[str]) -> None:
+        """Releases an admission took but could not deliver: sent with the next batch."""
+        for lease in releases:
+            self.add("r", lease)
+
     def release(self, lease: str) -> None:
         self._held.discard(lease)
         self.add("r", lease)

@@ -4,7 +4,9 @@ Two scripts hold every decision, so each is atomic on the server and reads the s
 (``TIME``): the hosts' clocks never matter. A gate's keys share one hash tag, ``{prefix:name}``,
 so both scripts work on Redis Cluster (all of a gate's keys live in one slot).
 
-- `ADMIT`: one attempt's whole admission in one round trip: the breaker (with its half-open
+- `ADMIT`: one attempt's whole admission in one round trip (with the leases its process
+  released since its last exchange, so a busy process frees and takes in one trip): the
+  breaker (with its half-open
   probes), the cooldown, the request and token budgets (GCRA, the same arithmetic as
   `sluice._stages.rate.Gcra`), then a concurrency lease if the rate slot is now. Phase ``l``
   asks only for the lease (after a rate wait, or while polling for a free one).
@@ -151,9 +153,19 @@ class AdmitArgs:
         self._template: list[Any] = [_encoded(arg) for arg in template]
 
     def for_call(
-        self, *, phase: str, tokens: float, deadline: float, limit: int, lease: str
+        self,
+        *,
+        phase: str,
+        tokens: float,
+        deadline: float,
+        limit: int,
+        lease: str,
+        releases: list[str] | None = None,
     ) -> list[Any]:
+        """The arguments of one admission; ``releases``: leases to give back first."""
         args = self._template.copy()
+        if releases:
+            args.extend(releases)
         args[0] = phase
         args[2] = tokens
         args[3] = deadline
