@@ -7,9 +7,10 @@
    each figure is the median over the rounds.
 2. Decisions per second: 64 coroutines calling ``gate.run(noop)`` back to back in one
    process, then in each of four processes (aggregate), shared against local. Target: >= 10k
-   shared decisions/s from one process. "round trips" is EVALSHA calls (admissions, lease
-   polls, outcome batches; from Redis's INFO commandstats) per decision. The shared store has
-   its default pool (64 connections; callers past that wait their turn).
+   shared decisions/s from one process. A bare EVALSHA of ``return 1`` from as many
+   coroutines shows what redis-py allows one process. "round trips" is EVALSHA calls
+   (admissions, lease polls, outcome batches; from Redis's INFO commandstats) per decision.
+   The shared store has its default pool (64 connections; callers past that wait their turn).
 3. Budget utilisation: the simulator with ``--rpm 600`` (zero latency), four worker processes
    for ``--seconds``, each sending chat completions (sluice.llm.Client, no retries) as fast
    as its gate allows, in three configurations: (a) one shared ``Rate(rpm=600)`` through
@@ -148,13 +149,36 @@ async def decide(gate: sluice.Gate, seconds: float) -> tuple[int, float]:
     return done, time.monotonic() - began
 
 
+async def bare_evalsha(url: str, seconds: float) -> float:
+    """EVALSHA of a script that returns at once, from CALLERS coroutines, per second: what
+    the client library allows one process, whatever the script does."""
+    pool = redis.asyncio.BlockingConnectionPool.from_url(url, max_connections=CALLERS)
+    client = redis.asyncio.Redis.from_pool(pool)
+    sha = await client.script_load("return 1")
+    end = time.monotonic() + seconds
+    done = 0
+
+    async def caller() -> None:
+        nonlocal done
+        while time.monotonic() < end:
+            await client.evalsha(sha, 0)
+            done += 1
+
+    began = time.monotonic()
+    await asyncio.gather(*(caller() for _ in range(CALLERS)))
+    took = time.monotonic() - began
+    await client.aclose()
+    return done / took
+
+
 async def one_process(url: str, seconds: float, rounds: int) -> list[list[str]]:
-    store = RedisState(url, prefix=PREFIX, max_connections=CALLERS + 16)
+    store = RedisState(url, prefix=PREFIX)
     local, shared = policies(None, "decisions"), policies(store, "decisions")
     await shared.run(noop)
-    rates: dict[str, list[float]] = {"local": [], "shared": []}
+    rates: dict[str, list[float]] = {"local": [], "shared": [], "bare": []}
     calls = made = 0
     for _ in range(rounds):
+        rates["bare"].append(await bare_evalsha(url, seconds))
         done, took = await decide(local, seconds)
         rates["local"].append(done / took)
         before = evalsha_calls(url)
@@ -177,6 +201,13 @@ async def one_process(url: str, seconds: float, rounds: int) -> list[list[str]]:
             f"{median(rates['shared']) / base:.3f}x",
             f"{trips:.2f}",
             str(degraded),
+        ],
+        [
+            "1 process, bare EVALSHA (redis-py)",
+            f"{median(rates['bare']):,.0f}",
+            f"{median(rates['bare']) / base:.3f}x",
+            "1.00",
+            "-",
         ],
     ]
 

@@ -3,8 +3,10 @@
 redis-py's asyncio connections belong to the loop that opened them, and its default pool
 raises ``MaxConnectionsError`` once more commands are in flight than it has connections; so
 each loop gets its own `BlockingConnectionPool`, where a command past the cap waits for a
-connection (at most ``timeout``) instead of failing. Every socket operation has the same
-short ``timeout``: a Redis that stops answering costs a caller that long, never more.
+connection instead of failing, and `turn` lets callers past the cap wait in arrival order.
+Connecting is bounded by ``timeout`` here; each command is bounded by its caller, with the
+same ``timeout`` around the whole of it: a Redis that stops answering costs a caller that
+long, never more.
 
 A client the user built (TLS, Sentinel, Cluster, a pool of their own) is used as it is, on
 the loop it belongs to, and never closed here: its owner closes it.
@@ -127,10 +129,14 @@ class RedisConnections:
             pool = module.BlockingConnectionPool.from_url(
                 self.url,
                 max_connections=self.max_connections,
-                timeout=self.timeout,
-                # No socket_timeout: each command runs under an asyncio timeout of its
-                # caller's (one timer, not one per read), and one on the socket as well
-                # cost a tenth of a decision when measured.
+                # No timer on the wait for a connection: callers either take turns before
+                # the pool (`turn`), never more at once than it has connections, or bound
+                # the whole command with a timeout of their own.
+                timeout=None,
+                # No socket timeout (redis-py's default is 5 s): each command runs under an
+                # asyncio timeout of its caller's, one timer, where one per write and read
+                # as well cost a tenth of a decision when measured.
+                socket_timeout=None,
                 socket_connect_timeout=self.timeout,
             )
             made: Redis = module.Redis.from_pool(pool)  # the client owns the pool
