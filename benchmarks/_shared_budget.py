@@ -1,5 +1,6 @@
 """Part 3 of bench_shared.py: how much of a server's request budget four processes use, and
-how many 429s they draw, with one shared rate limit, a static split, or none shared.
+how many 429s they draw, with one shared rate limit, a static split, or none shared; and,
+when one process is busy and three idle, what the shared limit and the static split leave.
 
     budget(redis_url, seconds=30.0, prefix="sluice-bench-1234")
 """
@@ -20,10 +21,13 @@ from sluice.sim import SimConfig, SimMetrics, SimProcess
 RPM = 600
 ALLOWANCE = 3  # requests in the server's bucket at the start: < 1 after the drain, + 0.2 s
 REFILL = 0.15  # seconds from the drain to the start signal (run_workers adds 0.05 s)
+# (tag, label, rpm per gate, shared, busy processes): the busy ones send, the others idle.
 CONFIGS = (
-    ("a", "shared Rate(rpm=600) through Redis", RPM, True),
-    ("b", "static split: Rate(rpm=150) per process", RPM // WORKERS, False),
-    ("c", "unshared: Rate(rpm=600) per process", RPM, False),
+    ("a", "shared Rate(rpm=600) through Redis", RPM, True, WORKERS),
+    ("b", "static split: Rate(rpm=150) per process", RPM // WORKERS, False, WORKERS),
+    ("c", "unshared: Rate(rpm=600) per process", RPM, False, WORKERS),
+    ("d", "1 busy, 3 idle: shared Rate(rpm=600)", RPM, True, 1),
+    ("e", "1 busy, 3 idle: static split Rate(rpm=150)", RPM // WORKERS, False, 1),
 )
 HEAD = ["configuration", "ok", "429 seen", "server 200/429", "utilisation", "degraded", "other"]
 
@@ -47,10 +51,14 @@ async def drain(base_url: str, key: str) -> None:
 
 
 def _configuration(
-    sim: SimProcess, url: str, seconds: float, prefix: str, config: tuple[str, str, int, bool]
+    sim: SimProcess,
+    url: str,
+    seconds: float,
+    prefix: str,
+    config: tuple[str, str, int, bool, int],
 ) -> tuple[list[str], float, int]:
     """One configuration: its table row, its utilisation and its server 429s."""
-    tag, label, rpm, shared = config
+    tag, label, rpm, shared, busy = config
     key = f"sk-{prefix}-{tag}"
     marks: list[SimMetrics] = []
 
@@ -62,7 +70,8 @@ def _configuration(
     job: dict[str, Any] = {"url": sim.base_url, "key": key, "rpm": rpm, "seconds": seconds}
     job.update(name=f"{prefix}-budget-{tag}", concurrency=16, callers=4)
     job.update(redis=url if shared else None, prefix=prefix)
-    reports = run_workers(utilisation, [job] * WORKERS, empty_the_bucket)
+    jobs = [job if worker < busy else {**job, "callers": 0} for worker in range(WORKERS)]
+    reports = run_workers(utilisation, jobs, empty_the_bucket)
     after = sim.metrics()
     counts: dict[str, int] = {}
     for report in reports:

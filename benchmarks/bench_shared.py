@@ -15,7 +15,8 @@
    for ``--seconds``, each sending chat completions (sluice.llm.Client, no retries) as fast
    as its gate allows, in three configurations: (a) one shared ``Rate(rpm=600)`` through
    Redis, (b) a static split, ``Rate(rpm=150)`` per process, (c) ``Rate(rpm=600)`` per
-   process, unshared. Each gate also has concurrency 16 (shared in (a)). Every configuration
+   process, unshared; then with one process busy and three idle: (d) shared, (e) the static
+   split. Each gate also has concurrency 16 (shared in (a), (d)). Every configuration
    uses an API key of its own, whose bucket on the simulator is first emptied (as if the key
    had been busy) and refills for 0.2 s before the start, so the server allows
    600 x seconds / 60 + 3 requests in the window (the 3: what it holds at the start). Utilisation
@@ -27,8 +28,8 @@ Run:  .venv/bin/python benchmarks/bench_shared.py [--seconds 30] [--rounds 5] [-
 --seconds: the utilisation window (5 to 300); --rounds: latency rounds (part 2 runs half as
 many); --calls: calls per latency round; --decide-seconds: per decisions/s cell; --redis: an
 existing server (default: a private redis-server on a random loopback port, stopped after;
-without one the benchmark says so and exits). About two minutes with the defaults (--seconds
-10: about one). Machines are shared and noisy: read the ratios, not the absolute times.
+without one the benchmark says so and exits). About three minutes with the defaults (--seconds
+10: about one and a half). Machines are shared and noisy: read the ratios, not the absolute times.
 """
 
 from __future__ import annotations
