@@ -17,32 +17,20 @@ import contextlib
 import multiprocessing
 import os
 import queue
-import resource
-import sys
 import time
 from typing import Any
+
+from ._memory import peak_rss, pss
 
 __all__ = ["PROCESSES", "run_shared", "shares"]
 
 PROCESSES = 4
-_RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB elsewhere
 
 
 def shares(calls: int, processes: int = PROCESSES) -> list[int]:
     """``calls`` split as evenly as can be between at most ``processes`` processes."""
     count = min(processes, calls)
     return [calls // count + (1 if index < calls % count else 0) for index in range(count)]
-
-
-def _pss() -> int:
-    try:
-        with open("/proc/self/smaps_rollup", encoding="ascii") as file:
-            for line in file:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
 
 
 async def _share(job: dict[str, Any], count: int) -> dict[str, int]:
@@ -84,8 +72,8 @@ def _process(job: dict[str, Any], count: int, results: Any) -> None:
         report: dict[str, Any] = asyncio.run(_share(job, count))
     except Exception as exc:  # reported: the parent shows it in the table
         report = {"error": f"{type(exc).__name__}: {exc}"}
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _RSS_UNIT
-    results.put({**report, "pid": os.getpid(), "peak_rss": peak, "pss": _pss()})
+    peak = peak_rss()
+    results.put({**report, "pid": os.getpid(), "peak_rss": peak, "pss": pss()})
 
 
 def _forget(url: str, prefix: str) -> None:

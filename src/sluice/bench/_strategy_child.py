@@ -25,29 +25,13 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
+from ._memory import peak_rss, pss
+
 __all__ = ["CHILD_COMMAND", "blocking_chat", "main"]
 
 CHILD_COMMAND = (
     "import sys; from sluice.bench._strategy_child import main; sys.exit(main(sys.argv))"
 )
-
-_RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB elsewhere
-
-
-def _peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _RSS_UNIT
-
-
-def _pss() -> int:
-    """Current proportional set size in bytes (Linux), 0 where unknown."""
-    try:
-        with open("/proc/self/smaps_rollup", encoding="ascii") as file:
-            for line in file:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
 
 
 def _cpu_seconds() -> float:
@@ -79,7 +63,7 @@ def blocking_chat(url: str, max_tokens: int = 1, timeout: float = 60.0) -> str:
 def _call_in_process(url: str, timeout: float) -> tuple[int, int, int]:
     """A pool process makes one call and reports its pid, its own peak RSS and its PSS."""
     blocking_chat(url, 1, timeout)
-    return os.getpid(), _peak_rss(), _pss()
+    return os.getpid(), peak_rss(), pss()
 
 
 def _sequential(job: dict[str, Any]) -> dict[str, Any]:
@@ -216,7 +200,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         import sluice.llm  # noqa: F401 - imported before measuring, like the others' urllib
     if job["strategy"] == "shared":
         import redis.asyncio  # noqa: F401 - likewise; forked processes inherit it
-    baseline = _peak_rss()
+    baseline = peak_rss()
     cpu0, wall0 = _cpu_seconds(), time.perf_counter()
     ok, error = True, None
     try:
@@ -225,9 +209,9 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         ok, error, extra = False, f"{type(exc).__name__}: {exc}", {}
     wall = time.perf_counter() - wall0
     cpu = _cpu_seconds() - cpu0
-    peak = _peak_rss() + int(extra.pop("pool_peak_rss", 0))
-    pss = _pss()
-    pss = pss + int(extra.pop("pool_pss", 0)) if pss else 0
+    peak = peak_rss() + int(extra.pop("pool_peak_rss", 0))
+    own = pss()
+    proportional = own + int(extra.pop("pool_pss", 0)) if own else 0
     return {
         "ok": ok,
         "error": error,
@@ -235,7 +219,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         "cpu_s": cpu,
         "peak_rss": peak,
         "baseline_rss": baseline,
-        "pss": pss or None,
+        "pss": proportional or None,
         **extra,
     }
 
