@@ -1,0 +1,78 @@
+"""The HTTP face of the RAG service: FastAPI, one pipeline per worker process.
+
+    POST /ask   {"question": "..."}   -> {"answer", "sources", "tools"}
+                header ``x-cache: bypass`` skips the answer cache (to load-test the
+                uncached path with the same questions)
+    GET  /healthz                     -> {"ok": true}
+    GET  /stats                       -> every gate's statistics
+
+Settings come from the environment when the app is made by `from_env` (how uvicorn's
+``--factory`` makes it in each worker): ``RAG_LLM_URL`` (required), ``RAG_REDIS_URL``,
+``RAG_SEARCH_FAILURE_RATE``, ``RAG_TOOL_TIMEOUT``.
+
+    app = create_app(Settings(llm_url=sim.base_url))
+    uvicorn examples.rag_service.app:from_env --factory --workers 2
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from pydantic import BaseModel, Field
+
+from .pipeline import Rag, Settings
+
+__all__ = ["create_app", "from_env"]
+
+
+class Question(BaseModel):
+    question: str = Field(min_length=1, max_length=4000)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The service for ``settings``; its pipeline lives as long as the app's lifespan."""
+    rag = Rag(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await rag.aclose()
+
+    app = FastAPI(title="RAG on sluice", lifespan=lifespan)
+    app.state.rag = rag
+
+    @app.post("/ask")
+    async def ask(body: Question, request: Request) -> dict[str, Any]:
+        use_cache = request.headers.get("x-cache", "").lower() != "bypass"
+        return await rag.ask(body.question, use_cache=use_cache)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/stats")
+    async def stats() -> dict[str, Any]:
+        return rag.statistics()
+
+    return app
+
+
+def from_env() -> FastAPI:
+    """The app, configured from ``RAG_*`` environment variables (see the module docstring)."""
+    url = os.environ.get("RAG_LLM_URL")
+    if not url:
+        raise SystemExit("set RAG_LLM_URL to the model's base URL (http://host:port/v1)")
+    return create_app(
+        Settings(
+            llm_url=url,
+            redis_url=os.environ.get("RAG_REDIS_URL") or None,
+            search_failure_rate=float(os.environ.get("RAG_SEARCH_FAILURE_RATE", "0.1")),
+            tool_timeout=float(os.environ.get("RAG_TOOL_TIMEOUT", "0.3")),
+        )
+    )

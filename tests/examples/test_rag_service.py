@@ -1,0 +1,90 @@
+"""The RAG example service, in-process against the simulator: what it does, not how fast.
+
+The app is served through httpx's ASGI transport; the model is the embedded simulator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from examples.rag_service.app import create_app
+from examples.rag_service.pipeline import Settings
+
+from sluice.sim import SimConfig, SimServer
+
+pytestmark = pytest.mark.realtime
+
+WEATHER_MEETING = "What is the weather for our meeting room booking next week?"
+NEWS = "What is the latest news about our competitors?"
+
+
+@contextlib.asynccontextmanager
+async def service(**settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with SimServer(SimConfig(output_tokens=8)) as sim:
+        app = create_app(Settings(llm_url=sim.base_url, **settings))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://rag") as client:
+                yield client
+
+
+async def llm_calls(client: httpx.AsyncClient) -> int:
+    stats = (await client.get("/stats")).json()
+    return int(stats["llm"]["calls_started"])
+
+
+async def test_an_answer_is_grounded_and_uses_the_planned_tools() -> None:
+    async with service() as client:
+        reply = await client.post("/ask", json={"question": WEATHER_MEETING})
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["answer"]
+    assert len(body["sources"]) == 4
+    assert body["tools"] == {
+        "weather": "Hangzhou: 21 C, clear",
+        "calendar": "rooms free on next monday: 3",
+    }
+
+
+async def test_a_repeated_question_is_answered_from_the_cache_unless_bypassed() -> None:
+    async with service() as client:
+        await client.post("/ask", json={"question": WEATHER_MEETING})
+        after_first = await llm_calls(client)
+        assert after_first == 2  # planning and answering
+        again = await client.post("/ask", json={"question": WEATHER_MEETING})
+        assert again.status_code == 200
+        assert await llm_calls(client) == after_first
+        bypass = {"x-cache": "bypass"}
+        await client.post("/ask", json={"question": WEATHER_MEETING}, headers=bypass)
+        assert await llm_calls(client) == after_first + 2
+
+
+async def test_a_failing_tool_falls_back_and_its_breaker_opens() -> None:
+    async with service(search_failure_rate=1.0) as client:
+        for index in range(12):
+            question = f"{NEWS} ({index})"
+            reply = await client.post("/ask", json={"question": question})
+            assert reply.status_code == 200
+            assert reply.json()["tools"]["web_search"] == "(web search unavailable)"
+        stats = (await client.get("/stats")).json()["tool:web_search"]
+    assert stats["breaker"]["state"] == "open"
+    assert stats["fallbacks"] == 12
+    assert stats["rejected"].get("circuit_open", 0) >= 1  # answered without calling it
+
+
+async def test_a_slow_tool_is_cut_at_its_timeout_and_falls_back() -> None:
+    async with service(tool_timeout=0.001) as client:
+        reply = await client.post("/ask", json={"question": WEATHER_MEETING})
+        stats = (await client.get("/stats")).json()["tool:weather"]
+    assert reply.json()["tools"]["weather"] == "(weather unavailable)"
+    assert stats["timeouts"] >= 1
+
+
+async def test_a_question_that_is_not_one_is_refused_with_422() -> None:
+    async with service() as client:
+        reply = await client.post("/ask", json={"question": ""})
+    assert reply.status_code == 422
