@@ -298,3 +298,12 @@ def test_bad_configuration_is_refused_by_name(kwargs: dict[str, Any], named: str
 def test_the_app_must_be_callable() -> None:
     with pytest.raises(sluice.ConfigError, match=r"Deadlines\(app="):
         Deadlines(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.realtime
+async def test_on_a_real_loop() -> None:
+    gate = sluice.Gate("llm")
+    app = Deadlines(app_of(lambda: gate.run(asyncio.sleep, 10)))
+    async with client(app) as http:
+        response = await http.get("/", headers={"grpc-timeout": "50m"})
+    assert response.status_code == 504
