@@ -39,6 +39,7 @@ EXPECTED = {
     "Retry",
     "RetryBudget",
     "SharedStatistics",
+    "StateStatistics",
     "SluiceError",
     "SluiceTimeoutError",
     "Timeout",

@@ -15,7 +15,7 @@ import logging
 from ._classify import ErrorInfo, classify_error
 from ._clock import Clock, LoopClock
 from ._core.deadline import current_deadline, time_remaining
-from ._core.state import SharedStatistics
+from ._core.state import SharedStatistics, StateStatistics
 from ._core.usage import record_usage
 from ._degraded import DegradedWarning
 from ._errors import (
@@ -85,6 +85,7 @@ __all__ = [
     "SharedStatistics",
     "SluiceError",
     "SluiceTimeoutError",
+    "StateStatistics",
     "Timeout",
     "__version__",
     "attempt_history",

@@ -18,7 +18,7 @@ from ._assembly import assemble
 from ._classify import Classifier
 from ._clock import Clock, now_anywhere
 from ._core.call import Call
-from ._core.state import StateStore
+from ._core.state import StateStatistics, StateStore
 from ._executors.portal import portal
 from ._fanout.broadcast import BroadcastResult
 from ._fanout.fanout import FanOut
@@ -581,6 +581,15 @@ class Gate:
     def statistics(self) -> GateStatistics:
         """A frozen snapshot of counters, limiter state, breaker state and latency."""
         return self._kernel.statistics()
+
+    def admission(self) -> StateStatistics:
+        """What would meet a new call now (breaker, pause, rate delay, permits, the shared
+        state), without the counters and latency percentiles of `statistics`: cheap enough
+        to ask on every request, as load shedding does.
+
+            if gate.admission().paused_for > 0: ...
+        """
+        return self._kernel.admission()
 
     async def __aenter__(self) -> Gate:
         return self

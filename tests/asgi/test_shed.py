@@ -210,3 +210,27 @@ async def test_called_by_hand() -> None:
 def test_bad_configuration_is_refused_by_name(kwargs: dict[str, Any], named: str) -> None:
     with pytest.raises(sluice.ConfigError, match=rf"Shed\({named}"):
         Shed(app_of(ok), **kwargs)
+
+
+@pytest.mark.realtime
+async def test_a_shared_gate_failing_closed_without_its_store_sheds(
+    redis_server: Any, redis_url: str
+) -> None:
+    from sluice.stores import RedisState
+
+    store = RedisState(redis_url, fail="closed", timeout=0.2)
+    gate = sluice.Gate("shared-shed", concurrency=4, shared=store)
+    app = Shed(app_of(lambda: gate.run(ok)), gates=[gate])
+    try:
+        async with client(app) as http:
+            assert (await http.get("/")).status_code == 200
+            redis_server.stop()
+            with pytest.raises(sluice.RejectedError):
+                await gate.run(ok)  # the gate finds its store gone
+            response = await http.get("/")
+        assert response.status_code == 503
+        assert response.json()["reason"] == "store_unavailable"
+        assert response.headers["retry-after"] == "1"
+    finally:
+        await gate.aclose()
+        await store.aclose()

@@ -50,7 +50,7 @@ from .deadlines import Deadlines
 from .hedging import Hedger
 from .retrying import Retrying
 from .stage import Stage
-from .state import GateSpec, GateState, StateStore
+from .state import GateSpec, GateState, StateStatistics, StateStore
 
 __all__ = ["Kernel"]
 
@@ -257,6 +257,9 @@ class Kernel:
 
     def concurrency_ceiling(self) -> int | None:
         return self.state.concurrency_ceiling()
+
+    def admission(self) -> StateStatistics:
+        return self.state.statistics(now_anywhere(self.clock))
 
     def statistics(self) -> GateStatistics:
         now = now_anywhere(self.clock)

@@ -85,7 +85,8 @@ class GateSpec:
 class SharedStatistics:
     """The shared side of a gate whose state lives in a store (``Gate(shared=...)``).
 
-    The shared numbers are those of the latest exchange with the store, ``age`` seconds ago
+    ``fail`` is the store's fail mode (what calls meet while it is unreachable). The shared
+    numbers are those of the latest exchange with the store, ``age`` seconds ago
     (``None``: none yet): ``in_flight`` attempts holding a lease in every process together,
     ``breaker_state``, ``paused_for``, ``rate_delay`` (what a new call would wait for the
     shared rate) and ``retry_budget`` (retries the shared budget allows now). The local ones:
@@ -96,6 +97,7 @@ class SharedStatistics:
     """
 
     store: str
+    fail: FailMode
     reachable: bool
     in_flight: int | None
     held_here: int

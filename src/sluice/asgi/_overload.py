@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._clock import now_anywhere
 from .._gate import Gate
 
 __all__ = ["REASONS", "Overload", "Rule", "overload"]
@@ -59,9 +58,7 @@ def overload(gate: Gate, rule: Rule, remaining: float | None) -> Overload | None
     name = gate.name
     if gate.closed:
         return Overload(name, "closed", None)
-    kernel = gate._kernel
-    state = kernel.state
-    stats = state.statistics(now_anywhere(kernel.clock))
+    stats = gate.admission()
     shared = stats.shared
     breaker = stats.breaker
     if breaker is not None and breaker.state == "open":
@@ -71,7 +68,7 @@ def overload(gate: Gate, rule: Rule, remaining: float | None) -> Overload | None
     paused = stats.paused_for if shared is None else max(stats.paused_for, shared.paused_for)
     if paused > 0:
         return Overload(name, "paused", paused)
-    if shared is not None and not shared.reachable and state.fail == "closed":
+    if shared is not None and not shared.reachable and shared.fail == "closed":
         return Overload(name, "store_unavailable", None)
     bound = stats.concurrency_limit if rule.queue_at_limit else rule.max_queue
     if bound is not None and stats.waiting >= bound:

@@ -260,6 +260,7 @@ class SharedState:
         view = self._view
         shared = SharedStatistics(
             store=self.link.where,
+            fail=self.fail,
             reachable=self.link.up,
             in_flight=None if view is None else int(view[0]),
             held_here=self.outbox.held,
