@@ -121,7 +121,9 @@ def load_report(
             "rps": "requests / measurement window; ok_rps: successful requests / window",
             "service_time": "from the actual send to the end of the answer",
             "ttft": "time to the first content chunk, from the same start as latency",
-            "tpot": "(latency - ttft) / (output tokens - 1), per request with > 1 token",
+            "tpot": "(latency - ttft) / (output tokens - 1), per request with > 1 token "
+            "(output tokens: usage.completion_tokens, else content chunks); mean and "
+            "percentiles over requests, each request one sample",
             "itl": "every gap between consecutive content chunks, pooled over requests",
             "goodput": "successful requests meeting every SLO / window",
             "late_send": f"a send more than {LATE_AFTER * 1000:g} ms after its scheduled time",
