@@ -67,8 +67,18 @@ class _AiohttpSender:
             self._headers = {"Content-Type": "application/json"}
         else:
             self._method = spec.method
-            self._data = None if spec.body is None else spec.body.encode()
-            self._headers = {}
+            self._data = spec.next_body(0)
+            named = {name.lower() for name, _ in spec.headers}
+            json_bodies = spec.bodies is not None and "content-type" not in named
+            self._headers = {"Content-Type": "application/json"} if json_bodies else {}
+        self._sent = 0
+
+    def _body(self) -> bytes | None:
+        if self._spec.bodies is None:
+            return self._data
+        body = self._spec.next_body(self._sent)
+        self._sent += 1
+        return body
 
     async def send(self) -> Reply:
         reply = Reply()
@@ -78,7 +88,7 @@ class _AiohttpSender:
                 async with self._session.request(
                     self._method,
                     self._url,
-                    data=self._data,
+                    data=self._body(),
                     headers=self._headers,
                     allow_redirects=False,
                 ) as response:

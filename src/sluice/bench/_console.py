@@ -17,11 +17,13 @@ __all__ = [
     "failures_text",
     "health_text",
     "level_line",
+    "level_status",
     "make_console",
     "mib",
     "ms",
     "print_load",
     "print_strategies",
+    "status_text",
     "stream_cells",
     "wall_text",
 ]
@@ -88,8 +90,9 @@ def level_line(model: str, level: dict[str, Any]) -> str:
     )
     if stats.get("failures"):
         text += f"; failures: {failures_text(stats['failures'])}"
-    if not level.get("valid"):
-        text += "  [INVALID]"
+    status = level_status(level)
+    if status != "ok":
+        text += f"  [{status.upper()}]"
     return text
 
 
@@ -102,6 +105,25 @@ def health_text(level: dict[str, Any]) -> str:
     wait = busiest.get("cpu_wait", 0.0)
     cpu = f"{busiest['cpu']:.0%}" + (f"+{wait:.0%}" if wait >= 0.005 else "")
     return f"{cpu} / {max(h['lag_p99'] for h in health) * 1000:.0f}"
+
+
+def level_status(level: dict[str, Any]) -> str:
+    """``"ok"``, ``"suspect"`` or ``"invalid"`` (reports written before "status" existed
+    have only "valid")."""
+    status = level.get("status")
+    if status in ("ok", "suspect", "invalid"):
+        return str(status)
+    return "ok" if level.get("valid") else "invalid"
+
+
+def status_text(level: dict[str, Any]) -> str:
+    """The status cell: ok, INVALID, or SUSPECT with what to do about it."""
+    status = level_status(level)
+    if status == "invalid":
+        return "[red]INVALID[/red]"
+    if status == "suspect":
+        return "[yellow]SUSPECT: add --workers[/yellow]"
+    return "ok"
 
 
 def print_load(console: Any, data: dict[str, Any]) -> None:
@@ -143,7 +165,7 @@ def print_load(console: Any, data: dict[str, Any]) -> None:
         if is_open:
             schedule = level.get("schedule") or {}
             row += [f"{schedule.get('send_rate', 0):.1f}", str(schedule.get("late", 0))]
-        status = "ok" if valid else "[red]INVALID[/red]"
+        status = status_text(level)
         if level.get("interrupted"):
             status += " (interrupted)"
         row += [health_text(level), status]
@@ -187,6 +209,8 @@ def _print_notes(console: Any, data: dict[str, Any]) -> None:
     for level in data.get("levels", []):
         for reason in level.get("invalid_reasons", []):
             console.print(f"[red]Level {level['level']:g} is invalid: {reason}.[/red]")
+        for reason in level.get("suspect_reasons", []):
+            console.print(f"[yellow]Level {level['level']:g} is suspect: {reason}.[/yellow]")
     for warning in data.get("warnings", []):
         console.print(f"[yellow]Warning: {warning}.[/yellow]")
     if data.get("stopped_early"):

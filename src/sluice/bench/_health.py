@@ -23,10 +23,22 @@ from types import TracebackType
 
 from ._stats import percentile
 
-__all__ = ["CPU_WARN", "LAG_WARN", "Health", "HealthMonitor", "health_warnings"]
+__all__ = [
+    "CPU_SUSPECT",
+    "CPU_WARN",
+    "LAG_WARN",
+    "Health",
+    "HealthMonitor",
+    "generator_bottleneck",
+    "health_warnings",
+]
 
 CPU_WARN = 0.80  # warn when the generator uses more than 80 % of one core
 LAG_WARN = 0.020  # warn when the loop's p99 timer lag exceeds 20 ms
+# A level is suspect (never "ok") when a generator process wanted at least this share of a
+# core (used + waited for), or its loop lagged more than LAG_WARN at p99: see
+# `generator_bottleneck`.
+CPU_SUSPECT = 0.90
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,3 +174,27 @@ def health_warnings(reports: list[Health]) -> list[str]:
                 "starved of CPU): that delay is inside the latencies measured"
             )
     return warnings
+
+
+def generator_bottleneck(reports: list[Health]) -> list[str]:
+    """Why the generator itself was the bottleneck of a level, or nothing.
+
+    The rule: a generator process that wanted at least `CPU_SUSPECT` of a core (CPU used plus
+    time spent runnable but waiting for a CPU) had no headroom left, and one whose event loop
+    lagged more than `LAG_WARN` at p99 delayed every request it handled. Either way the
+    latencies include the generator's own queueing: the level is suspect, not "ok".
+    """
+    reasons = []
+    for index, health in enumerate(reports):
+        who = "the load generator" if len(reports) == 1 else f"generator process {index + 1}"
+        if health.cpu_demand >= CPU_SUSPECT:
+            reasons.append(
+                f"{who} wanted {health.cpu_demand:.0%} of a core (limit {CPU_SUSPECT:.0%}); "
+                "add --workers"
+            )
+        if health.lag_p99 > LAG_WARN:
+            reasons.append(
+                f"{who}'s event loop lagged {health.lag_p99 * 1000:.1f} ms at p99 (limit "
+                f"{LAG_WARN * 1000:g} ms); add --workers"
+            )
+    return reasons

@@ -16,6 +16,7 @@ from ._console import (
     STREAM_METRICS,
     failures_text,
     health_text,
+    level_status,
     mib,
     ms,
     stream_cells,
@@ -96,7 +97,10 @@ def _load_section(data: dict[str, Any], pngs: dict[str, bytes]) -> str:
         if is_open:
             schedule = level.get("schedule") or {}
             row += [f"{schedule.get('send_rate', 0):.1f}", str(schedule.get("late", 0))]
-        status = "ok" if valid else '<span class="invalid">invalid</span>'
+        status = {
+            "invalid": '<span class="invalid">invalid</span>',
+            "suspect": '<span class="warn">suspect: add --workers</span>',
+        }.get(level_status(level), "ok")
         row.append(health_text(level))
         row.append(status + (" (interrupted)" if level.get("interrupted") else ""))
         rows.append(row)
@@ -114,6 +118,9 @@ def _load_section(data: dict[str, Any], pngs: dict[str, bytes]) -> str:
         for reason in level.get("invalid_reasons", []):
             text = f"Level {level['level']:g} is invalid: {reason}."
             parts.append(f'<p class="invalid">{escape(text)}</p>')
+        for reason in level.get("suspect_reasons", []):
+            text = f"Level {level['level']:g} is suspect: {reason}."
+            parts.append(f'<p class="warn">{escape(text)}</p>')
     for warning in data.get("warnings", []):
         parts.append(f'<p class="warn">Warning: {escape(warning)}.</p>')
     if data.get("stopped_early"):

@@ -1,8 +1,9 @@
 """Running one load level: the closed model (N users) and the open model (a rate).
 
 Closed: N users, each sending its next request as soon as the previous one finished (like
-Locust users or a fixed-parallelism client). Latency runs from the actual send; the arrival
-rate is an output, and the model under-samples stalls (coordinated omission).
+Locust users or a fixed-parallelism client), their starts spread over one request latency.
+Latency runs from the actual send; the arrival rate is an output, and the model under-samples
+stalls (coordinated omission).
 
 Open: requests arrive on a schedule fixed in advance (see `_schedule`), whether or not earlier
 ones have finished, each as its own task. Latency runs from the *scheduled* send time, so a
@@ -17,148 +18,27 @@ request, at most ``grace`` seconds. Clock, sleep and stop are injected (virtual 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from .._clock import Reader
+from ._level import (
+    POLL,
+    LevelRun,
+    Phase,
+    Sleep,
+    never,
+    record,
+    supervise,
+    wait_until,
+    window_of,
+)
 from ._samples import SampleSet
-from ._schedule import PaceStats, arrivals, pace, plan_offsets
-from ._targets import Reply, Send
+from ._schedule import arrivals, pace, plan_offsets
+from ._targets import Send
 
-__all__ = ["LevelRun", "Phase", "record", "run_closed", "run_open"]
-
-Sleep = Callable[[float], Awaitable[object]]
-_POLL = 0.1  # how often a waiting runner looks at the stop flag
-
-
-def _never() -> bool:
-    return False
-
-
-@dataclass(frozen=True, slots=True)
-class Phase:
-    """Timing of one level. Exactly one of ``duration`` and ``requests`` is set.
-
-    ``warmup``: seconds of load before measuring. ``duration``: seconds measured.
-    ``requests``: requests measured (then ``max_time`` caps the measured part). ``timeout``:
-    per request. ``grace``: how long in-flight requests may finish after a stop request.
-    """
-
-    warmup: float = 1.0
-    duration: float | None = 5.0
-    requests: int | None = None
-    timeout: float = 30.0
-    max_time: float = 300.0
-    grace: float = 1.0
-
-    def __post_init__(self) -> None:
-        if (self.duration is None) == (self.requests is None):
-            raise ValueError("give exactly one of duration and requests")
-        if self.warmup < 0:
-            raise ValueError(f"warmup must be >= 0 s, got {self.warmup!r}")
-        if self.duration is not None and not self.duration > 0:
-            raise ValueError(f"duration must be > 0 s, got {self.duration!r}")
-        if self.requests is not None and self.requests < 1:
-            raise ValueError(f"requests must be >= 1, got {self.requests!r}")
-
-    @property
-    def measured_span(self) -> float:
-        """Longest the measured part can last (new requests stop starting after it)."""
-        return self.duration if self.duration is not None else self.max_time
-
-    @property
-    def bound(self) -> float:
-        """Longest a level can take from its start, stragglers included."""
-        return self.warmup + self.measured_span + self.timeout + self.grace + 1.0
-
-
-@dataclass(slots=True)
-class LevelRun:
-    """Raw outcome of one level in one process."""
-
-    samples: SampleSet
-    window: float
-    pace: PaceStats | None = None
-    interrupted: bool = False
-    abandoned: int = 0
-    health: list[Any] = field(default_factory=list)
-
-
-def record(samples: SampleSet, start: float, sent: float, end: float, reply: Reply) -> None:
-    """Add a finished request to ``samples``, TTFT relative to the reference ``start``."""
-    samples.add(
-        start=start,
-        sent=sent,
-        end=end,
-        outcome=reply.outcome,
-        status=reply.status,
-        ttft=None if reply.first_token is None else reply.first_token - start,
-        tokens=reply.tokens,
-        gaps=reply.gaps,
-        detail=reply.detail,
-    )
-
-
-async def _wait_until(when: float | None, clock: Reader, sleep: Sleep) -> float:
-    if when is not None:
-        while (remaining := when - clock()) > 0:
-            await sleep(remaining)
-        return when
-    return clock()
-
-
-@dataclass(slots=True)
-class _Supervision:
-    interrupted: bool = False
-    stopped_at: float | None = None
-    abandoned: int = 0
-
-
-async def _supervise(
-    tasks: set[asyncio.Task[None]],
-    *,
-    clock: Reader,
-    stop: Callable[[], bool],
-    hard_end: float,
-    grace: float,
-) -> _Supervision:
-    """Wait for ``tasks``; after a stop request or at ``hard_end``, cancel the stragglers."""
-    state = _Supervision()
-    cut_at = hard_end
-    try:
-        while tasks:
-            if stop() and not state.interrupted:
-                state.interrupted, state.stopped_at = True, clock()
-                cut_at = min(cut_at, clock() + grace)
-            if clock() >= cut_at:
-                break
-            done, _ = await asyncio.wait(tasks, timeout=min(_POLL, cut_at - clock()))
-            for task in done:
-                tasks.discard(task)
-                if not task.cancelled() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
-    finally:
-        state.abandoned = len(tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-    if stop() and not state.interrupted:  # every task saw the stop before this loop did
-        state.interrupted, state.stopped_at = True, clock()
-    return state
-
-
-def _window(
-    phase: Phase, measure_from: float, samples: SampleSet, state: _Supervision, clock: Reader
-) -> float:
-    if phase.duration is not None:
-        end = measure_from + phase.duration
-    else:
-        end = max(samples.end, default=clock())
-    if state.stopped_at is not None:
-        end = min(end, state.stopped_at)
-    return max(end - measure_from, 1e-9)
+__all__ = ["LevelJob", "LevelRun", "Phase", "record", "run_closed", "run_job", "run_open"]
 
 
 async def run_closed(
@@ -168,19 +48,52 @@ async def run_closed(
     *,
     clock: Reader,
     sleep: Sleep = asyncio.sleep,
-    stop: Callable[[], bool] = _never,
+    stop: Callable[[], bool] = never,
     start_at: float | None = None,
+    offset: float = 0.0,
 ) -> LevelRun:
-    """``users`` concurrent users, each sending its next request when the last one ended."""
+    """``users`` concurrent users, each sending its next request when the last one ended.
+
+    The users do not start in lockstep: one request is sent alone first, and its latency L
+    spreads the users' starts evenly over one cycle (user i starts (i + ``offset``) / users * L
+    after it ended). In lockstep, every user's sends would fall at the same instants and the
+    count of requests started in the window would jump by whole cycles (up to ``users``
+    requests); spread, it is within about one request of window * users / mean latency.
+    That first request and the spreading belong to the warm-up, which bounds the spread to
+    half of it: give a warm-up longer than two request latencies (the default 1 s suits
+    answers up to half a second); with no warm-up the users start together.
+    ``offset`` (in [0, 1)) shifts this process's users when several processes share a level.
+    """
     if users < 1:
         raise ValueError(f"users must be >= 1, got {users!r}")
-    t0 = await _wait_until(start_at, clock, sleep)
+    t0 = await wait_until(start_at, clock, sleep)
     measure_from = t0 + phase.warmup
     end_at = measure_from + phase.measured_span
     samples = SampleSet()
     tickets = [phase.requests]
+    first_done = asyncio.Event()
+    spread: list[float] = []  # the first request's latency, once known
 
-    async def user() -> None:
+    async def stagger(index: int) -> None:
+        """Wait for the first request's latency L, then until T + (index + offset) / users * L
+        (T: when it ended), so that sends are spread evenly over one cycle."""
+        while not first_done.is_set() and not stop():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(first_done.wait(), POLL)
+        if spread:
+            ended, latency = spread
+            cycle = min(latency, phase.warmup / 2)
+            await wait_until(ended + (index + offset) / users * cycle, clock, sleep)
+
+    async def user(index: int) -> None:
+        if not phase.warmup:
+            first_done.set()  # no warm-up to spread the users in: they start together
+        elif index == 0:
+            sent = clock()
+            await send()  # paces the stagger; part of the warm-up, never measured
+            spread[:] = [clock(), clock() - sent]
+            first_done.set()
+        await stagger(index)
         while not stop():
             now = clock()
             if now >= end_at:
@@ -195,13 +108,13 @@ async def run_closed(
                 record(samples, now, now, clock(), reply)
 
     loop = asyncio.get_running_loop()
-    tasks = {loop.create_task(user()) for _ in range(users)}
-    state = await _supervise(
+    tasks = {loop.create_task(user(i)) for i in range(users)}
+    state = await supervise(
         tasks, clock=clock, stop=stop, hard_end=end_at + phase.timeout + 1.0, grace=phase.grace
     )
     return LevelRun(
         samples=samples,
-        window=_window(phase, measure_from, samples, state, clock),
+        window=window_of(phase, measure_from, samples, state, clock),
         interrupted=state.interrupted,
         abandoned=state.abandoned,
     )
@@ -214,7 +127,7 @@ async def run_open(
     *,
     clock: Reader,
     sleep: Sleep = asyncio.sleep,
-    stop: Callable[[], bool] = _never,
+    stop: Callable[[], bool] = never,
     start_at: float | None = None,
     arrival: str = "constant",
     seed: int = 0,
@@ -228,7 +141,7 @@ async def run_open(
     """
     if not rate > 0:
         raise ValueError(f"rate must be > 0 per second, got {rate!r}")
-    t0 = await _wait_until(start_at, clock, sleep)
+    t0 = await wait_until(start_at, clock, sleep)
     measure_from = t0 + phase.warmup
     samples = SampleSet()
     loop = asyncio.get_running_loop()
@@ -269,7 +182,7 @@ async def run_open(
         for task in in_flight:
             task.cancel()
         raise
-    state = await _supervise(
+    state = await supervise(
         set(in_flight),
         clock=clock,
         stop=stop,
@@ -280,7 +193,7 @@ async def run_open(
         raise failures[0]
     return LevelRun(
         samples=samples,
-        window=_window(phase, measure_from, samples, state, clock),
+        window=window_of(phase, measure_from, samples, state, clock),
         pace=paced,
         interrupted=state.interrupted,
         abandoned=state.abandoned,
@@ -307,7 +220,7 @@ async def run_job(
     *,
     clock: Reader,
     sleep: Sleep = asyncio.sleep,
-    stop: Callable[[], bool] = _never,
+    stop: Callable[[], bool] = never,
 ) -> LevelRun:
     """Run ``job`` with the closed or the open runner."""
     if job.model == "closed":
@@ -319,6 +232,7 @@ async def run_job(
             sleep=sleep,
             stop=stop,
             start_at=job.start_at,
+            offset=job.offset,
         )
     if job.model == "open":
         return await run_open(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ._health import CPU_SUSPECT, LAG_WARN
 from ._load import Phase
 from ._schedule import LATE_AFTER
 from ._stats import PERCENTILE_DEFINITION
@@ -120,7 +121,9 @@ def load_report(
             "rps": "requests / measurement window; ok_rps: successful requests / window",
             "service_time": "from the actual send to the end of the answer",
             "ttft": "time to the first content chunk, from the same start as latency",
-            "tpot": "(latency - ttft) / (output tokens - 1), per request with > 1 token",
+            "tpot": "(latency - ttft) / (output tokens - 1), per request with > 1 token "
+            "(output tokens: usage.completion_tokens, else content chunks); mean and "
+            "percentiles over requests, each request one sample",
             "itl": "every gap between consecutive content chunks, pooled over requests",
             "goodput": "successful requests meeting every SLO / window",
             "late_send": f"a send more than {LATE_AFTER * 1000:g} ms after its scheduled time",
@@ -128,6 +131,10 @@ def load_report(
             f"max({LAG_FLOOR * 1000:g} ms, {LAG_SHARE:.0%} of the p99 service time), or above "
             f"{LAG_CAP * 1000:g} ms) or dropped arrivals at the in-flight cap; the level's "
             "figures are kept here but are not a result",
+            "suspect": "the load generator was the bottleneck: a process wanted at least "
+            f"{CPU_SUSPECT:.0%} of a core (CPU used + waited for), or its event loop lagged more "
+            f"than {LAG_WARN * 1000:g} ms at p99; the figures include its own queueing (add "
+            "--workers)",
             "units": "durations in seconds, rates per second",
         },
         "levels": levels,

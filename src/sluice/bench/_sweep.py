@@ -5,6 +5,8 @@ open model, how well it kept to the schedule decide whether the level is a valid
 open-model level where the generator fell behind (too many late sends, a large send lag, or
 arrivals dropped at the in-flight cap) is marked invalid: its latencies include the
 generator's delay, so they are kept in the JSON for diagnosis but not presented as results.
+In either model, a level where a generator process had no CPU headroom or a lagging event
+loop (`generator_bottleneck`) is marked suspect: its figures are shown, but never as "ok".
 
 The sweep stops early when a level fails completely (going further would only repeat the
 failure) or when asked to stop (Ctrl-C); what was measured so far is returned either way.
@@ -18,7 +20,7 @@ import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
-from ._health import Health, health_warnings
+from ._health import Health, generator_bottleneck, health_warnings
 from ._load import LevelJob, LevelRun, Phase
 from ._schedule import LATE_AFTER, PaceStats
 from ._senders import open_target
@@ -96,7 +98,11 @@ class ScheduleSummary:
 
 @dataclass(frozen=True, slots=True)
 class LevelResult:
-    """One level, measured and judged."""
+    """One level, measured and judged.
+
+    ``status``: ``"invalid"`` (the figures are not a result: see ``invalid_reasons``),
+    ``"suspect"`` (the generator was the bottleneck: see ``suspect_reasons``), else ``"ok"``.
+    """
 
     level: float
     stats: LevelStats
@@ -104,6 +110,8 @@ class LevelResult:
     health: tuple[Health, ...]
     valid: bool
     invalid_reasons: tuple[str, ...] = ()
+    suspect_reasons: tuple[str, ...] = ()
+    status: str = "ok"
     warnings: tuple[str, ...] = ()
     interrupted: bool = False
     abandoned: int = 0
@@ -146,7 +154,7 @@ def evaluate(level: float, run: LevelRun, config: SweepConfig) -> LevelResult:
             reasons.append(
                 f"the generator fell behind: p99 send lag {schedule.lag_p99 * 1000:.1f} ms "
                 f"(limit {limit * 1000:.1f} ms here); {schedule.late_share:.1%} of sends went "
-                f"out more than {LATE_AFTER * 1000:g} ms late"
+                f"out more than {LATE_AFTER * 1000:g} ms late; add --workers"
             )
         if schedule.dropped:
             reasons.append(
@@ -155,6 +163,7 @@ def evaluate(level: float, run: LevelRun, config: SweepConfig) -> LevelResult:
             )
     if not stats.requests:
         reasons.append("no request started in the measurement window")
+    suspect = generator_bottleneck(list(run.health))
     warnings = health_warnings(list(run.health))
     if run.interrupted:
         warnings.append("interrupted: this level covers only the time before the stop")
@@ -165,6 +174,8 @@ def evaluate(level: float, run: LevelRun, config: SweepConfig) -> LevelResult:
         health=tuple(run.health),
         valid=not reasons,
         invalid_reasons=tuple(reasons),
+        suspect_reasons=tuple(suspect),
+        status="invalid" if reasons else "suspect" if suspect else "ok",
         warnings=tuple(warnings),
         interrupted=run.interrupted,
         abandoned=run.abandoned,

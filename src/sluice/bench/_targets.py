@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..openai import public_url, split_credentials
+from ._bodies import BodySet
 from ._samples import OK, outcome_code
 
 __all__ = [
@@ -70,6 +71,9 @@ class TargetSpec:
     (the generator's own minimal client) or ``"sluice"`` (through `sluice.llm.Client`, no
     retries, to measure what the client adds). ``timeout``: per request, whole answer.
     ``connections``: pool size of the sluice client (the generator's own client has no cap).
+    ``bodies`` (``api="http"`` only, in place of ``body``): sent in turn, one per request;
+    ``body_part`` = (i, n) makes this process send bodies i, i + n, i + 2n... (modulo their
+    number), so that n processes together send them in file order.
     Credentials in ``url`` (``http://user:password@host/v1``) are sent as Basic authentication,
     in place of ``api_key``; ``request_url`` and ``describe()`` never show them.
     """
@@ -87,6 +91,8 @@ class TargetSpec:
     timeout: float = 30.0
     client: str = "aiohttp"
     connections: int = 1000
+    bodies: BodySet | None = None
+    body_part: tuple[int, int] = (0, 1)
 
     def __post_init__(self) -> None:
         check_url(self.url)
@@ -98,6 +104,17 @@ class TargetSpec:
             raise ValueError(f"timeout must be > 0 s, got {self.timeout!r}")
         if self.stream and self.api != "chat":
             raise ValueError("streaming needs the chat API")
+        if self.bodies is not None and (self.api != "http" or self.body is not None):
+            raise ValueError("bodies are for the plain HTTP API, in place of a single body")
+        if not 0 <= self.body_part[0] < self.body_part[1]:
+            raise ValueError(f"body_part must be (i, n) with 0 <= i < n, got {self.body_part!r}")
+
+    def next_body(self, sent: int) -> bytes | None:
+        """The body of this process's request number ``sent`` (0-based), or None."""
+        if self.bodies is None:
+            return None if self.body is None else self.body.encode()
+        index, count = self.body_part
+        return self.bodies[(index + sent * count) % len(self.bodies)]
 
     @property
     def request_url(self) -> str:
@@ -133,6 +150,11 @@ class TargetSpec:
         if self.api == "chat":
             kind = "streamed chat completions" if self.stream else "chat completions"
             return f"POST {self.request_url} ({kind}, model {self.model}, client {self.client})"
+        if self.bodies is not None:
+            return (
+                f"{self.method} {self.request_url} ({len(self.bodies)} bodies from "
+                f"{self.bodies.source}, sent in turn)"
+            )
         return f"{self.method} {self.request_url}"
 
 

@@ -30,7 +30,7 @@ from ._schedule import PaceStats
 from ._senders import open_target
 from ._targets import TargetSpec
 
-__all__ = ["WorkerPool", "run_local", "split_job"]
+__all__ = ["WorkerPool", "part_spec", "run_local", "split_job"]
 
 _START_MARGIN = 0.5  # seconds between handing out a level and its common start instant
 _STOP: Any = None  # the shared stop event, in a worker process
@@ -45,7 +45,12 @@ def split_job(job: LevelJob, workers: int) -> list[LevelJob]:
     if job.model == "closed":
         users = int(job.level)
         shares = [users // workers + (1 if i < users % workers else 0) for i in range(workers)]
-        return [dataclasses.replace(job, level=float(n)) for n in shares if n > 0]
+        # Each process spreads its users over one cycle; the offsets interleave the processes.
+        return [
+            dataclasses.replace(job, level=float(n), offset=i / workers)
+            for i, n in enumerate(shares)
+            if n > 0
+        ]
     rate = job.level
     cap = max(1, job.max_in_flight // workers)
     return [
@@ -98,6 +103,13 @@ def _ping(delay: float) -> int:
     return os.getpid()
 
 
+def part_spec(spec: TargetSpec, index: int, count: int) -> TargetSpec:
+    """``spec`` for process ``index`` of ``count``: its share of the bodies, taken in turn."""
+    if spec.bodies is None:
+        return spec
+    return dataclasses.replace(spec, body_part=(index, count))
+
+
 def merge_runs(runs: list[LevelRun]) -> LevelRun:
     """One level's runs from several processes, as one (raw samples concatenated)."""
     pace = None
@@ -147,7 +159,11 @@ class WorkerPool:
         """Run ``job`` split over the processes; their raw samples merged."""
         start_at = time.monotonic() + _START_MARGIN
         shares = split_job(dataclasses.replace(job, start_at=start_at), self.workers)
-        futures = [asyncio.wrap_future(self._pool.submit(_worker_level, spec, s)) for s in shares]
+        futures = [
+            asyncio.wrap_future(self._pool.submit(_worker_level, part_spec(spec, i, n), share))
+            for i, share in enumerate(shares)
+            for n in [len(shares)]
+        ]
         try:
             runs = await asyncio.gather(*futures)
         except asyncio.CancelledError:

@@ -13,6 +13,7 @@ from ..bench._stats import Slo, parse_slo
 from ..bench._sweep import SweepConfig
 from ..bench._targets import DEFAULT_PROMPT, TargetSpec, check_url
 from ..sim._config import MAX_OUTPUT_TOKENS, SimConfig
+from ._body_options import body_options, pick_body
 from ._checks import check_connections, check_rate, check_report_folder, check_workers
 from ._params import (
     DURATION,
@@ -102,8 +103,7 @@ def bench() -> None:
     help="Chat: sent as 'Authorization: Bearer KEY'. Not read from the environment.",
 )
 @click.option("-H", "--header", multiple=True, help="Extra header 'Name: value' (repeatable).")
-@click.option("--method", default="GET", show_default=True, help="HTTP API: request method.")
-@click.option("--body", help="HTTP API: request body.")
+@body_options
 @click.option(
     "--client",
     type=click.Choice(["aiohttp", "sluice"]),
@@ -182,6 +182,7 @@ def load(url: str | None, **options: Any) -> None:
             raise click.BadParameter("ttft and tpot objectives need --stream", param_hint="--slo")
     if options["stream"] and api != "chat":
         raise click.UsageError("--stream needs the chat API (a URL ending in /v1, or --api chat)")
+    method, body, bodies = pick_body(options, api)
     if options["timeout"] <= 0:
         raise click.BadParameter("must be > 0", param_hint="--timeout")
     duration = None if options["requests"] else options["duration"]
@@ -213,8 +214,9 @@ def load(url: str | None, **options: Any) -> None:
             model=options["model"],
             prompt=options["prompt"],
             max_tokens=options["max_tokens"],
-            method=options["method"].upper(),
-            body=options["body"],
+            method=method,
+            body=body,
+            bodies=bodies,
             headers=parse_headers(options["header"]),
             api_key=options["api_key"] or None,
             timeout=options["timeout"],
@@ -257,6 +259,8 @@ def load(url: str | None, **options: Any) -> None:
             "client": spec.client,
             "simulator": None,
         }
+        if spec.bodies is not None:
+            target["bodies"] = {"source": spec.bodies.source, "count": len(spec.bodies)}
         outcome = _run_load(model, levels, phase, spec, options, slo, workers, target, console)
     _finish(outcome)
 
