@@ -6,6 +6,10 @@
     GET  /healthz                     -> {"ok": true}
     GET  /stats                       -> every gate's statistics
 
+A request carries its deadline in ``x-request-timeout`` (seconds; default 30): no gate waits
+past it, and the answer is 504 if it passes. A request the model's gates cannot take now is
+answered 503 with Retry-After at once; an upstream that failed for good, 502.
+
 Settings come from the environment when the app is made by `from_env` (how uvicorn's
 ``--factory`` makes it in each worker): ``RAG_LLM_URL`` (required), ``RAG_REDIS_URL``,
 ``RAG_SEARCH_FAILURE_RATE``, ``RAG_TOOL_TIMEOUT``.
@@ -22,7 +26,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+
+import sluice
+from sluice.asgi import Deadlines, Shed
 
 from .pipeline import Rag, Settings
 
@@ -46,6 +54,25 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="RAG on sluice", lifespan=lifespan)
     app.state.rag = rag
+    # Added last, runs first: the client's patience (x-request-timeout, else 30 s) bounds
+    # every gate the request reaches; then a request the model cannot take now (its breaker
+    # open, its queue full) is answered 503 at once instead of waiting in line.
+    app.add_middleware(Shed, routes={"/ask": [rag.llm_gate, rag.tool_cap]})
+    app.add_middleware(Deadlines, default=settings.request_timeout)
+
+    @app.exception_handler(sluice.RejectedError)
+    async def rejected(request: Request, exc: sluice.RejectedError) -> JSONResponse:
+        retry_after = max(1, round(exc.retry_after or 1))
+        body = {"error": "overloaded", "gate": exc.gate, "detail": str(exc)}
+        return JSONResponse(body, status_code=503, headers={"retry-after": str(retry_after)})
+
+    @app.exception_handler(sluice.DeadlineExceeded)
+    async def too_late(request: Request, exc: sluice.DeadlineExceeded) -> JSONResponse:
+        return JSONResponse({"error": "deadline exceeded", "detail": str(exc)}, status_code=504)
+
+    @app.exception_handler(sluice.SluiceError)
+    async def upstream(request: Request, exc: sluice.SluiceError) -> JSONResponse:
+        return JSONResponse({"error": "upstream failed", "detail": str(exc)}, status_code=502)
 
     @app.post("/ask")
     async def ask(body: Question, request: Request) -> dict[str, Any]:

@@ -45,6 +45,7 @@ class Settings:
     search_failure_rate: float = 0.1
     redis_url: str | None = None
     cache_ttl: float = 600.0
+    request_timeout: float = 30.0  # seconds a request may take when it does not say
 
 
 class Rag:

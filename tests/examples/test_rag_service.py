@@ -88,3 +88,35 @@ async def test_a_question_that_is_not_one_is_refused_with_422() -> None:
     async with service() as client:
         reply = await client.post("/ask", json={"question": ""})
     assert reply.status_code == 422
+
+
+async def test_the_clients_deadline_reaches_the_model_call() -> None:
+    async with SimServer(SimConfig(ttft=5.0, output_tokens=8)) as sim:
+        app = create_app(Settings(llm_url=sim.base_url))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://rag") as client:
+                reply = await client.post(
+                    "/ask", json={"question": NEWS}, headers={"x-request-timeout": "0.2"}
+                )
+                llm = (await client.get("/stats")).json()["llm"]
+    assert reply.status_code == 504
+    assert llm["succeeded"] == 0
+    assert llm["calls_started"] >= 1  # it was called, and gave up at the request's deadline
+
+
+async def test_a_broken_model_is_shed_with_503_once_its_breaker_opens() -> None:
+    async with SimServer(SimConfig(output_tokens=8, faults={"500": 1.0})) as sim:
+        app = create_app(Settings(llm_url=sim.base_url))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://rag") as client:
+                statuses = []
+                for index in range(12):
+                    reply = await client.post("/ask", json={"question": f"{NEWS} {index}"})
+                    statuses.append(reply.status_code)
+                last = reply
+    assert statuses[0] == 502  # the model failed for good (after its retries)
+    assert statuses[-1] == 503  # then its breaker opened: refused at once
+    assert int(last.headers["retry-after"]) >= 1
+    assert last.json()["reason"] == "circuit_open"
