@@ -99,7 +99,7 @@ def table(args: argparse.Namespace) -> None:
     port = _free_port()
     with running_service(port, args.workers) as url, tempfile.TemporaryDirectory() as out:
         command = [
-            "sluice", "bench", "load", f"{url}/ask", "--api", "http", "--method", "POST",
+            _sluice(), "bench", "load", f"{url}/ask", "--api", "http", "--method", "POST",
             "-H", "content-type: application/json", "-H", "x-cache: bypass",
             "--bodies", str(QUESTIONS), "-c", args.levels, "-d", str(args.seconds),
             "--warmup", "2", "--timeout", "30", "--workers", str(args.load_workers),
@@ -109,6 +109,15 @@ def table(args: argparse.Namespace) -> None:
         subprocess.run(command, check=True)
         if args.wrk:
             _wrk(url, args.wrk, args.seconds)
+
+
+def _sluice() -> str:
+    """The ``sluice`` command of this interpreter's environment (a venv need not be active)."""
+    beside = Path(sys.executable).parent / "sluice"
+    found = str(beside) if beside.exists() else shutil.which("sluice")
+    if found is None:
+        raise SystemExit("the sluice command is not installed: pip install 'aiosluice[all]'")
+    return found
 
 
 def _wrk(url: str, users: int, seconds: float) -> None:

@@ -14,9 +14,14 @@ to the next timer instead of sleeping. Timeouts, backoff, rate limits, breaker w
 `ManualClock` drives policy objects by hand (``clock.advance(1.5)``) without a loop. The pytest
 plugin (``sluice.testing.plugin``, registered when sluice is installed) runs ``async def``
 tests on virtual time: see `sluice.testing.plugin`.
+
+`no_stalls` fails a test whose event loop is blocked longer than a threshold, naming the
+function that blocked (``@pytest.mark.no_stalls(threshold_ms=...)`` in the plugin does the
+same for a whole async test).
 """
 
 from .clock import ManualClock
 from .loop import VirtualTimeLoop, run
+from .stalls import NoStalls, no_stalls
 
-__all__ = ["ManualClock", "VirtualTimeLoop", "run"]
+__all__ = ["ManualClock", "NoStalls", "VirtualTimeLoop", "no_stalls", "run"]
