@@ -121,16 +121,21 @@ def _sluice() -> str:
 
 
 def _wrk(url: str, users: int, seconds: float) -> None:
-    """The level ``users`` again, measured by wrk (POST of one question, cache bypassed)."""
+    """The level ``users`` again, measured by wrk: the same questions in turn, cache bypassed."""
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk): no cross-check", flush=True)
         return
-    body = json.dumps({"question": json.loads(QUESTIONS.read_text().splitlines()[0])["question"]})
+    bodies = [line for line in QUESTIONS.read_text().splitlines() if line.strip()]
+    # A JSON string of ASCII text is a valid Lua string literal too.
+    listed = ",\n".join(json.dumps(body, ensure_ascii=True) for body in bodies)
     script = (
-        'wrk.method = "POST"\n'
-        'wrk.headers["content-type"] = "application/json"\n'
-        'wrk.headers["x-cache"] = "bypass"\n'
-        f"wrk.body = {json.dumps(body)}\n"
+        f"local bodies = {{\n{listed}\n}}\n"
+        "local headers = {['content-type'] = 'application/json', ['x-cache'] = 'bypass'}\n"
+        "local turn = 0\n"
+        "request = function()\n"
+        "  turn = turn % #bodies + 1\n"
+        "  return wrk.format('POST', nil, headers, bodies[turn])\n"
+        "end\n"
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
         file.write(script)

@@ -32,3 +32,13 @@ async def test_flaky_upstream_retries_and_breaker() -> None:
     assert result.retried_successes >= result.plain_successes
     assert result.rejected_fast >= 1
     assert result.outage_with_breaker_s < result.outage_without_breaker_s
+
+
+@pytest.mark.realtime
+async def test_a_blocked_loop_is_caught_and_named() -> None:
+    result = await scenarios.stalled_loop(blocked_s=0.2, threshold=0.05)
+    assert len(result.stalls) == 1
+    stall = result.stalls[0]
+    assert stall.blocking.startswith("parse_report_synchronously (")
+    assert "parse_report_synchronously" in stall.stack
+    assert stall.duration >= 0.05  # at least the threshold: it was caught as a stall

@@ -6,6 +6,8 @@
   limit, with the start times checked against the limits.
 - `flaky_upstream`: retries turn transient failures into successes, and a circuit breaker
   turns an outage into fast rejections instead of slow timeouts.
+- `stalled_loop`: a blocking call inside `async def`, caught by `sluice.observe.watch_loop`,
+  which names the function that held the loop.
 
     result = asyncio.run(blocking_calls((0.83, 0.70)))
     print(result.naive_s, result.gated_s)
@@ -20,14 +22,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sluice
+from sluice.observe import Stall, watch_loop
 
 __all__ = [
     "BlockingResult",
     "FanOutResult",
     "FlakyResult",
+    "StallResult",
     "blocking_calls",
     "flaky_upstream",
     "rate_limited_fan_out",
+    "stalled_loop",
 ]
 
 
@@ -164,3 +169,28 @@ async def flaky_upstream(
     return FlakyResult(
         calls, failure_rate, plain_ok, retried_ok, outage_calls, without_s, with_s, rejected
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StallResult:
+    """What the loop watchdog saw while a handler parsed a report synchronously."""
+
+    blocked_s: float
+    stalls: tuple[Stall, ...]
+
+
+def parse_report_synchronously(seconds: float) -> None:
+    """Stands for a CPU-heavy parse or a blocking SDK call made inside ``async def``."""
+    time.sleep(seconds)
+
+
+async def stalled_loop(blocked_s: float = 0.2, threshold: float = 0.05) -> StallResult:
+    """Block the loop for ``blocked_s`` under a watchdog with ``threshold``; its stalls."""
+
+    async def handler() -> None:
+        parse_report_synchronously(blocked_s)  # the mistake on purpose
+
+    with watch_loop(threshold=threshold, log_every=None) as watch:
+        await handler()
+        await asyncio.sleep(threshold)  # the loop runs again: the stall is recorded
+    return StallResult(blocked_s, watch.stalls)

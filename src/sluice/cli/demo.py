@@ -39,6 +39,15 @@ async def _policies() -> None:
         f"timeouts without a breaker, {flaky.outage_with_breaker_s:.2f} s with one "
         f"({flaky.rejected_fast} rejected at once)"
     )
+    stalled = await scenarios.stalled_loop()
+    caught = stalled.stalls[0] if stalled.stalls else None
+    if caught is None:
+        click.echo(f"  Blocked loop ({stalled.blocked_s:g} s): the watchdog saw no stall")
+    else:
+        click.echo(
+            f"  Blocked loop: sluice.observe.watch_loop caught a {caught.duration:.2f} s stall "
+            f"in {caught.blocking}"
+        )
 
 
 @click.command()
