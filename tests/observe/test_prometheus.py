@@ -208,3 +208,23 @@ def test_importing_sluice_does_not_import_prometheus_client() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+class _Broken:
+    name = "metrics-broken"
+
+    def statistics(self) -> sluice.GateStatistics:
+        raise RuntimeError("no statistics today")
+
+
+def test_a_gate_that_cannot_answer_is_logged_and_skipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate = sluice.Gate("metrics-fine")
+    broken = _Broken()
+    registry = CollectorRegistry()
+    register_metrics(registry, gates=[gate, broken])
+    with caplog.at_level("WARNING", logger="sluice.observe"):
+        names = gates_in(scrape(registry))
+    assert names == {"metrics-fine"}
+    assert "metrics-broken" in caplog.text

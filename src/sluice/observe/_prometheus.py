@@ -13,6 +13,7 @@ given explicitly. Needs the ``metrics`` extra (``prometheus_client``), imported 
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
 
 __all__ = ["GateCollector", "register_metrics", "require_client", "unregister_metrics"]
+
+_log = logging.getLogger("sluice.observe")
 
 INSTALL_HINT = "pip install 'aiosluice[metrics]'"
 
@@ -71,7 +74,13 @@ class GateCollector:
 
     def collect(self) -> Iterator[Metric]:
         """One snapshot per gate, as metric families labelled by ``gate``."""
-        snapshots = sorted((gate.statistics() for gate in self.gates()), key=lambda s: s.name)
+        snapshots = []
+        for gate in self.gates():
+            try:
+                snapshots.append(gate.statistics())
+            except Exception:  # one broken gate must not fail the whole scrape
+                _log.warning("metrics: no statistics from gate %r", gate.name, exc_info=True)
+        snapshots.sort(key=lambda s: s.name)
         yield from self._families(snapshots)
 
     def _families(self, snapshots: list[GateStatistics]) -> Iterator[Metric]:
