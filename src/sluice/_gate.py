@@ -25,6 +25,7 @@ from ._fanout.fanout import FanOut
 from ._fanout.stream import Stream
 from ._options import CallOptions, Tokens
 from ._outcome import Err, Ok
+from ._registry import register
 from ._stats import GateStatistics
 from .policies.adaptive import Adaptive
 from .policies.breaker import Breaker
@@ -114,6 +115,7 @@ class Gate:
             shared=shared,
         )
         self._fanout = FanOut(self._kernel)
+        register(self)  # weakly, for observers such as sluice.observe's metrics
 
     # ------------------------------------------------------------------ public surface
     @property

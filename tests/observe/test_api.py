@@ -8,11 +8,16 @@ import sluice.testing
 
 def test_all_is_pinned() -> None:
     assert sluice.observe.__all__ == [
+        "GateCollector",
+        "LoopLagMonitor",
         "LoopWatch",
         "LoopWatchStatistics",
         "QueuedLogging",
         "Stall",
+        "loop_lag_histogram",
         "queue_logging",
+        "register_metrics",
+        "unregister_metrics",
         "watch_loop",
     ]
     assert {"NoStalls", "no_stalls"} <= set(sluice.testing.__all__)
