@@ -4,7 +4,8 @@
                 header ``x-cache: bypass`` skips the answer cache (to load-test the
                 uncached path with the same questions)
     GET  /healthz                     -> {"ok": true}
-    GET  /stats                       -> every gate's statistics
+    GET  /stats                       -> every gate's statistics, and the loop's stalls
+    GET  /metrics                     -> Prometheus: every gate, and the loop's lag
 
 A request carries its deadline in ``x-request-timeout`` (seconds; default 30): no gate waits
 past it, and the answer is 504 if it passes. A request the model's gates cannot take now is
@@ -25,12 +26,14 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+import prometheus_client
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 import sluice
 from sluice.asgi import Deadlines, Shed
+from sluice.observe import LoopLagMonitor, LoopWatch, queue_logging, register_metrics, watch_loop
 
 from .pipeline import Rag, Settings
 
@@ -44,13 +47,26 @@ class Question(BaseModel):
 def create_app(settings: Settings) -> FastAPI:
     """The service for ``settings``; its pipeline lives as long as the app's lifespan."""
     rag = Rag(settings)
+    # One registry per app (a process may build several, as the tests do).
+    registry = prometheus_client.CollectorRegistry()
+    register_metrics(registry, gates=rag.gates)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Log records go through a queue (a slow handler never holds the loop); a watchdog
+        # names any code that blocks the loop for more than 100 ms; the loop's lag is a
+        # histogram at /metrics.
+        logs = queue_logging()
         try:
-            yield
+            async with (
+                watch_loop(threshold=0.1) as watch,
+                LoopLagMonitor(interval=0.5, registry=registry),
+            ):
+                app.state.watch = watch
+                yield
         finally:
             await rag.aclose()
+            logs.stop()
 
     app = FastAPI(title="RAG on sluice", lifespan=lifespan)
     app.state.rag = rag
@@ -84,8 +100,13 @@ def create_app(settings: Settings) -> FastAPI:
         return {"ok": True}
 
     @app.get("/stats")
-    async def stats() -> dict[str, Any]:
-        return rag.statistics()
+    async def stats(request: Request) -> dict[str, Any]:
+        watch: LoopWatch = request.app.state.watch
+        loop = watch.statistics()
+        stalls = [{"seconds": s.duration, "blocking": s.blocking} for s in watch.stalls[-5:]]
+        return {**rag.statistics(), "loop": {"stalls": loop.stalls, "latest": stalls}}
+
+    app.mount("/metrics", prometheus_client.make_asgi_app(registry))
 
     return app
 

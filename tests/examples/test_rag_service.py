@@ -120,3 +120,19 @@ async def test_a_broken_model_is_shed_with_503_once_its_breaker_opens() -> None:
     assert statuses[-1] == 503  # then its breaker opened: refused at once
     assert int(last.headers["retry-after"]) >= 1
     assert last.json()["reason"] == "circuit_open"
+
+
+async def test_metrics_count_the_gates_calls_and_the_loops_lag() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with service() as client:
+        await client.post("/ask", json={"question": WEATHER_MEETING})
+        text = (await client.get("/metrics/")).text
+    samples = {
+        (sample.name, sample.labels.get("gate")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert samples[("sluice_gate_calls_started_total", "llm")] == 2
+    assert samples[("sluice_gate_calls_started_total", "tool:weather")] == 1
+    assert ("sluice_event_loop_lag_seconds_count", None) in samples
