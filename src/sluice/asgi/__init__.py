@@ -5,6 +5,7 @@
   gives up rather than wait past it, and the client gets 504 if it passes first.
 - `Shed`: a request whose gates are overloaded (breaker open, paused, queue full, rate
   wait past its deadline) gets 503 with ``Retry-After`` at once instead of queuing.
+- `Limit`: at most so many requests of a route at once, a bounded line, 503 beyond it.
 
 Standard library only; any ASGI 3 server or framework takes them (FastAPI and Starlette
 through ``app.add_middleware``)::
@@ -19,6 +20,7 @@ See docs/asgi.md.
 from __future__ import annotations
 
 from ._deadlines import Deadlines, DeadlineStatistics
+from ._limit import Limit
 from ._shed import Shed, ShedStatistics
 
-__all__ = ["DeadlineStatistics", "Deadlines", "Shed", "ShedStatistics"]
+__all__ = ["DeadlineStatistics", "Deadlines", "Limit", "Shed", "ShedStatistics"]
