@@ -28,7 +28,7 @@ from typing import Any
 
 import sluice
 from _common import header, median, table, timed
-from sluice.asgi import Deadlines, Shed
+from sluice.asgi import Deadlines, Limit, Shed
 
 BASELINE = "bare app (baseline)"
 Message = MutableMapping[str, Any]
@@ -105,6 +105,7 @@ def main() -> None:
         "Deadlines, no header, no default": (lambda: Deadlines(trivial), []),
         "Deadlines, x-request-timeout: 30": (lambda: Deadlines(trivial), timeout),
         "Shed, one healthy gate": (lambda: Shed(trivial, gates=[healthy_gate()]), []),
+        "Limit(limit=64), under its limit": (lambda: Limit(trivial, limit=64), []),
         "Shed, breaker open (503 each)": (shed_open, []),
         "Deadlines + Shed, header, healthy": (
             lambda: Deadlines(Shed(trivial, gates=[healthy_gate()])),
