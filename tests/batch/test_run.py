@@ -1,0 +1,125 @@
+"""End to end against the simulator, in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+import sluice
+import sluice.batch
+from sluice.sim import SimConfig, SimServer
+
+from .files import chat_line, failed_entries, output_ids, write_chat_input, write_lines
+
+pytestmark = pytest.mark.realtime
+
+
+async def test_every_request_answered_once(tmp_path: Path) -> None:
+    source = write_chat_input(tmp_path / "in.jsonl", 60)
+    with open(source, "a") as file:
+        file.write("{broken\n")
+        file.write(json.dumps({"model": "sim-model", "messages": [{"role": "user", "content": "p"}]}))
+        file.write("\n")
+    out = tmp_path / "out.jsonl"
+    notices: list[str] = []
+    async with SimServer(SimConfig()) as sim:
+        result = await sluice.batch.run(source, out, base_url=sim.base_url, notice=notices.append)
+        assert sim.metrics().status_count(200) == 61
+    ids = output_ids(out)
+    assert len(ids) == len(set(ids)) == 61
+    assert {f"q{i}" for i in range(60)} <= set(ids)
+    line = json.loads(out.read_text().splitlines()[0])
+    assert set(line) == {"id", "custom_id", "response", "error"}
+    assert line["response"]["status_code"] == 200 and line["response"]["request_id"]
+    assert line["response"]["body"]["choices"][0]["message"]["content"]
+    assert result.done == 61 and result.malformed == 1 and not result.succeeded
+    assert [e["line"] for e in failed_entries(result.failed_path)] == [61]
+    assert any("plain request bodies" in n for n in notices)
+
+
+async def test_400s_go_to_the_failed_file_and_resume_sends_nothing(tmp_path: Path) -> None:
+    source = write_chat_input(tmp_path / "in.jsonl", 40)
+    out = tmp_path / "out.jsonl"
+    async with SimServer(SimConfig(faults={"400": 0.3}, seed=3)) as sim:
+        first = await sluice.batch.run(source, out, base_url=sim.base_url, concurrency=4)
+        assert 0 < first.failed < 40 and first.done + first.failed == 40
+        failed = failed_entries(first.failed_path)
+        assert {e["error_class"] for e in failed} == {"BadRequestError"}
+        assert set(output_ids(out)).isdisjoint(e["custom_id"] for e in failed)
+        assert len(output_ids(out)) + len(failed) == 40
+        sent = sim.metrics().total_requests
+        again = await sluice.batch.run(source, out, base_url=sim.base_url)
+        assert sim.metrics().total_requests == sent  # done and failed for good: nothing sent
+        assert again.skipped_already_done == first.done and again.failed == first.failed
+        assert len(failed_entries(again.failed_path)) == first.failed  # still listed
+        retried = await sluice.batch.run(
+            source, out, base_url=sim.base_url, retry_failed=True, concurrency=4
+        )
+        assert retried.sent == first.failed
+    ids = output_ids(out)
+    assert len(ids) == len(set(ids))
+
+
+async def test_dedup_sends_a_repeated_body_once(tmp_path: Path) -> None:
+    source = write_chat_input(tmp_path / "in.jsonl", 50, distinct=5)
+    out = tmp_path / "out.jsonl"
+    async with SimServer(SimConfig(ttft=0.02)) as sim:
+        result = await sluice.batch.run(source, out, base_url=sim.base_url)
+        assert sim.metrics().status_count(200) == 5
+    assert result.sent == 5 and result.deduplicated == 45 and result.succeeded
+    assert sorted(output_ids(out)) == sorted(f"q{i}" for i in range(50))
+    out2 = tmp_path / "out2.jsonl"
+    async with SimServer(SimConfig()) as sim:
+        await sluice.batch.run(source, out2, base_url=sim.base_url, dedup=False)
+        assert sim.metrics().status_count(200) == 50
+
+
+async def test_a_changed_input_is_refused(tmp_path: Path) -> None:
+    source = write_chat_input(tmp_path / "in.jsonl", 5)
+    out = tmp_path / "out.jsonl"
+    async with SimServer(SimConfig()) as sim:
+        await sluice.batch.run(source, out, base_url=sim.base_url)
+        write_lines(source, [chat_line("q0", "question 0"), chat_line("q1", "something else")])
+        with pytest.raises(sluice.ConfigError, match=r"the input changed: custom_id 'q1'"):
+            await sluice.batch.run(source, out, base_url=sim.base_url)
+        assert sim.metrics().status_count(200) == 5
+
+
+async def test_one_id_with_two_bodies_is_refused(tmp_path: Path) -> None:
+    source = write_lines(tmp_path / "in.jsonl", [chat_line("a", "x"), chat_line("a", "y")])
+    with pytest.raises(sluice.ConfigError, match="appears on lines 1 and 2"):
+        await sluice.batch.run(source, tmp_path / "out.jsonl", base_url="http://127.0.0.1:9/v1")
+
+
+async def test_max_failures_stops_early(tmp_path: Path) -> None:
+    source = write_chat_input(tmp_path / "in.jsonl", 200)
+    out = tmp_path / "out.jsonl"
+    async with SimServer(SimConfig(faults={"400": 1.0})) as sim:
+        result = await sluice.batch.run(
+            source, out, base_url=sim.base_url, concurrency=2, max_failures=5
+        )
+        assert result.stopped is not None and "max-failures" in result.stopped
+        assert 5 <= sim.metrics().total_requests <= 5 + 2
+    async with SimServer(SimConfig(faults={"400": 1.0})) as sim:
+        share = await sluice.batch.run(
+            source, tmp_path / "o2.jsonl", base_url=sim.base_url, concurrency=2, max_failures="50%"
+        )
+        assert share.stopped is not None and sim.metrics().total_requests <= 20 + 2
+
+
+async def test_stop_event_finishes_in_flight_and_resumes(tmp_path: Path) -> None:
+    source = write_chat_input(tmp_path / "in.jsonl", 30)
+    out = tmp_path / "out.jsonl"
+    async with SimServer(SimConfig(ttft=0.05)) as sim:
+        event = asyncio.Event()
+        event.set()
+        first = await sluice.batch.run(
+            source, out, base_url=sim.base_url, concurrency=3, stop_event=event
+        )
+        assert first.stopped == "interrupted" and first.done == 0
+        second = await sluice.batch.run(source, out, base_url=sim.base_url, concurrency=3)
+        assert second.succeeded and second.done == 30
+    assert sorted(output_ids(out)) == sorted(f"q{i}" for i in range(30))
