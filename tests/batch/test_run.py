@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,9 @@ async def test_every_request_answered_once(tmp_path: Path) -> None:
     source = write_chat_input(tmp_path / "in.jsonl", 60)
     with open(source, "a") as file:
         file.write("{broken\n")
-        file.write(json.dumps({"model": "sim-model", "messages": [{"role": "user", "content": "p"}]}))
+        file.write(
+            json.dumps({"model": "sim-model", "messages": [{"role": "user", "content": "p"}]})
+        )
         file.write("\n")
     out = tmp_path / "out.jsonl"
     notices: list[str] = []
@@ -123,3 +126,25 @@ async def test_stop_event_finishes_in_flight_and_resumes(tmp_path: Path) -> None
         second = await sluice.batch.run(source, out, base_url=sim.base_url, concurrency=3)
         assert second.succeeded and second.done == 30
     assert sorted(output_ids(out)) == sorted(f"q{i}" for i in range(30))
+
+
+async def test_output_lines_not_yet_journaled_count_as_done(tmp_path: Path) -> None:
+    """A kill between an output line's write and its journal commit: the resumed run finds
+    the line past the journal's offset and neither sends the id again nor writes it twice."""
+    source = write_chat_input(tmp_path / "in.jsonl", 12)
+    out = tmp_path / "out.jsonl"
+    async with SimServer(SimConfig()) as sim:
+        await sluice.batch.run(source, out, base_url=sim.base_url)
+        lines = out.read_bytes().splitlines(keepends=True)
+        kept = sum(len(line) for line in lines[:7])
+        last_ids = [json.loads(line)["custom_id"] for line in lines[7:]]
+        with sqlite3.connect(f"{out}.journal.sqlite") as db:  # forget the last five commits
+            db.executemany("DELETE FROM requests WHERE custom_id = ?", [(i,) for i in last_ids])
+            db.execute("UPDATE meta SET value = ? WHERE key = 'output_offset'", (kept,))
+        db.close()
+        sent = sim.metrics().total_requests
+        again = await sluice.batch.run(source, out, base_url=sim.base_url)
+        assert sim.metrics().total_requests == sent
+    assert again.skipped_already_done == 12 and again.sent == 0
+    ids = output_ids(out)
+    assert len(ids) == len(set(ids)) == 12
