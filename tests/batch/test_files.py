@@ -58,7 +58,8 @@ def test_journal_round_trip(tmp_path: Path) -> None:
     journal.failed("busy", b"g", Failure(8, "RateLimitError", "later", retryable=True))
     journal.close()
     state = journal.load()
-    assert len(state.done) == 1200 and state.fingerprints["q5"] == b"d5"
+    assert len(state.done) == 1200
+    assert state.fingerprints["q5"] == b"d5"
     assert state.output_offset == 12000
     assert state.failed["bad"] == Failure(7, "BadRequestError", "no", False)
     assert state.failed["busy"].retryable
@@ -67,4 +68,5 @@ def test_journal_round_trip(tmp_path: Path) -> None:
     journal.done("busy", b"g", output_end=12050)
     journal.close()
     state = journal.load()
-    assert "busy" in state.done and "busy" not in state.failed
+    assert "busy" in state.done
+    assert "busy" not in state.failed

@@ -22,15 +22,21 @@ def test_batch_lines_and_plain_bodies(tmp_path: Path) -> None:
     entries = list(read_input(path))
     assert [type(e) for e in entries] == [Request, Request, Request]
     first, second, third = entries
-    assert isinstance(first, Request) and first.path == "chat/completions" and not first.plain
-    assert isinstance(second, Request) and second.plain and second.path == "embeddings"
+    assert isinstance(first, Request)
+    assert first.path == "chat/completions"
+    assert not first.plain
+    assert isinstance(second, Request)
+    assert second.plain
+    assert second.path == "embeddings"
     assert second.custom_id.startswith("line-3-")
-    assert isinstance(third, Request) and third.path == "completions"
+    assert isinstance(third, Request)
+    assert third.path == "completions"
     # Stable: the same file gives the same ids; another content on that line another id.
     assert [e.custom_id for e in read_input(path) if isinstance(e, Request)][1] == second.custom_id
     write_lines(tmp_path / "other.jsonl", [chat_line("a", "x"), "", {**plain, "input": "bye"}])
     other = [e for e in read_input(tmp_path / "other.jsonl") if isinstance(e, Request)][1]
-    assert other.custom_id != second.custom_id and other.custom_id.startswith("line-3-")
+    assert other.custom_id != second.custom_id
+    assert other.custom_id.startswith("line-3-")
 
 
 def test_malformed_lines_are_reported_not_fatal(tmp_path: Path) -> None:
@@ -63,7 +69,8 @@ def test_malformed_lines_are_reported_not_fatal(tmp_path: Path) -> None:
         (6, "s", "InvalidLine"),
         (7, None, "InvalidLine"),
     ]
-    assert "url" in bad[2].message and "/v1/images" in bad[3].message
+    assert "url" in bad[2].message
+    assert "/v1/images" in bad[3].message
     assert isinstance(entries[-1], Request)
 
 
@@ -73,5 +80,6 @@ def test_fingerprint_ignores_key_order(tmp_path: Path) -> None:
     reordered["body"] = dict(reversed(list(line["body"].items())))
     path = write_lines(tmp_path / "in.jsonl", [line, json.dumps(reordered)])
     first, second = read_input(path)
-    assert isinstance(first, Request) and isinstance(second, Request)
+    assert isinstance(first, Request)
+    assert isinstance(second, Request)
     assert first.fingerprint == second.fingerprint

@@ -36,9 +36,12 @@ async def test_every_request_answered_once(tmp_path: Path) -> None:
     assert {f"q{i}" for i in range(60)} <= set(ids)
     line = json.loads(out.read_text().splitlines()[0])
     assert set(line) == {"id", "custom_id", "response", "error"}
-    assert line["response"]["status_code"] == 200 and line["response"]["request_id"]
+    assert line["response"]["status_code"] == 200
+    assert line["response"]["request_id"]
     assert line["response"]["body"]["choices"][0]["message"]["content"]
-    assert result.done == 61 and result.malformed == 1 and not result.succeeded
+    assert result.done == 61
+    assert result.malformed == 1
+    assert not result.succeeded
     assert [e["line"] for e in failed_entries(result.failed_path)] == [61]
     assert any("plain request bodies" in n for n in notices)
 
@@ -48,7 +51,8 @@ async def test_400s_go_to_the_failed_file_and_resume_sends_nothing(tmp_path: Pat
     out = tmp_path / "out.jsonl"
     async with SimServer(SimConfig(faults={"400": 0.3}, seed=3)) as sim:
         first = await sluice.batch.run(source, out, base_url=sim.base_url, concurrency=4)
-        assert 0 < first.failed < 40 and first.done + first.failed == 40
+        assert 0 < first.failed < 40
+        assert first.done + first.failed == 40
         failed = failed_entries(first.failed_path)
         assert {e["error_class"] for e in failed} == {"BadRequestError"}
         assert set(output_ids(out)).isdisjoint(e["custom_id"] for e in failed)
@@ -56,7 +60,8 @@ async def test_400s_go_to_the_failed_file_and_resume_sends_nothing(tmp_path: Pat
         sent = sim.metrics().total_requests
         again = await sluice.batch.run(source, out, base_url=sim.base_url)
         assert sim.metrics().total_requests == sent  # done and failed for good: nothing sent
-        assert again.skipped_already_done == first.done and again.failed == first.failed
+        assert again.skipped_already_done == first.done
+        assert again.failed == first.failed
         assert len(failed_entries(again.failed_path)) == first.failed  # still listed
         retried = await sluice.batch.run(
             source, out, base_url=sim.base_url, retry_failed=True, concurrency=4
@@ -72,7 +77,9 @@ async def test_dedup_sends_a_repeated_body_once(tmp_path: Path) -> None:
     async with SimServer(SimConfig(ttft=0.02)) as sim:
         result = await sluice.batch.run(source, out, base_url=sim.base_url)
         assert sim.metrics().status_count(200) == 5
-    assert result.sent == 5 and result.deduplicated == 45 and result.succeeded
+    assert result.sent == 5
+    assert result.deduplicated == 45
+    assert result.succeeded
     assert sorted(output_ids(out)) == sorted(f"q{i}" for i in range(50))
     out2 = tmp_path / "out2.jsonl"
     async with SimServer(SimConfig()) as sim:
@@ -104,13 +111,15 @@ async def test_max_failures_stops_early(tmp_path: Path) -> None:
         result = await sluice.batch.run(
             source, out, base_url=sim.base_url, concurrency=2, max_failures=5
         )
-        assert result.stopped is not None and "max-failures" in result.stopped
+        assert result.stopped is not None
+        assert "max-failures" in result.stopped
         assert 5 <= sim.metrics().total_requests <= 5 + 2
     async with SimServer(SimConfig(faults={"400": 1.0})) as sim:
         share = await sluice.batch.run(
             source, tmp_path / "o2.jsonl", base_url=sim.base_url, concurrency=2, max_failures="50%"
         )
-        assert share.stopped is not None and sim.metrics().total_requests <= 20 + 2
+        assert share.stopped is not None
+        assert sim.metrics().total_requests <= 20 + 2
 
 
 async def test_stop_event_finishes_in_flight_and_resumes(tmp_path: Path) -> None:
@@ -122,9 +131,11 @@ async def test_stop_event_finishes_in_flight_and_resumes(tmp_path: Path) -> None
         first = await sluice.batch.run(
             source, out, base_url=sim.base_url, concurrency=3, stop_event=event
         )
-        assert first.stopped == "interrupted" and first.done == 0
+        assert first.stopped == "interrupted"
+        assert first.done == 0
         second = await sluice.batch.run(source, out, base_url=sim.base_url, concurrency=3)
-        assert second.succeeded and second.done == 30
+        assert second.succeeded
+        assert second.done == 30
     assert sorted(output_ids(out)) == sorted(f"q{i}" for i in range(30))
 
 
@@ -145,6 +156,7 @@ async def test_output_lines_not_yet_journaled_count_as_done(tmp_path: Path) -> N
         sent = sim.metrics().total_requests
         again = await sluice.batch.run(source, out, base_url=sim.base_url)
         assert sim.metrics().total_requests == sent
-    assert again.skipped_already_done == 12 and again.sent == 0
+    assert again.skipped_already_done == 12
+    assert again.sent == 0
     ids = output_ids(out)
     assert len(ids) == len(set(ids)) == 12
