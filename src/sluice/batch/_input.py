@@ -27,7 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ENDPOINTS", "Malformed", "Request", "fingerprint", "read_input"]
+__all__ = [
+    "ENDPOINTS",
+    "Malformed",
+    "Request",
+    "fingerprint",
+    "line_digest",
+    "parse_line",
+    "read_input",
+]
 
 ENDPOINTS = {
     "/v1/chat/completions": "chat/completions",
@@ -54,6 +62,7 @@ class Request:
     body: Mapping[str, Any]
     fingerprint: bytes
     plain: bool
+    line_digest: bytes = b""
 
     @property
     def path(self) -> str:
@@ -77,6 +86,12 @@ def fingerprint(url: str, body: Mapping[str, Any]) -> bytes:
     return hashlib.sha256(canonical.encode()).digest()
 
 
+def line_digest(raw: bytes) -> bytes:
+    """The first 16 bytes of the sha256 of a line as written (spaces around it ignored):
+    a resumed run skips a line it has seen answered without parsing it."""
+    return hashlib.sha256(raw.strip()).digest()[:16]
+
+
 def read_input(path: str | Path) -> Iterator[Request | Malformed]:
     """The entries of the input file, one per non-blank line, read as they are consumed
     (a file of a million lines is never held in memory)."""
@@ -96,7 +111,7 @@ def parse_line(raw: bytes, line: int) -> Request | Malformed:
         kind = type(data).__name__
         return Malformed(line, None, "InvalidLine", f"the line is a JSON {kind}, not an object")
     if "custom_id" not in data:
-        return _plain(data, line)
+        return _plain(data, line, raw)
     custom_id = data["custom_id"]
     if not isinstance(custom_id, str) or not custom_id:
         return Malformed(line, None, "InvalidLine", "custom_id must be a non-empty string")
@@ -113,10 +128,11 @@ def parse_line(raw: bytes, line: int) -> Request | Malformed:
         return Malformed(line, custom_id, "InvalidLine", "body must be a JSON object")
     if body.get("stream"):
         return Malformed(line, custom_id, "InvalidLine", "a streamed body cannot be batched")
-    return Request(line, custom_id, url, body, fingerprint(url, body), plain=False)
+    digest = fingerprint(url, body)
+    return Request(line, custom_id, url, body, digest, plain=False, line_digest=line_digest(raw))
 
 
-def _plain(body: dict[str, Any], line: int) -> Request | Malformed:
+def _plain(body: dict[str, Any], line: int, raw: bytes) -> Request | Malformed:
     url = next((url for field, url in _PLAIN_FIELDS if field in body), None)
     if url is None:
         return Malformed(
@@ -129,4 +145,5 @@ def _plain(body: dict[str, Any], line: int) -> Request | Malformed:
     if body.get("stream"):
         return Malformed(line, None, "InvalidLine", "a streamed body cannot be batched")
     digest = fingerprint(url, body)
-    return Request(line, f"line-{line}-{digest.hex()[:12]}", url, body, digest, plain=True)
+    custom_id = f"line-{line}-{digest.hex()[:12]}"
+    return Request(line, custom_id, url, body, digest, plain=True, line_digest=line_digest(raw))

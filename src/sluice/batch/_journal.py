@@ -41,23 +41,24 @@ CREATE TABLE IF NOT EXISTS requests (
     line INTEGER,
     error_class TEXT,
     message TEXT,
-    retryable INTEGER NOT NULL DEFAULT 0
+    retryable INTEGER NOT NULL DEFAULT 0,
+    line_digest BLOB
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 """
 
 _UPSERT = """
 INSERT INTO requests (custom_id, fingerprint, state, attempts, line, error_class, message,
-                      retryable)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                      retryable, line_digest)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (custom_id) DO UPDATE SET
     fingerprint = excluded.fingerprint, state = excluded.state,
     attempts = requests.attempts + excluded.attempts, line = excluded.line,
     error_class = excluded.error_class, message = excluded.message,
-    retryable = excluded.retryable
+    retryable = excluded.retryable, line_digest = excluded.line_digest
 """
 
-_Row = tuple[str, bytes, int, int, int | None, str | None, str | None, int]
+_Row = tuple[str, bytes, int, int, int | None, str | None, str | None, int, bytes | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,7 @@ class JournalState:
 
     fingerprints: dict[str, bytes] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
+    done_lines: set[bytes] = field(default_factory=set)
     failed: dict[str, Failure] = field(default_factory=dict)
     output_offset: int = 0
 
@@ -105,14 +107,17 @@ class Journal:
         connection = _connect(self.path)
         try:
             rows = connection.execute(
-                "SELECT custom_id, fingerprint, state, line, error_class, message, retryable "
-                "FROM requests"
+                "SELECT custom_id, fingerprint, state, line, error_class, message, retryable, "
+                "line_digest FROM requests"
             )
             fingerprints, done, failed = state.fingerprints, state.done, state.failed
-            for custom_id, digest, kind, line, error_class, message, retryable in rows:
+            done_lines = state.done_lines
+            for custom_id, digest, kind, line, error_class, message, retryable, raw in rows:
                 fingerprints[custom_id] = digest
                 if kind == DONE:
                     done.add(custom_id)
+                    if raw is not None:
+                        done_lines.add(raw)
                 else:
                     failed[custom_id] = Failure(line, error_class, message, bool(retryable))
             found = connection.execute("SELECT value FROM meta WHERE key = 'output_offset'")
@@ -131,14 +136,23 @@ class Journal:
         )
         self._thread.start()
 
-    def done(self, custom_id: str, digest: bytes, output_end: int, attempts: int = 1) -> None:
-        """Record that ``custom_id``'s output line ends at byte ``output_end``."""
-        self._put((custom_id, digest, DONE, attempts, None, None, None, 0), output_end)
+    def done(
+        self,
+        custom_id: str,
+        digest: bytes,
+        output_end: int,
+        attempts: int = 1,
+        line_digest: bytes | None = None,
+    ) -> None:
+        """Record that ``custom_id``'s output line ends at byte ``output_end``;
+        ``line_digest`` lets a resumed run skip its input line unparsed."""
+        row = (custom_id, digest, DONE, attempts, None, None, None, 0, line_digest)
+        self._put(row, output_end)
 
     def failed(self, custom_id: str, digest: bytes, failure: Failure, attempts: int = 1) -> None:
         """Record that ``custom_id`` failed."""
         row = (custom_id, digest, FAILED, attempts, failure.line, failure.error_class)
-        self._put((*row, failure.message, int(failure.retryable)), -1)
+        self._put((*row, failure.message, int(failure.retryable), None), -1)
 
     def close(self) -> None:
         """Commit what is queued and stop the writer (bounded: raises if it hangs)."""

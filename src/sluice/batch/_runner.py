@@ -28,7 +28,7 @@ from ._input import Malformed, Request
 from ._journal import Failure, Journal
 from ._options import BatchOptions
 from ._output import FailedFile, OutputFile, output_line
-from ._plan import Carried, Plan, Skip, check_input
+from ._plan import Plan, check_input
 from ._result import BatchResult, Progress
 
 __all__ = ["run_batch"]
@@ -43,25 +43,35 @@ async def run_batch(options: BatchOptions) -> BatchResult:
     input_path = check_input(options.input)
     journal = Journal(options.journal_path)
     state = await asyncio.to_thread(journal.load)
-    plan = await asyncio.to_thread(Plan.make, input_path, state, options.journal_path)
+    output = OutputFile(options.output)
+    try:
+        # Lines a killed run wrote after the journal's last commit: done, journaled below.
+        tail = output.custom_ids_after(state.output_offset)
+        state.done.update(custom_id for custom_id, _ in tail)
+        plan = await asyncio.to_thread(
+            Plan.make,
+            input_path,
+            state,
+            options.journal_path,
+            retry_failed=options.retry_failed,
+        )
+    except BaseException:
+        output.close()
+        raise
     if plan.plain:
         options.notice(
             f"{plan.plain} line(s) of {input_path} are plain request bodies without "
             "custom_id: each gets the id line-<line number>-<hash of its content>, stable "
             "as long as the line keeps its place and content"
         )
-    output = OutputFile(options.output)
     if output.repaired:
         options.notice(f"cut a torn last line ({output.repaired} bytes) off {output.path}")
     failed_file = FailedFile(options.failed_path)
     journal.start(output.fd)
     try:
-        # Lines a killed run wrote after the journal's last commit: done, journaled now.
-        for custom_id, end in output.custom_ids_after(state.output_offset):
+        for custom_id, end in tail:
             digest = plan.fingerprints.get(custom_id)
-            if digest is not None and custom_id not in state.done:
-                state.done.add(custom_id)
-                state.failed.pop(custom_id, None)
+            if digest is not None:
                 journal.done(custom_id, digest, end, attempts=0)
         run = _Run(options, plan, output, failed_file, journal)
         return await run.go()
@@ -93,8 +103,10 @@ class _Run:
     ) -> None:
         self.options, self.plan = options, plan
         self.output, self.failed_file, self.journal = output, failed_file, journal
-        self.sent = self.done = self.failed = self.malformed = self.carried = 0
-        self.skipped_done = self.deduplicated = self.repeats = self.in_flight = 0
+        self.sent = self.done = self.failed = self.malformed = 0
+        self.carried = len(plan.carried)
+        self.skipped_done, self.repeats = plan.skipped_done, plan.repeats
+        self.deduplicated = self.in_flight = 0
         self.stopped: str | None = None
         self.inflight: dict[bytes, list[Request]] = {}
         self.recent: collections.OrderedDict[bytes, _Answer] = collections.OrderedDict()
@@ -102,7 +114,12 @@ class _Run:
 
     async def go(self) -> BatchResult:
         options = self.options
-        entries = self.plan.pending(retry_failed=options.retry_failed, skipped=self._skipped)
+        entries = self.plan.pending()
+        for carried in self.plan.carried:
+            failure = carried.failure
+            self.failed_file.add(
+                failure.line, carried.custom_id, failure.error_class, failure.message
+            )
         client = options.client or options.make_client()
         progress = None
         try:
@@ -183,7 +200,8 @@ class _Run:
     def _write(self, request: Request, answer: _Answer, attempts: int) -> None:
         line = output_line(request.custom_id, answer.status, answer.request_id, answer.body)
         end = self.output.append(line)  # the line first, then the journal (see module doc)
-        self.journal.done(request.custom_id, request.fingerprint, end, attempts)
+        digest = request.line_digest or None
+        self.journal.done(request.custom_id, request.fingerprint, end, attempts, digest)
         self.done += 1
 
     def _fail(self, request: Request, failure: Failure, attempts: int) -> None:
@@ -205,18 +223,6 @@ class _Run:
             self.stop(
                 f"{self.failed} of {finished} finished requests failed (--max-failures {share:g}%)"
             )
-
-    def _skipped(self, entry: Skip | Carried) -> None:
-        if isinstance(entry, Carried):
-            failure = entry.failure
-            self.carried += 1
-            self.failed_file.add(
-                failure.line, entry.custom_id, failure.error_class, failure.message
-            )
-        elif entry.reason == "done":
-            self.skipped_done += 1
-        else:
-            self.repeats += 1
 
     # ------------------------------------------------------------------ reporting
     async def _report(self, progress: Callable[[Progress], None]) -> None:
