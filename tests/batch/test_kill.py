@@ -97,3 +97,32 @@ def test_kill_9_then_resume_sends_no_completed_id_again(tmp_path: Path, seed: in
         f"seed {seed}: {len(completed)} done at the kill ({unjournaled} not yet journaled), "
         f"{in_flight} answered but unwritten, resume sent {sent_by_resume}"
     )
+
+
+def test_ctrl_c_finishes_what_is_in_flight_then_resumes(tmp_path: Path) -> None:
+    count = 80
+    source = write_chat_input(tmp_path / "in.jsonl", count)
+    out = tmp_path / "out.jsonl"
+    with SimProcess(SimConfig(ttft=0.05)) as sim:
+        runner = _runner(source, out, sim.base_url)
+        try:
+            deadline = time.monotonic() + 20
+            while _lines(out) < 10 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            runner.send_signal(signal.SIGINT)
+            _, stderr = runner.communicate(timeout=20)
+        finally:
+            runner.kill()
+            runner.wait(10)
+        assert runner.returncode == 130, stderr.decode()
+        assert b"run the same command again to resume" in stderr
+        written = len(output_ids(out))
+        assert written < count
+        # Every request the server answered was written: none was left in flight.
+        assert sim.metrics().status_count(200) == written
+        resumed = _runner(source, out, sim.base_url)
+        _, stderr = resumed.communicate(timeout=30)
+        assert resumed.returncode == 0, stderr.decode()
+        assert sim.metrics().status_count(200) == count
+    ids = output_ids(out)
+    assert len(ids) == len(set(ids)) == count
