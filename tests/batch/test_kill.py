@@ -126,3 +126,29 @@ def test_ctrl_c_finishes_what_is_in_flight_then_resumes(tmp_path: Path) -> None:
         assert sim.metrics().status_count(200) == count
     ids = output_ids(out)
     assert len(ids) == len(set(ids)) == count
+
+
+def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
+    count = 16
+    source = write_chat_input(tmp_path / "in.jsonl", count)
+    out = tmp_path / "out.jsonl"
+    with SimProcess(SimConfig(ttft=0.3)) as sim:
+        runner = _runner(source, out, sim.base_url)
+        try:
+            deadline = time.monotonic() + 20
+            while _lines(out) < 4 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            runner.send_signal(signal.SIGINT)
+            time.sleep(0.1)
+            runner.send_signal(signal.SIGINT)
+            _, stderr = runner.communicate(timeout=10)
+        finally:
+            runner.kill()
+            runner.wait(10)
+        assert runner.returncode == 130, stderr.decode()
+        assert b"Traceback" not in stderr
+        resumed = _runner(source, out, sim.base_url)
+        _, stderr = resumed.communicate(timeout=30)
+        assert resumed.returncode == 0, stderr.decode()
+    ids = output_ids(out)
+    assert len(ids) == len(set(ids)) == count

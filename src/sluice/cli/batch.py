@@ -110,6 +110,8 @@ def run(
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        raise Interrupted("stopped: run the same command again to resume") from None
     click.echo(result.summary(), err=True)
     if result.failed or result.malformed:
         click.echo(f"failures are listed in {result.failed_path}", err=True)
@@ -123,12 +125,11 @@ async def _run(input: Path, output: Path, **options: object) -> BatchResult:
     loop = asyncio.get_running_loop()
 
     def interrupt() -> None:
-        if stop.is_set():  # a second Ctrl-C: stop now (the journal stays consistent)
-            loop.remove_signal_handler(signal.SIGINT)
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
-            return
-        click.echo("stopping: finishing the requests in flight (Ctrl-C again to stop now)")
+        # The next Ctrl-C raises KeyboardInterrupt: a stop at once, the journal consistent.
+        loop.remove_signal_handler(signal.SIGINT)
+        click.echo(
+            "stopping: finishing the requests in flight (Ctrl-C again to stop now)", err=True
+        )
         stop.set()
 
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
