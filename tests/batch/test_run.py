@@ -160,3 +160,36 @@ async def test_output_lines_not_yet_journaled_count_as_done(tmp_path: Path) -> N
     assert again.sent == 0
     ids = output_ids(out)
     assert len(ids) == len(set(ids)) == 12
+
+
+async def test_a_stop_sends_nothing_waiting_in_the_gate(tmp_path: Path) -> None:
+    """At 300 requests/min the window waits in the gate's rate limit; a stop leaves all of
+    it for the next run instead of sending it."""
+    source = write_chat_input(tmp_path / "in.jsonl", 60)
+    out = tmp_path / "out.jsonl"
+    event = asyncio.Event()
+    async with SimServer(SimConfig()) as sim:
+        asyncio.get_running_loop().call_later(0.5, event.set)
+        first = await sluice.batch.run(
+            source, out, base_url=sim.base_url, rpm=300, window=40, stop_event=event
+        )
+        answered = sim.metrics().total_requests
+        assert first.stopped == "interrupted"
+        assert answered == first.sent == first.done
+        assert answered <= 5  # 300/min for 0.5 s, plus the first request's burst
+        assert first.not_sent >= 30
+        second = await sluice.batch.run(source, out, base_url=sim.base_url)
+        assert second.sent == 60 - answered
+    ids = output_ids(out)
+    assert len(ids) == len(set(ids)) == 60
+
+
+async def test_max_failures_with_the_adaptive_default(tmp_path: Path) -> None:
+    source = write_chat_input(tmp_path / "in.jsonl", 300)
+    async with SimServer(SimConfig(faults={"400": 1.0}, ttft=0.01)) as sim:
+        result = await sluice.batch.run(
+            source, tmp_path / "out.jsonl", base_url=sim.base_url, max_failures=3
+        )
+        assert result.stopped is not None
+        assert sim.metrics().total_requests <= 3 + 16  # the adaptive limit starts at 16
+        assert result.not_sent > 0

@@ -12,10 +12,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .. import Adaptive, ConfigError, Rate
-from ..llm import Client
+from ..llm import AiohttpTransport, Client
 from ._result import Progress
+from ._stop import StoppableTransport
 
 __all__ = ["BatchOptions", "parse_max_failures"]
 
@@ -147,20 +149,27 @@ class BatchOptions:
             stop_event=stop_event,
         )
 
-    def make_client(self) -> Client:
+    def make_client(self, stopped: Callable[[], bool], on_wire: set[asyncio.Task[Any]]) -> Client:
         """The client the run sends through: adaptive concurrency unless pinned, the rates
-        given (else learned from the server's headers), the client's retries and breaker."""
+        given (else learned from the server's headers), the client's retries and breaker;
+        nothing is sent once ``stopped()``."""
         assert self.base_url is not None  # checked by make()
         concurrency = self.concurrency or Adaptive(max=self.window, initial=min(16, self.window))
+        inner = AiohttpTransport(max_connections=self.window)
+        transport = StoppableTransport(inner, stopped, on_wire)
         if self.rpm or self.tpm:
-            rate = Rate(rpm=self.rpm, tpm=self.tpm)
             return Client(
                 self.base_url,
                 self.api_key,
                 concurrency=concurrency,
-                rate=rate,
+                rate=Rate(rpm=self.rpm, tpm=self.tpm),
                 max_connections=self.window,
+                transport=transport,
             )
         return Client(
-            self.base_url, self.api_key, concurrency=concurrency, max_connections=self.window
+            self.base_url,
+            self.api_key,
+            concurrency=concurrency,
+            max_connections=self.window,
+            transport=transport,
         )

@@ -41,17 +41,19 @@ class Progress:
 class BatchResult:
     """The end of a run.
 
-    ``done`` counts output lines written by this run (``deduplicated`` of them answered from
-    another request with the same body), ``sent`` the requests that reached the client;
-    ``failed`` the failures in the failed file apart from the ``malformed`` input lines
-    (those of earlier runs not tried again included); ``skipped_already_done`` the ids an
-    earlier run completed; ``repeated_lines`` the lines repeating an earlier line exactly;
-    ``stopped`` why the run stopped before the end (``--max-failures``, interrupted), or
-    None. ``succeeded``: everything in the input has its answer in the output.
+        ``done`` counts output lines written by this run (``deduplicated`` of them answered from
+        another request with the same body), ``sent`` the requests sent and answered (or failed);
+    ``not_sent`` those a stop caught before they left (waiting in the gate), left for the next
+    run;
+        ``failed`` the failures in the failed file apart from the ``malformed`` input lines
+        (those of earlier runs not tried again included); ``skipped_already_done`` the ids an
+        earlier run completed; ``repeated_lines`` the lines repeating an earlier line exactly;
+        ``stopped`` why the run stopped before the end (``--max-failures``, interrupted), or
+        None. ``succeeded``: everything in the input has its answer in the output.
 
-        result = await sluice.batch.run("in.jsonl", "out.jsonl", base_url=url)
-        if not result.succeeded:
-            print(f"see {result.failed_path}")
+            result = await sluice.batch.run("in.jsonl", "out.jsonl", base_url=url)
+            if not result.succeeded:
+                print(f"see {result.failed_path}")
     """
 
     output: Path
@@ -59,6 +61,7 @@ class BatchResult:
     journal_path: Path
     lines: int
     sent: int
+    not_sent: int
     done: int
     failed: int
     malformed: int

@@ -30,6 +30,7 @@ from ._options import BatchOptions
 from ._output import FailedFile, OutputFile, output_line
 from ._plan import Plan, check_input
 from ._result import BatchResult, Progress
+from ._stop import NotSent
 
 __all__ = ["run_batch"]
 
@@ -106,11 +107,14 @@ class _Run:
         self.sent = self.done = self.failed = self.malformed = 0
         self.carried = len(plan.carried)
         self.skipped_done, self.repeats = plan.skipped_done, plan.repeats
-        self.deduplicated = self.in_flight = 0
+        self.deduplicated = self.in_flight = self.not_sent = 0
         self.stopped: str | None = None
         self.inflight: dict[bytes, list[Request]] = {}
         self.recent: collections.OrderedDict[bytes, _Answer] = collections.OrderedDict()
         self.started = time.monotonic()
+        # Tasks of requests inside client.post, and those of them on the wire (see _stop).
+        self.waiting: set[asyncio.Task[Any]] = set()
+        self.on_wire: set[asyncio.Task[Any]] = set()
 
     async def go(self) -> BatchResult:
         options = self.options
@@ -120,37 +124,54 @@ class _Run:
             self.failed_file.add(
                 failure.line, carried.custom_id, failure.error_class, failure.message
             )
-        client = options.client or options.make_client()
-        progress = None
+        client = options.client or options.make_client(self.is_stopped, self.on_wire)
+        helpers: list[asyncio.Task[None]] = []
         try:
             if options.progress is not None:
-                progress = asyncio.create_task(self._report(options.progress))
+                helpers.append(asyncio.create_task(self._report(options.progress)))
+            if options.stop_event is not None:
+                helpers.append(asyncio.create_task(self._watch(options.stop_event)))
             async with asyncio.TaskGroup() as group:
                 for _ in range(options.window):
                     group.create_task(self._work(entries, client))
         finally:
-            if progress is not None:
-                progress.cancel()
+            for helper in helpers:
+                helper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await progress
+                    await helper
             if options.client is None:
                 await client.aclose()
         if options.progress is not None:
             options.progress(self.snapshot())
         return self._result()
 
+    def is_stopped(self) -> bool:
+        """Whether to send nothing more (a stop asked for by ``stop_event`` included)."""
+        event = self.options.stop_event
+        if event is not None and event.is_set():
+            self.stop("interrupted")
+        return self.stopped is not None
+
     def stop(self, reason: str) -> None:
-        """Send nothing more; what is in flight finishes."""
-        if self.stopped is None:
-            self.stopped = reason
+        """Send nothing more; what is on the wire finishes, what waits in the gate is
+        cancelled (with the runner's own client; a client passed in sends what it admitted,
+        its transport not saying what is on the wire)."""
+        if self.stopped is not None:
+            return
+        self.stopped = reason
+        if self.options.client is None:
+            current = asyncio.current_task()
+            for task in self.waiting - self.on_wire:
+                if task is not current:
+                    task.cancel()
+
+    async def _watch(self, event: asyncio.Event) -> None:
+        await event.wait()
+        self.stop("interrupted")
 
     # ------------------------------------------------------------------ workers
     async def _work(self, entries: Iterator[Request | Malformed], client: Client) -> None:
-        stop_event = self.options.stop_event
-        while self.stopped is None:
-            if stop_event is not None and stop_event.is_set():
-                self.stop("interrupted")
-                return
+        while not self.is_stopped():
             entry = next(entries, None)
             if entry is None:
                 return
@@ -175,10 +196,20 @@ class _Run:
                 return
             self.inflight[digest] = []
         self.in_flight += 1
-        self.sent += 1
+        task = asyncio.current_task()
+        assert task is not None  # a worker
+        self.waiting.add(task)
         try:
             result: RawResult = await client.post(request.path, request.body)
+            self.sent += 1
+        except NotSent:
+            self._left(digest)
+        except asyncio.CancelledError:
+            if self.stopped is not None and task not in self.on_wire:
+                self._left(digest)  # cancelled by stop() while it waited in the gate
+            raise
         except Exception as exc:  # every failure is reported, the run goes on
+            self.sent += 1
             followers = self.inflight.pop(digest, [])
             failure = Failure(request.line, type(exc).__name__, str(exc), is_retryable(exc))
             self._fail(request, failure, attempts=1)
@@ -196,6 +227,14 @@ class _Run:
                     self.recent.popitem(last=False)
         finally:
             self.in_flight -= 1
+            self.waiting.discard(task)
+            self.on_wire.discard(task)
+
+    def _left(self, digest: bytes) -> None:
+        """A request (and its followers) a stop caught before it was sent."""
+        left = self.inflight.pop(digest, [])
+        self.deduplicated -= len(left)
+        self.not_sent += 1 + len(left)
 
     def _write(self, request: Request, answer: _Answer, attempts: int) -> None:
         line = output_line(request.custom_id, answer.status, answer.request_id, answer.body)
@@ -244,6 +283,7 @@ class _Run:
             journal_path=options.journal_path,
             lines=self.plan.lines,
             sent=self.sent,
+            not_sent=self.not_sent,
             done=self.done,
             failed=self.failed + self.carried,
             malformed=self.malformed,
