@@ -193,3 +193,20 @@ async def test_max_failures_with_the_adaptive_default(tmp_path: Path) -> None:
         assert result.stopped is not None
         assert sim.metrics().total_requests <= 3 + 16  # the adaptive limit starts at 16
         assert result.not_sent > 0
+
+
+async def test_a_fault_mix_ends_every_request_in_one_file(tmp_path: Path) -> None:
+    """429s with Retry-After and 5xx are retried by the gate; 400s fail at once; every id
+    ends up in the output or in the failed file, never both, never twice."""
+    source = write_chat_input(tmp_path / "in.jsonl", 80)
+    out = tmp_path / "out.jsonl"
+    faults = {"429": 0.1, "500": 0.1, "503": 0.05, "400": 0.05}
+    async with SimServer(SimConfig(faults=faults, retry_after=0.05, seed=7)) as sim:
+        result = await sluice.batch.run(source, out, base_url=sim.base_url)
+        assert sim.metrics().faults.get("429", 0) > 0
+    done = output_ids(out)
+    failed = [entry["custom_id"] for entry in failed_entries(result.failed_path)]
+    assert len(done) == len(set(done)) == result.done
+    assert len(failed) == len(set(failed)) == result.failed
+    assert set(done).isdisjoint(failed)
+    assert set(done) | set(failed) == {f"q{i}" for i in range(80)}
