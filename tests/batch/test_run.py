@@ -210,3 +210,30 @@ async def test_a_fault_mix_ends_every_request_in_one_file(tmp_path: Path) -> Non
     assert len(failed) == len(set(failed)) == result.failed
     assert set(done).isdisjoint(failed)
     assert set(done) | set(failed) == {f"q{i}" for i in range(80)}
+
+
+async def test_an_output_shorter_than_its_journal_is_refused(tmp_path: Path) -> None:
+    source = write_chat_input(tmp_path / "in.jsonl", 5)
+    out = tmp_path / "out.jsonl"
+    async with SimServer(SimConfig()) as sim:
+        await sluice.batch.run(source, out, base_url=sim.base_url)
+        out.write_bytes(b"")  # deleted and made anew, the journal kept
+        with pytest.raises(sluice.ConfigError, match="truncated or replaced"):
+            await sluice.batch.run(source, out, base_url=sim.base_url)
+        assert sim.metrics().total_requests == 5
+
+
+async def test_bad_arguments_say_what_to_do(tmp_path: Path) -> None:
+    source = write_chat_input(tmp_path / "in.jsonl", 1)
+    out = tmp_path / "out.jsonl"
+    url = "http://127.0.0.1:9/v1"
+    with pytest.raises(sluice.ConfigError, match="needs base_url"):
+        await sluice.batch.run(source, out)
+    with pytest.raises(sluice.ConfigError, match="concurrency must be"):
+        await sluice.batch.run(source, out, base_url=url, concurrency=0)
+    with pytest.raises(sluice.ConfigError, match="max_failures must be"):
+        await sluice.batch.run(source, out, base_url=url, max_failures="150%")
+    with pytest.raises(sluice.ConfigError, match="must not be the input"):
+        await sluice.batch.run(source, source, base_url=url)
+    with pytest.raises(sluice.ConfigError, match="is not a file"):
+        await sluice.batch.run(tmp_path / "missing.jsonl", out, base_url=url)

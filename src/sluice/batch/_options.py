@@ -113,14 +113,14 @@ class BatchOptions:
         _positive("progress_every", progress_every)
         if concurrency == "auto" or concurrency is None:
             fixed = None
-        elif isinstance(concurrency, int) and not isinstance(concurrency, bool) and concurrency:
+        elif (
+            isinstance(concurrency, int) and not isinstance(concurrency, bool) and concurrency >= 1
+        ):
             fixed = concurrency
         else:
             raise ConfigError(
                 f"concurrency must be 'auto' (adaptive) or an int >= 1, got {concurrency!r}"
             )
-        if fixed is not None and fixed < 1:
-            raise ConfigError(f"concurrency must be an int >= 1, got {concurrency!r}")
         if window is None:
             window = fixed or DEFAULT_WINDOW
         elif isinstance(window, bool) or not isinstance(window, int) or window < 1:

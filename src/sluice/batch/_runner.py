@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .. import is_retryable
+from .. import ConfigError, is_retryable
 from ..llm import Client, RawResult
 from ._input import Malformed, Request
 from ._journal import Failure, Journal
@@ -46,6 +46,13 @@ async def run_batch(options: BatchOptions) -> BatchResult:
     state = await asyncio.to_thread(journal.load)
     output = OutputFile(options.output)
     try:
+        if output.size < state.output_offset:
+            raise ConfigError(
+                f"the output {output.path} holds {output.size} bytes but its journal "
+                f"{options.journal_path} records answers up to byte {state.output_offset}: "
+                "the output was truncated or replaced. Restore it, or delete the journal too "
+                "to start over"
+            )
         # Lines a killed run wrote after the journal's last commit: done, journaled below.
         tail = output.custom_ids_after(state.output_offset)
         state.done.update(custom_id for custom_id, _ in tail)
