@@ -237,3 +237,19 @@ async def test_bad_arguments_say_what_to_do(tmp_path: Path) -> None:
         await sluice.batch.run(source, source, base_url=url)
     with pytest.raises(sluice.ConfigError, match="is not a file"):
         await sluice.batch.run(tmp_path / "missing.jsonl", out, base_url=url)
+
+
+async def test_a_lost_journal_is_rebuilt_from_the_output(tmp_path: Path) -> None:
+    source = write_chat_input(tmp_path / "in.jsonl", 6)
+    out = tmp_path / "out.jsonl"
+    async with SimServer(SimConfig()) as sim:
+        await sluice.batch.run(source, out, base_url=sim.base_url)
+        for path in tmp_path.glob("out.jsonl.journal.sqlite*"):
+            path.unlink()
+        again = await sluice.batch.run(source, out, base_url=sim.base_url)
+        assert again.sent == 0
+        assert again.skipped_already_done == 6
+        third = await sluice.batch.run(source, out, base_url=sim.base_url)
+        assert third.skipped_already_done == 6
+        assert sim.metrics().total_requests == 6
+    assert len(output_ids(out)) == 6
