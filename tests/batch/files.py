@@ -43,3 +43,8 @@ def output_ids(path: Path) -> list[str]:
 
 def failed_entries(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def remove_journal(output: Path) -> None:
+    for path in output.parent.glob(output.name + ".journal.sqlite*"):
+        path.unlink()

@@ -13,7 +13,14 @@ import sluice
 import sluice.batch
 from sluice.sim import SimConfig, SimServer
 
-from .files import chat_line, failed_entries, output_ids, write_chat_input, write_lines
+from .files import (
+    chat_line,
+    failed_entries,
+    output_ids,
+    remove_journal,
+    write_chat_input,
+    write_lines,
+)
 
 pytestmark = pytest.mark.realtime
 
@@ -244,8 +251,7 @@ async def test_a_lost_journal_is_rebuilt_from_the_output(tmp_path: Path) -> None
     out = tmp_path / "out.jsonl"
     async with SimServer(SimConfig()) as sim:
         await sluice.batch.run(source, out, base_url=sim.base_url)
-        for path in tmp_path.glob("out.jsonl.journal.sqlite*"):
-            path.unlink()
+        remove_journal(out)
         again = await sluice.batch.run(source, out, base_url=sim.base_url)
         assert again.sent == 0
         assert again.skipped_already_done == 6
