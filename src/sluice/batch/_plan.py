@@ -14,7 +14,7 @@ goes (`pending`), so a million requests are never held as objects.
 from __future__ import annotations
 
 import array
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,7 +108,7 @@ class Plan:
         self.todo.append(start)
         self.todo_lines.append(number)
 
-    def pending(self) -> Iterator[Request | Malformed]:
+    def pending(self) -> Generator[Request | Malformed, None, None]:
         """The entries to act on, read again from the input at their offsets: requests to
         send and malformed lines to report."""
         with open(self.input_path, "rb") as lines:

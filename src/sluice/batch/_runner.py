@@ -18,7 +18,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,7 +116,8 @@ class _Run:
         self.skipped_done, self.repeats = plan.skipped_done, plan.repeats
         self.deduplicated = self.in_flight = self.not_sent = 0
         self.stopped: str | None = None
-        self.inflight: dict[bytes, list[Request]] = {}
+        # Dedup: a body in flight, and the requests with the same body waiting for it.
+        self.leaders: dict[bytes, list[Request]] = {}
         self.recent: collections.OrderedDict[bytes, _Answer] = collections.OrderedDict()
         self.started = time.monotonic()
         # Tasks of requests inside client.post, and those of them on the wire (see _stop).
@@ -146,6 +147,7 @@ class _Run:
                 helper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await helper
+            entries.close()
             if options.client is None:
                 await client.aclose()
         if options.progress is not None:
@@ -177,7 +179,9 @@ class _Run:
         self.stop("interrupted")
 
     # ------------------------------------------------------------------ workers
-    async def _work(self, entries: Iterator[Request | Malformed], client: Client) -> None:
+    async def _work(
+        self, entries: Generator[Request | Malformed, None, None], client: Client
+    ) -> None:
         while not self.is_stopped():
             entry = next(entries, None)
             if entry is None:
@@ -196,12 +200,12 @@ class _Run:
                 self.deduplicated += 1
                 self._write(request, answer, attempts=0)
                 return
-            waiting = self.inflight.get(digest)
+            waiting = self.leaders.get(digest)
             if waiting is not None:
                 self.deduplicated += 1
                 waiting.append(request)
                 return
-            self.inflight[digest] = []
+            self.leaders[digest] = []
         self.in_flight += 1
         task = asyncio.current_task()
         assert task is not None  # a worker
@@ -217,14 +221,14 @@ class _Run:
             raise
         except Exception as exc:  # every failure is reported, the run goes on
             self.sent += 1
-            followers = self.inflight.pop(digest, [])
+            followers = self.leaders.pop(digest, [])
             failure = Failure(request.line, type(exc).__name__, str(exc), is_retryable(exc))
             self._fail(request, failure, attempts=1)
             for follower in followers:
                 self._fail(follower, Failure(follower.line, *_fields(failure)), attempts=0)
         else:
             answer = _Answer(result.status, result.request_id, result.body)
-            followers = self.inflight.pop(digest, [])
+            followers = self.leaders.pop(digest, [])
             self._write(request, answer, attempts=1)
             for follower in followers:
                 self._write(follower, answer, attempts=0)
@@ -239,7 +243,7 @@ class _Run:
 
     def _left(self, digest: bytes) -> None:
         """A request (and its followers) a stop caught before it was sent."""
-        left = self.inflight.pop(digest, [])
+        left = self.leaders.pop(digest, [])
         self.deduplicated -= len(left)
         self.not_sent += 1 + len(left)
 
