@@ -14,7 +14,7 @@ from pathlib import Path
 import sluice
 
 SRC = Path(sluice.__file__).parent
-APPS = ("openai", "llm", "sim", "bench", "cli")
+APPS = ("openai", "llm", "sim", "bench", "batch", "cli")
 # What each package may import besides the core and itself.
 ALLOWED = {
     "core": set(),
@@ -22,7 +22,8 @@ ALLOWED = {
     "llm": {"openai"},
     "sim": {"openai"},
     "bench": {"openai", "llm", "sim"},
-    "cli": {"openai", "llm", "sim", "bench"},
+    "batch": {"openai", "llm"},
+    "cli": {"openai", "llm", "sim", "bench", "batch"},
 }
 
 

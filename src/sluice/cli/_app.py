@@ -6,6 +6,7 @@ import click
 
 from .. import __version__
 from ..sim._command import sim
+from .batch import run
 from .bench import bench
 from .demo import demo
 
@@ -18,4 +19,5 @@ def cli() -> None:
 
 cli.add_command(bench)
 cli.add_command(demo)
+cli.add_command(run)
 cli.add_command(sim)

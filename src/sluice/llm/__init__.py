@@ -59,7 +59,7 @@ from ._stream import ChatStream
 from ._sync import SyncChatStream
 from ._tokens import TokenEstimator, estimate_tokens, estimate_tokens_by_chars
 from ._transport import AiohttpTransport, Request, Response, Transport
-from ._types import ChatResult, ClientStatistics, Embeddings
+from ._types import ChatResult, ClientStatistics, Embeddings, RawResult
 
 __all__ = [
     "APIConnectionError",
@@ -88,6 +88,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RateLimits",
+    "RawResult",
     "Request",
     "Response",
     "ResponseTooLargeError",

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
-from .. import Breaker, Concurrency, ConfigError, Gate, Rate, Retry, Timeout, run_sync
+from .. import Adaptive, Breaker, Concurrency, ConfigError, Gate, Rate, Retry, Timeout, run_sync
 from .._validate import check_int_at_least
 from ..openai import MAX_EVENT_SIZE, encode_json, split_credentials
 from ..openai._fast import builder
@@ -55,7 +55,7 @@ class ClientBase:
         api_key: str | None = None,
         *,
         gate: Gate | None = None,
-        concurrency: Concurrency | int | Unset | None = UNSET,
+        concurrency: Concurrency | Adaptive | int | Unset | None = UNSET,
         rate: Rate | Unset | None = UNSET,
         retry: Retry | int | Unset | None = UNSET,
         timeout: Timeout | float | Unset | None = UNSET,
@@ -79,7 +79,7 @@ class ClientBase:
         if token_estimator is not None and not callable(token_estimator):
             raise ConfigError("Client(token_estimator=...) must be a callable (body) -> tokens")
         self._max_event_size = check_int_at_least("Client", "max_event_size", max_event_size, 1)
-        paths = ("chat/completions", "embeddings", "models")
+        paths = ("chat/completions", "completions", "embeddings", "models")
         self._urls = {path: f"{public}/{path}" for path in paths}
         settings: dict[str, object] = {"concurrency": concurrency, "rate": rate}
         settings.update(retry=retry, timeout=timeout, breaker=breaker)

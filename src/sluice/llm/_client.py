@@ -15,7 +15,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, overload
 
 from .. import ConfigError, Err, Ok, run_sync
-from ..openai import Model, decode_chat, decode_embeddings, decode_models
+from ..openai import (
+    Model,
+    decode_chat,
+    decode_embeddings,
+    decode_models,
+    decode_usage,
+    parse_request_id,
+)
 from ._base import Body, CallTimeout, ClientBase, Headers, Query
 from ._fanout import Requests, Results, jobs, send_chat, send_embedding
 from ._loops import ForwardedIterator, check_blocking
@@ -24,11 +31,18 @@ from ._results import chat_result, embeddings_result
 from ._settings import UNSET, call_timeout
 from ._stream import ChatStream
 from ._sync import SyncChatStream
-from ._types import ChatResult, Embeddings
+from ._types import ChatResult, Embeddings, RawResult
 
 __all__ = ["Client"]
 
 Messages = Sequence[Mapping[str, Any]]
+_POST_PATHS = ("chat/completions", "completions", "embeddings")
+
+
+def _decode_raw(data: Mapping[str, Any]) -> tuple[Any, Any]:
+    return data, decode_usage(data.get("usage"))
+
+
 EmbeddingInput = str | Sequence[str] | Sequence[int] | Sequence[Sequence[int]]
 
 
@@ -163,6 +177,46 @@ class Client(ClientBase):
         start = clock()
         reply = await call
         return embeddings_result(reply, clock() - start)
+
+    async def post(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        timeout: CallTimeout = UNSET,  # noqa: ASYNC109 - the SDK's per-call timeout
+        extra_headers: Headers = None,
+        extra_query: Query = None,
+    ) -> RawResult:
+        """A request whose body is sent as given and whose answer comes back undecoded:
+        ``path`` is one of ``chat/completions``, ``completions`` or ``embeddings``. For
+        callers that carry bodies through unchanged (a batch file, a proxy); the gate, its
+        retries and the token budget apply as for `chat`. A streamed body is refused.
+
+            result = await client.post("completions", {"model": "m", "prompt": "Hi"})
+            result.body["choices"][0]["text"]
+        """
+        if path not in _POST_PATHS:
+            raise ConfigError(
+                f"post({path!r}, ...): the path must be one of {', '.join(_POST_PATHS)}"
+            )
+        if not isinstance(body, Mapping):
+            raise TypeError(f"post(): the body must be a mapping, got {type(body).__name__}")
+        if body.get("stream"):
+            raise ConfigError("post() returns whole answers: send the body without stream")
+        call = self._call("post", path, body, _decode_raw, timeout, extra_headers, extra_query)
+        clock = self._wire.clock
+        start = clock()
+        reply = await call
+        return RawResult(
+            status=reply.status,
+            body=reply.data,
+            usage=reply.usage,
+            request_id=parse_request_id(reply.headers),
+            rate_limits=reply.rate_limits,
+            latency=clock() - start,
+            ttfb=reply.ttfb,
+            headers=reply.headers,
+        )
 
     async def models(
         self,

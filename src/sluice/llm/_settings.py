@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Final, Literal, TypeAlias
 from urllib.parse import unquote, urlsplit
 
-from .. import Breaker, Concurrency, ConfigError, Gate, Rate, Retry, Timeout
+from .. import Adaptive, Breaker, Concurrency, ConfigError, Gate, Rate, Retry, Timeout
 from ..openai import basic_authorization, public_url
 from ..policies.breaker import counts_as_failure
 from ._errors import RateLimitError, StreamInterrupted
@@ -74,7 +74,7 @@ DEFAULT_BREAKER = Breaker(
 def build_gate(
     name: str,
     max_connections: int,
-    concurrency: Concurrency | int | Unset | None,
+    concurrency: Concurrency | Adaptive | int | Unset | None,
     rate: Rate | Unset | None,
     retry: Retry | int | Unset | None,
     timeout: Timeout | float | Unset | None,

@@ -18,7 +18,7 @@ from typing import Any
 from .. import GateStatistics
 from ..openai import Choice, RateLimits, ToolCall, Usage
 
-__all__ = ["ChatResult", "ClientStatistics", "Embeddings"]
+__all__ = ["ChatResult", "ClientStatistics", "Embeddings", "RawResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +59,25 @@ class Embeddings:
     usage: Usage | None
     model: str | None
     status: int
+    request_id: str | None
+    rate_limits: RateLimits | None
+    latency: float
+    ttfb: float
+    headers: Mapping[str, str] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RawResult:
+    """The answer to `Client.post`: the decoded JSON body as the server sent it, with its
+    status, request id and usage (when the body reports one).
+
+        result = await client.post("completions", {"model": "m", "prompt": "Hi"})
+        print(result.status, result.body["choices"][0]["text"])
+    """
+
+    status: int
+    body: Mapping[str, Any]
+    usage: Usage | None
     request_id: str | None
     rate_limits: RateLimits | None
     latency: float

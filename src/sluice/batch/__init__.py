@@ -1,0 +1,122 @@
+"""sluice.batch: run a file of LLM requests to the end, at the provider's limit, surviving
+``kill -9`` without losing an answer or paying for one twice.
+
+The input is the OpenAI Batch API format (``{"custom_id", "method", "url", "body"}`` per
+line, or plain request bodies); the output is the Batch API's output format, one line per
+answered ``custom_id``, in completion order. A SQLite journal beside the output
+(``OUTPUT.journal.sqlite``) records what became of each id: running the same call again
+resumes, sending only what has no answer yet. Failures (malformed lines, 400s, context
+length, anything not retryable once the gate's retries are spent) go to
+``OUTPUT.failed.jsonl`` and the run goes on. Needs the ``http`` extra (aiohttp).
+
+    result = await sluice.batch.run("requests.jsonl", "answers.jsonl",
+                                    base_url="https://api.openai.com/v1", api_key=key)
+    print(result.summary())
+    result = sluice.batch.run_sync("requests.jsonl", "answers.jsonl", base_url=url)  # sync
+
+From the shell: ``sluice run requests.jsonl --base-url URL --output answers.jsonl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from .. import run_sync as _run_sync
+from ..llm import Client
+from ._input import ENDPOINTS, Malformed, Request, read_input
+from ._options import BatchOptions, parse_max_failures
+from ._result import BatchResult, Progress
+from ._runner import run_batch
+
+__all__ = [
+    "ENDPOINTS",
+    "BatchResult",
+    "Malformed",
+    "Progress",
+    "Request",
+    "parse_max_failures",
+    "read_input",
+    "run",
+    "run_sync",
+]
+
+
+async def run(
+    input: str | Path,
+    output: str | Path,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    concurrency: int | str | None = "auto",
+    window: int | None = None,
+    retry_failed: bool = False,
+    max_failures: int | str | None = None,
+    dedup: bool = True,
+    client: Client | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    progress_every: float = 5.0,
+    notice: Callable[[str], None] | None = None,
+    stop_event: asyncio.Event | None = None,
+) -> BatchResult:
+    """Send every request of ``input`` that has no answer in ``output`` yet.
+
+    Args:
+        input: a JSONL file of Batch API requests or plain bodies.
+        output: the JSONL file answers are appended to; its journal and failed file are
+            named after it (``OUTPUT.journal.sqlite``, ``OUTPUT-stem.failed.jsonl``).
+        base_url, api_key: the API (``https://api.openai.com/v1``); or ``client=`` a
+            `sluice.llm.Client` of your own, whose gate then sets the limits.
+        rpm, tpm: pin the request and token rates (default: learned from the server's
+            ``x-ratelimit-*`` headers).
+        concurrency: ``"auto"`` (adaptive, the default) or a fixed limit.
+        window: requests taken from the input at once (default: ``concurrency``, or 128).
+        retry_failed: send again the requests an earlier run recorded as failed for good
+            (400, 401, 404...); those that failed for a passing reason (429, 5xx, timeout)
+            are always tried again.
+        max_failures: stop sending once this many requests failed (``10``) or this share
+            of the finished ones did (``"5%"``, checked from 20 finished on); malformed
+            lines do not count.
+        dedup: send a body repeated under several custom_ids once, and write its answer for
+            each of them.
+        progress: called with a `Progress` every ``progress_every`` seconds and at the end.
+        notice: called with messages for the user (plain lines given ids, a torn output
+            line repaired); default: the ``sluice.batch`` logger.
+        stop_event: set it to stop sending; requests in flight finish and the journal is
+            left ready to resume.
+
+    Raises:
+        ConfigError: bad arguments, one custom_id with two different bodies, or an input
+            that no longer matches the journal (start a new output, or delete the old
+            output and its journal).
+    """
+    options = BatchOptions.make(
+        input,
+        output,
+        base_url=base_url,
+        api_key=api_key,
+        rpm=rpm,
+        tpm=tpm,
+        concurrency=concurrency,
+        window=window,
+        retry_failed=retry_failed,
+        max_failures=max_failures,
+        dedup=dedup,
+        client=client,
+        progress=progress,
+        progress_every=progress_every,
+        notice=notice,
+        stop_event=stop_event,
+    )
+    return await run_batch(options)
+
+
+def run_sync(input: str | Path, output: str | Path, **options: object) -> BatchResult:
+    """`run` from synchronous code (a script, a notebook cell); same arguments.
+
+    result = sluice.batch.run_sync("in.jsonl", "out.jsonl", base_url=url, rpm=500)
+    """
+    return _run_sync(lambda: run(input, output, **options))  # type: ignore[arg-type]

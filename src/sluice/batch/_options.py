@@ -1,0 +1,175 @@
+"""A run's settings, checked once, with messages that say what is wrong and how to fix it.
+
+options = BatchOptions.make("in.jsonl", "out.jsonl", base_url=url, rpm=500)
+options.journal_path   # out.jsonl.journal.sqlite
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import Adaptive, ConfigError, Rate
+from ..llm import AiohttpTransport, Client
+from ._result import Progress
+from ._stop import StoppableTransport
+
+__all__ = ["BatchOptions", "parse_max_failures"]
+
+logger = logging.getLogger("sluice.batch")
+DEFAULT_WINDOW = 128
+MaxFailures = tuple[int | None, float | None]
+_SHARE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+def parse_max_failures(value: int | str | None) -> MaxFailures | None:
+    """``N`` (a count) or ``"P%"`` (a share of the finished requests) as (count, share).
+
+    parse_max_failures(10)       # (10, None)
+    parse_max_failures("5%")     # (None, 5.0)
+    """
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value, None
+    if isinstance(value, str):
+        if value.strip().isdigit() and int(value) >= 1:
+            return int(value), None
+        match = _SHARE.match(value)
+        if match and 0 < float(match[1]) <= 100:
+            return None, float(match[1])
+    raise ConfigError(
+        f"max_failures must be a count >= 1 (10) or a share of the finished requests "
+        f"between 0 and 100 % ('5%'), got {value!r}"
+    )
+
+
+def _positive(name: str, value: float | None) -> None:
+    if value is not None and (isinstance(value, bool) or not value > 0):
+        raise ConfigError(f"{name} must be a number > 0 or None (no limit), got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOptions:
+    """Everything a run needs (the arguments of `sluice.batch.run`, checked)."""
+
+    input: Path
+    output: Path
+    failed_path: Path
+    journal_path: Path
+    base_url: str | None
+    api_key: str | None
+    rpm: float | None
+    tpm: float | None
+    concurrency: int | None
+    window: int
+    retry_failed: bool
+    max_failures: MaxFailures | None
+    dedup: bool
+    client: Client | None
+    progress: Callable[[Progress], None] | None
+    progress_every: float
+    notice: Callable[[str], None]
+    stop_event: asyncio.Event | None
+
+    @classmethod
+    def make(
+        cls,
+        input: str | Path,
+        output: str | Path,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        concurrency: int | str | None = "auto",
+        window: int | None = None,
+        retry_failed: bool = False,
+        max_failures: int | str | None = None,
+        dedup: bool = True,
+        client: Client | None = None,
+        progress: Callable[[Progress], None] | None = None,
+        progress_every: float = 5.0,
+        notice: Callable[[str], None] | None = None,
+        stop_event: asyncio.Event | None = None,
+    ) -> BatchOptions:
+        if (base_url is None) == (client is None):
+            raise ConfigError(
+                "run(...) needs base_url='http://host/v1' (or client=sluice.llm.Client(...)), "
+                "one of them"
+            )
+        if client is not None and (rpm or tpm or concurrency not in ("auto", None)):
+            raise ConfigError(
+                "run(client=...) was given with rpm/tpm/concurrency: configure the client's "
+                "gate instead, or pass base_url= and the limits"
+            )
+        _positive("rpm", rpm)
+        _positive("tpm", tpm)
+        _positive("progress_every", progress_every)
+        if concurrency == "auto" or concurrency is None:
+            fixed = None
+        elif (
+            isinstance(concurrency, int) and not isinstance(concurrency, bool) and concurrency >= 1
+        ):
+            fixed = concurrency
+        else:
+            raise ConfigError(
+                f"concurrency must be 'auto' (adaptive) or an int >= 1, got {concurrency!r}"
+            )
+        if window is None:
+            window = fixed or DEFAULT_WINDOW
+        elif isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ConfigError(f"window must be an int >= 1, got {window!r}")
+        out = Path(output)
+        if Path(input).resolve() == out.resolve():
+            raise ConfigError("the output must not be the input: give another --output path")
+        return cls(
+            input=Path(input),
+            output=out,
+            failed_path=out.with_name(out.stem + ".failed" + (out.suffix or ".jsonl")),
+            journal_path=out.with_name(out.name + ".journal.sqlite"),
+            base_url=base_url,
+            api_key=api_key,
+            rpm=rpm,
+            tpm=tpm,
+            concurrency=fixed,
+            window=window,
+            retry_failed=retry_failed,
+            max_failures=parse_max_failures(max_failures),
+            dedup=dedup,
+            client=client,
+            progress=progress,
+            progress_every=progress_every,
+            notice=notice or logger.warning,
+            stop_event=stop_event,
+        )
+
+    def make_client(self, stopped: Callable[[], bool], on_wire: set[asyncio.Task[Any]]) -> Client:
+        """The client the run sends through: adaptive concurrency unless pinned, the rates
+        given (else learned from the server's headers), the client's retries and breaker;
+        nothing is sent once ``stopped()``."""
+        assert self.base_url is not None  # checked by make()
+        concurrency = self.concurrency or Adaptive(max=self.window, initial=min(16, self.window))
+        inner = AiohttpTransport(max_connections=self.window)
+        transport = StoppableTransport(inner, stopped, on_wire)
+        if self.rpm or self.tpm:
+            return Client(
+                self.base_url,
+                self.api_key,
+                concurrency=concurrency,
+                rate=Rate(rpm=self.rpm, tpm=self.tpm),
+                max_connections=self.window,
+                transport=transport,
+            )
+        return Client(
+            self.base_url,
+            self.api_key,
+            concurrency=concurrency,
+            max_connections=self.window,
+            transport=transport,
+        )

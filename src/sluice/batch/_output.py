@@ -1,0 +1,135 @@
+"""The output file (Batch API output lines) and the failed file.
+
+Output lines are appended as requests complete, each with one ``write`` on a file opened
+for appending, so a killed process leaves whole lines, at most with a torn last one if it
+died inside that write; `OutputFile` cuts such a line off when it opens the file. The
+journal fsyncs the output before each commit; the file is fsynced again when closed.
+
+    output = OutputFile("out.jsonl")
+    tail_ids = output.custom_ids_after(offset)   # lines a killed run wrote, not journaled
+    end = output.append(output_line("q1", 200, "req_1", {"choices": [...]}))
+    output.close()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FailedFile", "OutputFile", "failed_line", "output_line"]
+
+_TAIL_CHUNK = 1 << 16
+
+
+def output_line(
+    custom_id: str, status: int, request_id: str | None, body: Mapping[str, Any]
+) -> bytes:
+    """One Batch API output line, newline included."""
+    line = {
+        "id": f"batch_req_{uuid.uuid4().hex}",
+        "custom_id": custom_id,
+        "response": {"status_code": status, "request_id": request_id, "body": body},
+        "error": None,
+    }
+    return (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def failed_line(line: int | None, custom_id: str | None, error_class: str, message: str) -> bytes:
+    """One failed-file line, newline included."""
+    entry = {"line": line, "custom_id": custom_id, "error_class": error_class, "message": message}
+    return (json.dumps(entry, ensure_ascii=False) + "\n").encode()
+
+
+class OutputFile:
+    """The output, opened for appending, its torn last line (if any) cut off."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.repaired = _cut_torn_line(self.path)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.size = os.fstat(self.fd).st_size
+
+    def custom_ids_after(self, offset: int) -> list[tuple[str, int]]:
+        """``(custom_id, end offset)`` of each line from byte ``offset`` on: lines a previous
+        run wrote but had not journaled when it stopped."""
+        found: list[tuple[str, int]] = []
+        if offset >= self.size:
+            return found
+        with open(self.path, "rb") as file:
+            file.seek(offset)
+            position = offset
+            for raw in file:
+                position += len(raw)
+                try:
+                    custom_id = json.loads(raw)["custom_id"]
+                except (ValueError, KeyError, TypeError):
+                    continue  # not one of ours: left as it is
+                if isinstance(custom_id, str):
+                    found.append((custom_id, position))
+        return found
+
+    def append(self, line: bytes) -> int:
+        """Write one whole line; the offset at which it ends."""
+        written = os.write(self.fd, line)
+        while written < len(line):  # a short write (disk full, signal): finish the line
+            written += os.write(self.fd, line[written:])
+        self.size += len(line)
+        return self.size
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            try:
+                os.fsync(self.fd)
+            finally:
+                os.close(self.fd)
+                self.fd = -1
+
+
+def _cut_torn_line(path: Path) -> int:
+    """Truncate ``path`` after its last newline; the number of bytes cut."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return 0
+    if size == 0:
+        return 0
+    with open(path, "r+b") as file:
+        end = size
+        while end > 0:
+            start = max(0, end - _TAIL_CHUNK)
+            file.seek(start)
+            chunk = file.read(end - start)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            end = start
+        else:
+            keep = 0
+        if keep < size:
+            file.truncate(keep)
+            file.flush()
+            os.fsync(file.fileno())
+        return size - keep
+
+
+class FailedFile:
+    """The failed file, rewritten by each run: the failures as of that run."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
+        self.count = 0
+
+    def add(self, line: int | None, custom_id: str | None, error_class: str, message: str) -> None:
+        self._file.write(failed_line(line, custom_id, error_class, message))
+        self._file.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()

@@ -1,0 +1,310 @@
+"""The batch runner: send what is left through one `sluice.llm.Client`, write each answer
+as it comes, journal it, and resume where a killed run stopped.
+
+Crash consistency: an answer's output line is written (one ``write``) before its journal
+row is queued, and the journal fsyncs the output before committing. A resumed run takes as
+done every journaled id and every id on an output line past the journal's last offset, so
+after ``kill -9`` at any moment nothing that reached the output is sent again and no id gets
+two lines; a request in flight at the kill (sent, not yet written) is sent again.
+
+    result = await run_batch(options)   # see sluice.batch.run for the arguments
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .. import ConfigError, is_retryable
+from ..llm import Client, RawResult
+from ._input import Malformed, Request
+from ._journal import Failure, Journal
+from ._options import BatchOptions
+from ._output import FailedFile, OutputFile, output_line
+from ._plan import Plan, check_input
+from ._result import BatchResult, Progress
+from ._stop import NotSent
+
+__all__ = ["run_batch"]
+
+logger = logging.getLogger("sluice.batch")
+_RECENT = 1024  # answers kept to serve a repeated body that arrives after its first finished
+_MIN_FINISHED_FOR_SHARE = 20
+
+
+async def run_batch(options: BatchOptions) -> BatchResult:
+    """Run the batch described by ``options`` to its end (or until stopped)."""
+    input_path = check_input(options.input)
+    journal = Journal(options.journal_path)
+    state = await asyncio.to_thread(journal.load)
+    output = OutputFile(options.output)
+    try:
+        if output.size < state.output_offset:
+            raise ConfigError(
+                f"the output {output.path} holds {output.size} bytes but its journal "
+                f"{options.journal_path} records answers up to byte {state.output_offset}: "
+                "the output was truncated or replaced. Restore it, or delete the journal too "
+                "to start over"
+            )
+        # Lines a killed run wrote after the journal's last commit: done, journaled below.
+        tail = output.custom_ids_after(state.output_offset)
+        state.done.update(custom_id for custom_id, _ in tail)
+        plan = await asyncio.to_thread(
+            Plan.make,
+            input_path,
+            state,
+            options.journal_path,
+            retry_failed=options.retry_failed,
+        )
+    except BaseException:
+        output.close()
+        raise
+    if plan.plain:
+        options.notice(
+            f"{plan.plain} line(s) of {input_path} are plain request bodies without "
+            "custom_id: each gets the id line-<line number>-<hash of its content>, stable "
+            "as long as the line keeps its place and content"
+        )
+    if output.repaired:
+        options.notice(f"cut a torn last line ({output.repaired} bytes) off {output.path}")
+    failed_file = FailedFile(options.failed_path)
+    journal.start(output.fd)
+    try:
+        for custom_id, end in tail:
+            digest = plan.fingerprints.get(custom_id)
+            if digest is not None:
+                journal.done(custom_id, digest, end, attempts=0)
+        run = _Run(options, plan, output, failed_file, journal)
+        return await run.go()
+    finally:
+        try:
+            journal.close()
+        finally:
+            output.close()
+            failed_file.close()
+
+
+@dataclass(slots=True)
+class _Answer:
+    status: int
+    request_id: str | None
+    body: Mapping[str, Any]
+
+
+class _Run:
+    """One run's counters, dedup table and workers."""
+
+    def __init__(
+        self,
+        options: BatchOptions,
+        plan: Plan,
+        output: OutputFile,
+        failed_file: FailedFile,
+        journal: Journal,
+    ) -> None:
+        self.options, self.plan = options, plan
+        self.output, self.failed_file, self.journal = output, failed_file, journal
+        self.sent = self.done = self.failed = self.malformed = 0
+        self.carried = len(plan.carried)
+        self.skipped_done, self.repeats = plan.skipped_done, plan.repeats
+        self.deduplicated = self.in_flight = self.not_sent = 0
+        self.stopped: str | None = None
+        # Dedup: a body in flight, and the requests with the same body waiting for it.
+        self.leaders: dict[bytes, list[Request]] = {}
+        self.recent: collections.OrderedDict[bytes, _Answer] = collections.OrderedDict()
+        self.started = time.monotonic()
+        # Tasks of requests inside client.post, and those of them on the wire (see _stop).
+        self.waiting: set[asyncio.Task[Any]] = set()
+        self.on_wire: set[asyncio.Task[Any]] = set()
+
+    async def go(self) -> BatchResult:
+        options = self.options
+        entries = self.plan.pending()
+        for carried in self.plan.carried:
+            failure = carried.failure
+            self.failed_file.add(
+                failure.line, carried.custom_id, failure.error_class, failure.message
+            )
+        client = options.client or options.make_client(self.is_stopped, self.on_wire)
+        helpers: list[asyncio.Task[None]] = []
+        try:
+            if options.progress is not None:
+                helpers.append(asyncio.create_task(self._report(options.progress)))
+            if options.stop_event is not None:
+                helpers.append(asyncio.create_task(self._watch(options.stop_event)))
+            async with asyncio.TaskGroup() as group:
+                for _ in range(options.window):
+                    group.create_task(self._work(entries, client))
+        finally:
+            for helper in helpers:
+                helper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
+            entries.close()
+            if options.client is None:
+                await client.aclose()
+        if options.progress is not None:
+            options.progress(self.snapshot())
+        return self._result()
+
+    def is_stopped(self) -> bool:
+        """Whether to send nothing more (a stop asked for by ``stop_event`` included)."""
+        event = self.options.stop_event
+        if event is not None and event.is_set():
+            self.stop("interrupted")
+        return self.stopped is not None
+
+    def stop(self, reason: str) -> None:
+        """Send nothing more; what is on the wire finishes, what waits in the gate is
+        cancelled (with the runner's own client; a client passed in sends what it admitted,
+        its transport not saying what is on the wire)."""
+        if self.stopped is not None:
+            return
+        self.stopped = reason
+        if self.options.client is None:
+            current = asyncio.current_task()
+            for task in self.waiting - self.on_wire:
+                if task is not current:
+                    task.cancel()
+
+    async def _watch(self, event: asyncio.Event) -> None:
+        await event.wait()
+        self.stop("interrupted")
+
+    # ------------------------------------------------------------------ workers
+    async def _work(
+        self, entries: Generator[Request | Malformed, None, None], client: Client
+    ) -> None:
+        while not self.is_stopped():
+            entry = next(entries, None)
+            if entry is None:
+                return
+            if isinstance(entry, Malformed):
+                self.malformed += 1
+                self.failed_file.add(entry.line, entry.custom_id, entry.error_class, entry.message)
+                continue
+            await self._send(entry, client)
+
+    async def _send(self, request: Request, client: Client) -> None:
+        digest = request.fingerprint
+        if self.options.dedup:
+            answer = self.recent.get(digest)
+            if answer is not None:
+                self.deduplicated += 1
+                self._write(request, answer, attempts=0)
+                return
+            waiting = self.leaders.get(digest)
+            if waiting is not None:
+                self.deduplicated += 1
+                waiting.append(request)
+                return
+            self.leaders[digest] = []
+        self.in_flight += 1
+        task = asyncio.current_task()
+        assert task is not None  # a worker
+        self.waiting.add(task)
+        try:
+            result: RawResult = await client.post(request.path, request.body)
+            self.sent += 1
+        except NotSent:
+            self._left(digest)
+        except asyncio.CancelledError:
+            if self.stopped is not None and task not in self.on_wire:
+                self._left(digest)  # cancelled by stop() while it waited in the gate
+            raise
+        except Exception as exc:  # every failure is reported, the run goes on
+            self.sent += 1
+            followers = self.leaders.pop(digest, [])
+            failure = Failure(request.line, type(exc).__name__, str(exc), is_retryable(exc))
+            self._fail(request, failure, attempts=1)
+            for follower in followers:
+                self._fail(follower, Failure(follower.line, *_fields(failure)), attempts=0)
+        else:
+            answer = _Answer(result.status, result.request_id, result.body)
+            followers = self.leaders.pop(digest, [])
+            self._write(request, answer, attempts=1)
+            for follower in followers:
+                self._write(follower, answer, attempts=0)
+            if self.options.dedup:
+                self.recent[digest] = answer
+                if len(self.recent) > _RECENT:
+                    self.recent.popitem(last=False)
+        finally:
+            self.in_flight -= 1
+            self.waiting.discard(task)
+            self.on_wire.discard(task)
+
+    def _left(self, digest: bytes) -> None:
+        """A request (and its followers) a stop caught before it was sent."""
+        left = self.leaders.pop(digest, [])
+        self.deduplicated -= len(left)
+        self.not_sent += 1 + len(left)
+
+    def _write(self, request: Request, answer: _Answer, attempts: int) -> None:
+        line = output_line(request.custom_id, answer.status, answer.request_id, answer.body)
+        end = self.output.append(line)  # the line first, then the journal (see module doc)
+        digest = request.line_digest or None
+        self.journal.done(request.custom_id, request.fingerprint, end, attempts, digest)
+        self.done += 1
+
+    def _fail(self, request: Request, failure: Failure, attempts: int) -> None:
+        self.failed_file.add(failure.line, request.custom_id, failure.error_class, failure.message)
+        self.journal.failed(request.custom_id, request.fingerprint, failure, attempts)
+        self.failed += 1
+        self._check_failures()
+
+    def _check_failures(self) -> None:
+        limit = self.options.max_failures
+        if limit is None:
+            return
+        count, share = limit
+        if count is not None and self.failed >= count:
+            self.stop(f"{self.failed} requests failed (--max-failures {count})")
+        finished = self.failed + self.done
+        enough = finished >= _MIN_FINISHED_FOR_SHARE
+        if share is not None and enough and self.failed / finished * 100 >= share:
+            self.stop(
+                f"{self.failed} of {finished} finished requests failed (--max-failures {share:g}%)"
+            )
+
+    # ------------------------------------------------------------------ reporting
+    async def _report(self, progress: Callable[[Progress], None]) -> None:
+        while True:
+            await asyncio.sleep(self.options.progress_every)
+            progress(self.snapshot())
+
+    def snapshot(self) -> Progress:
+        elapsed = time.monotonic() - self.started
+        rate = self.sent / elapsed * 60 if elapsed > 0 else math.nan
+        failed = self.failed + self.malformed + self.carried
+        return Progress(self.done, failed, self.in_flight, self.skipped_done, elapsed, rate)
+
+    def _result(self) -> BatchResult:
+        options = self.options
+        return BatchResult(
+            output=options.output,
+            failed_path=options.failed_path,
+            journal_path=options.journal_path,
+            lines=self.plan.lines,
+            sent=self.sent,
+            not_sent=self.not_sent,
+            done=self.done,
+            failed=self.failed + self.carried,
+            malformed=self.malformed,
+            skipped_already_done=self.skipped_done,
+            deduplicated=self.deduplicated,
+            repeated_lines=self.repeats,
+            stopped=self.stopped,
+            elapsed=time.monotonic() - self.started,
+        )
+
+
+def _fields(failure: Failure) -> tuple[str, str, bool]:
+    return failure.error_class, failure.message, failure.retryable

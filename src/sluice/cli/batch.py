@@ -1,0 +1,151 @@
+"""``sluice run``: a file of Batch API requests to the end, resumable after any stop.
+
+    sluice run requests.jsonl --base-url https://api.openai.com/v1 --output answers.jsonl
+
+Exit codes: 0 everything answered, 1 some requests failed (see the failed file) or the run
+stopped early, 2 a usage error (bad option, changed input), 130 interrupted (resumable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from .._errors import ConfigError
+from ..batch import BatchResult, Progress, parse_max_failures
+from ..batch import run as run_batch
+from ._params import DURATION, Interrupted
+
+__all__ = ["run"]
+
+
+def _max_failures(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    try:
+        parse_max_failures(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _echo_progress(progress: Progress) -> None:
+    click.echo(progress.line(), err=True)
+
+
+@click.command("run")
+@click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--base-url", required=True, help="The API root, e.g. https://api.openai.com/v1.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Answers are appended here; the journal and failed file are named after it.",
+)
+@click.option(
+    "--api-key-env",
+    default="OPENAI_API_KEY",
+    show_default=True,
+    help="The environment variable holding the API key (none sent if it is unset).",
+)
+@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Pin requests/min.")
+@click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Pin tokens/min.")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Fixed limit (default: adaptive).")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Send again the requests an earlier run recorded as failed for good (400, 404...).",
+)
+@click.option(
+    "--max-failures",
+    callback=_max_failures,
+    metavar="N|P%",
+    help="Stop sending after N failures, or when P% of the finished requests failed.",
+)
+@click.option("--no-dedup", is_flag=True, help="Send repeated bodies once per custom_id.")
+@click.option(
+    "--progress-every",
+    type=DURATION,
+    default=5.0,
+    show_default=True,
+    help="Seconds between progress lines (on stderr).",
+)
+def run(
+    input: Path,
+    base_url: str,
+    output: Path,
+    api_key_env: str,
+    rpm: float | None,
+    tpm: float | None,
+    concurrency: int | None,
+    retry_failed: bool,
+    max_failures: str | None,
+    no_dedup: bool,
+    progress_every: float,
+) -> None:
+    """Send every request of INPUT (OpenAI Batch API JSONL, or plain bodies) that has no
+    answer in OUTPUT yet, at the provider's limits. Run it again to resume: answered ids are
+    never sent twice. Ctrl-C stops sending and lets what is in flight finish."""
+    api_key = os.environ.get(api_key_env) or None
+    try:
+        result = asyncio.run(
+            _run(
+                input,
+                output,
+                base_url=base_url,
+                api_key=api_key,
+                rpm=rpm,
+                tpm=tpm,
+                concurrency=concurrency or "auto",
+                retry_failed=retry_failed,
+                max_failures=max_failures,
+                dedup=not no_dedup,
+                progress_every=progress_every,
+            )
+        )
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        raise Interrupted("stopped: run the same command again to resume") from None
+    click.echo(result.summary(), err=True)
+    if result.failed or result.malformed:
+        click.echo(f"failures are listed in {result.failed_path}", err=True)
+    if result.stopped == "interrupted":
+        raise Interrupted("interrupted: run the same command again to resume")
+    sys.exit(0 if result.succeeded else 1)
+
+
+async def _run(input: Path, output: Path, **options: object) -> BatchResult:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def interrupt() -> None:
+        # The next Ctrl-C raises KeyboardInterrupt: a stop at once, the journal consistent.
+        loop.remove_signal_handler(signal.SIGINT)
+        click.echo(
+            "stopping: finishing the requests in flight (Ctrl-C again to stop now)", err=True
+        )
+        stop.set()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+
+    def notice(message: str) -> None:
+        click.echo(message, err=True)
+
+    try:
+        return await run_batch(
+            input,
+            output,
+            progress=_echo_progress,
+            notice=notice,
+            stop_event=stop,
+            **options,  # type: ignore[arg-type]
+        )
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
