@@ -259,3 +259,37 @@ async def test_a_lost_journal_is_rebuilt_from_the_output(tmp_path: Path) -> None
         assert third.skipped_already_done == 6
         assert sim.metrics().total_requests == 6
     assert len(output_ids(out)) == 6
+
+
+async def test_runners_given_a_redis_url_share_their_limits_there(
+    tmp_path: Path, redis_url: str
+) -> None:
+    import redis
+
+    first = write_chat_input(tmp_path / "a.jsonl", 10)
+    second = write_chat_input(tmp_path / "b.jsonl", 10)
+    async with SimServer(SimConfig()) as sim:
+        results = await asyncio.gather(
+            sluice.batch.run(first, tmp_path / "a.out.jsonl", base_url=sim.base_url,
+                             rpm=6000, shared=redis_url),
+            sluice.batch.run(second, tmp_path / "b.out.jsonl", base_url=sim.base_url,
+                             rpm=6000, shared=redis_url),
+        )  # fmt: skip
+    assert [result.done for result in results] == [10, 10]
+    client = redis.Redis.from_url(redis_url)
+    try:
+        # One gate's state for both runners: the client's gate is named after the host.
+        keys = {key.decode() for key in client.keys("{sluice:llm:*")}
+    finally:
+        client.close()
+    assert len({key.split("}")[0] for key in keys}) == 1
+    assert any(key.endswith("}") for key in keys)  # the state hash: its rate was booked
+
+
+def test_a_client_and_a_shared_url_are_not_given_together(tmp_path: Path) -> None:
+    from sluice.llm import Client
+
+    source = write_chat_input(tmp_path / "in.jsonl", 1)
+    client = Client("http://127.0.0.1:9/v1")
+    with pytest.raises(sluice.ConfigError, match="shared"):
+        sluice.batch.run_sync(source, tmp_path / "out.jsonl", client=client, shared="redis://x")

@@ -61,6 +61,7 @@ async def run(
     progress_every: float = 5.0,
     notice: Callable[[str], None] | None = None,
     stop_event: asyncio.Event | None = None,
+    shared: str | None = None,
 ) -> BatchResult:
     """Send every request of ``input`` that has no answer in ``output`` yet.
 
@@ -87,6 +88,8 @@ async def run(
             line repaired); default: the ``sluice.batch`` logger.
         stop_event: set it to stop sending; requests in flight finish and the journal is
             left ready to resume.
+        shared: a Redis URL: every runner on it sending to the same base URL shares the
+            limits (rate, concurrency, breaker, cooldown after a 429).
 
     Raises:
         ConfigError: bad arguments, one custom_id with two different bodies, or an input
@@ -110,6 +113,7 @@ async def run(
         progress_every=progress_every,
         notice=notice,
         stop_event=stop_event,
+        shared=shared,
     )
     return await run_batch(options)
 

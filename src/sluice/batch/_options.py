@@ -76,6 +76,7 @@ class BatchOptions:
     progress_every: float
     notice: Callable[[str], None]
     stop_event: asyncio.Event | None
+    shared: str | None
 
     @classmethod
     def make(
@@ -97,16 +98,17 @@ class BatchOptions:
         progress_every: float = 5.0,
         notice: Callable[[str], None] | None = None,
         stop_event: asyncio.Event | None = None,
+        shared: str | None = None,
     ) -> BatchOptions:
         if (base_url is None) == (client is None):
             raise ConfigError(
                 "run(...) needs base_url='http://host/v1' (or client=sluice.llm.Client(...)), "
                 "one of them"
             )
-        if client is not None and (rpm or tpm or concurrency not in ("auto", None)):
+        if client is not None and (rpm or tpm or shared or concurrency not in ("auto", None)):
             raise ConfigError(
-                "run(client=...) was given with rpm/tpm/concurrency: configure the client's "
-                "gate instead, or pass base_url= and the limits"
+                "run(client=...) was given with rpm/tpm/concurrency/shared: configure the "
+                "client's gate instead, or pass base_url= and the limits"
             )
         _positive("rpm", rpm)
         _positive("tpm", tpm)
@@ -147,6 +149,7 @@ class BatchOptions:
             progress_every=progress_every,
             notice=notice or logger.warning,
             stop_event=stop_event,
+            shared=shared,
         )
 
     def make_client(self, stopped: Callable[[], bool], on_wire: set[asyncio.Task[Any]]) -> Client:
@@ -157,6 +160,7 @@ class BatchOptions:
         concurrency = self.concurrency or Adaptive(max=self.window, initial=min(16, self.window))
         inner = AiohttpTransport(max_connections=self.window)
         transport = StoppableTransport(inner, stopped, on_wire)
+        # With `shared`, every runner on the same Redis and base URL shares the limits.
         if self.rpm or self.tpm:
             return Client(
                 self.base_url,
@@ -165,6 +169,7 @@ class BatchOptions:
                 rate=Rate(rpm=self.rpm, tpm=self.tpm),
                 max_connections=self.window,
                 transport=transport,
+                shared=self.shared,
             )
         return Client(
             self.base_url,
@@ -172,4 +177,5 @@ class BatchOptions:
             concurrency=concurrency,
             max_connections=self.window,
             transport=transport,
+            shared=self.shared,
         )

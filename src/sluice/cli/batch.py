@@ -69,6 +69,12 @@ def _echo_progress(progress: Progress) -> None:
 )
 @click.option("--no-dedup", is_flag=True, help="Send repeated bodies once per custom_id.")
 @click.option(
+    "--shared",
+    metavar="REDIS_URL",
+    help="Share the limits with every runner on this Redis sending to the same base URL "
+    "(needs aiosluice[redis]).",
+)
+@click.option(
     "--progress-every",
     type=DURATION,
     default=5.0,
@@ -86,6 +92,7 @@ def run(
     retry_failed: bool,
     max_failures: str | None,
     no_dedup: bool,
+    shared: str | None,
     progress_every: float,
 ) -> None:
     """Send every request of INPUT (OpenAI Batch API JSONL, or plain bodies) that has no
@@ -106,6 +113,7 @@ def run(
                 max_failures=max_failures,
                 dedup=not no_dedup,
                 progress_every=progress_every,
+                shared=shared,
             )
         )
     except ConfigError as exc:

@@ -17,6 +17,7 @@ from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from .. import Adaptive, Breaker, Concurrency, ConfigError, Gate, Rate, Retry, Timeout, run_sync
+from .._core.state import StateStore
 from .._validate import check_int_at_least
 from ..openai import MAX_EVENT_SIZE, encode_json, split_credentials
 from ..openai._fast import builder
@@ -66,6 +67,7 @@ class ClientBase:
         token_estimator: TokenEstimator | None = None,
         max_event_size: int = MAX_EVENT_SIZE,
         name: str | None = None,
+        shared: str | StateStore | None = None,
     ) -> None:
         public, user, password = split_credentials(check_base_url(base_url))
         self._display_url = public
@@ -84,6 +86,8 @@ class ClientBase:
         settings: dict[str, object] = {"concurrency": concurrency, "rate": rate}
         settings.update(retry=retry, timeout=timeout, breaker=breaker)
         given = [key for key, value in settings.items() if value is not UNSET]
+        if shared is not None:
+            given.append("shared")
         if gate is not None:
             if given:
                 raise ConfigError(
@@ -96,7 +100,8 @@ class ClientBase:
         else:
             gate_name = name or f"llm:{urlsplit(public).netloc}"
             args = (concurrency, rate, retry, timeout, breaker)
-            self._gate, self._owns_gate = build_gate(gate_name, max_connections, *args), True
+            gate_made = build_gate(gate_name, max_connections, *args, shared=shared)
+            self._gate, self._owns_gate = gate_made, True
         self._transport: Transport = (
             AiohttpTransport(max_connections=max_connections) if transport is None else transport
         )

@@ -83,6 +83,9 @@ class Client(ClientBase):
         max_event_size: bytes one event of a streamed answer may hold (default 16 MiB);
             a larger one fails the stream with `ResponseTooLargeError`.
         name: the gate's name; default ``llm:<host>``.
+        shared: share the gate's limits (rate, concurrency, breaker, cooldown) with every
+            process that builds a client of the same ``name``: a Redis URL or a
+            `sluice.stores.RedisState` (see `sluice.Gate`); not with ``gate=``.
     """
 
     # ------------------------------------------------------------------ calls

@@ -21,6 +21,7 @@ from typing import Final, Literal, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 from .. import Adaptive, Breaker, Concurrency, ConfigError, Gate, Rate, Retry, Timeout
+from .._core.state import StateStore
 from ..openai import basic_authorization, public_url
 from ..policies.breaker import counts_as_failure
 from ._errors import RateLimitError, StreamInterrupted
@@ -79,8 +80,11 @@ def build_gate(
     retry: Retry | int | Unset | None,
     timeout: Timeout | float | Unset | None,
     breaker: Breaker | Unset | None,
+    *,
+    shared: str | StateStore | None = None,
 ) -> Gate:
-    """A gate from the client's keyword arguments; the unset ones take the defaults above."""
+    """A gate from the client's keyword arguments; the unset ones take the defaults above.
+    ``shared``: where the gate shares its limits with other processes (see `sluice.Gate`)."""
     return Gate(
         name,
         concurrency=max_connections if concurrency is UNSET else concurrency,
@@ -88,6 +92,7 @@ def build_gate(
         retry=DEFAULT_RETRY if retry is UNSET else retry,
         timeout=DEFAULT_TIMEOUT if timeout is UNSET else timeout,
         breaker=DEFAULT_BREAKER if breaker is UNSET else breaker,
+        shared=shared,
     )
 
 
