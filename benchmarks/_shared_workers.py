@@ -77,6 +77,21 @@ async def _until(at: float) -> None:
     await asyncio.sleep(max(0.0, at - time.monotonic()))
 
 
+async def decide(gate: sluice.Gate, callers: int, end: float) -> int:
+    """Decisions ``callers`` coroutines make calling ``gate.run(noop)`` back to back until
+    ``end`` (monotonic time)."""
+    done = 0
+
+    async def caller() -> None:
+        nonlocal done
+        while time.monotonic() < end:
+            await gate.run(noop)
+            done += 1
+
+    await asyncio.gather(*(caller() for _ in range(callers)))
+    return done
+
+
 def decisions(job: dict[str, Any], ready: Any, go: Any, start: Any) -> None:
     """Admit ``gate.run(noop)`` from ``callers`` coroutines for ``seconds``; count them."""
 
@@ -92,16 +107,7 @@ def decisions(job: dict[str, Any], ready: Any, go: Any, start: Any) -> None:
         await gate.run(noop)  # connects, loads the scripts
         at = _wait_start(ready, go, start)
         await _until(at)
-        end = at + job["seconds"]
-        done = 0
-
-        async def caller() -> None:
-            nonlocal done
-            while time.monotonic() < end:
-                await gate.run(noop)
-                done += 1
-
-        await asyncio.gather(*(caller() for _ in range(job["callers"])))
+        done = await decide(gate, job["callers"], at + job["seconds"])
         elapsed = time.monotonic() - at
         stats = gate.statistics().shared
         await gate.aclose()

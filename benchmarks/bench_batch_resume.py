@@ -4,7 +4,8 @@ Builds an input of N chat requests, a journal recording all N as done and an out
 journal fully covers (as a run leaves them: each done row with the digest of its input
 line), then times ``sluice.batch.run`` on them: reading the journal, reading
 the input twice (the fingerprint check, then the pass that skips the done ids) and finding
-nothing to send. Also times the journal load on its own.
+nothing to send. Also times the journal load on its own, and, as the same-run baseline, the
+floor of any resume: reading the input once and hashing each line into a set.
 
     python benchmarks/bench_batch_resume.py            # N = 1,000,000
     python benchmarks/bench_batch_resume.py -n 100000
@@ -72,6 +73,13 @@ def main() -> None:
         assert result.sent == 0, result
         assert result.skipped_already_done == args.count, result
         print(f"   whole resume (nothing left to send): {elapsed:.2f} s")
+        started = time.perf_counter()
+        with open(source, "rb") as file:
+            lines = {hash(line) for line in file}
+        floor = time.perf_counter() - started
+        del lines
+        print(f"   baseline, the input read once into a set of line hashes: {floor:.2f} s")
+        print(f"   resume / baseline: {elapsed / floor:.1f}x")
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ from _common import header, median, table
 from _shared_budget import budget
 from _shared_workers import (
     WORKERS,
+    decide,
     decisions,
     evalsha_calls,
     forget,
@@ -134,19 +135,10 @@ async def latency(url: str, rounds: int, calls: int) -> None:
 
 
 # ---------------------------------------------------------------- 2. decisions per second
-async def decide(gate: sluice.Gate, seconds: float) -> tuple[int, float]:
+async def timed_decisions(gate: sluice.Gate, seconds: float) -> tuple[int, float]:
     """Decisions made by CALLERS coroutines in about ``seconds``, and the seconds taken."""
-    end = time.monotonic() + seconds
-    done = 0
-
-    async def caller() -> None:
-        nonlocal done
-        while time.monotonic() < end:
-            await gate.run(noop)
-            done += 1
-
     began = time.monotonic()
-    await asyncio.gather(*(caller() for _ in range(CALLERS)))
+    done = await decide(gate, CALLERS, began + seconds)
     return done, time.monotonic() - began
 
 
@@ -180,10 +172,10 @@ async def one_process(url: str, seconds: float, rounds: int) -> list[list[str]]:
     calls = made = 0
     for _ in range(rounds):
         rates["bare"].append(await bare_evalsha(url, seconds))
-        done, took = await decide(local, seconds)
+        done, took = await timed_decisions(local, seconds)
         rates["local"].append(done / took)
         before = evalsha_calls(url)
-        done, took = await decide(shared, seconds)
+        done, took = await timed_decisions(shared, seconds)
         calls += evalsha_calls(url) - before
         made += done
         rates["shared"].append(done / took)

@@ -152,10 +152,9 @@ class Rag:
         return {gate.name: _plain(gate.statistics()) for gate in self.gates}
 
     async def aclose(self) -> None:
-        await self.llm.aclose()
+        await self.llm.aclose()  # its connections: the client closes only a gate it made
         for gate in self.gates:
-            if gate is not self.llm_gate:
-                await gate.aclose()
+            await gate.aclose()
 
 
 def _plain(value: Any) -> Any:

@@ -13,6 +13,7 @@ a claim is ``{namespace}#claim:{key}``, set only if absent and expiring after ``
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 import os
@@ -21,7 +22,6 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, TypeVar
 
 from .._errors import ConfigError
-from .._executors.pending import job_finished, job_started
 from .._validate import check_int_at_least, check_optional_positive, check_positive
 from ._redis_connect import RedisConnections
 
@@ -222,20 +222,19 @@ class RedisStore:
         return self._connections.client()
 
     async def _run(self, what: str, command: Awaitable[R]) -> R:
-        """Await one command, at most ``timeout`` seconds."""
-        # Counted as real work in progress: a virtual-time loop then waits for the server's
-        # answer in real time instead of jumping its clock to the timeout.
-        job_started()
+        """Await one command in its turn at the connections, at most ``timeout`` seconds."""
         try:
-            # This bounds the whole command (waiting for a pooled connection, the client's
-            # own retries, a server that accepts bytes but answers nothing, as under CLIENT
-            # PAUSE); the pool itself bounds only connecting.
-            async with asyncio.timeout(self.timeout):
-                return await command
+            async with self._connections.slot():
+                # This bounds the whole command (the client's own retries, a server that
+                # accepts bytes but answers nothing, as under CLIENT PAUSE); the pool itself
+                # bounds only connecting.
+                async with asyncio.timeout(self.timeout):
+                    return await command
         except self._timeouts as exc:
             raise TimeoutError(f"{self!r}: {what} got no answer within {self.timeout:g}s") from exc
         finally:
-            job_finished()
+            if inspect.iscoroutine(command):
+                command.close()  # never awaited when the wait for a turn was cut short
 
     def _skipped(self, key: str, size: int) -> None:
         self._oversize += 1

@@ -3,7 +3,7 @@
 redis-py's asyncio connections belong to the loop that opened them, and its default pool
 raises ``MaxConnectionsError`` once more commands are in flight than it has connections; so
 each loop gets its own `BlockingConnectionPool`, where a command past the cap waits for a
-connection instead of failing, and `turn` lets callers past the cap wait in arrival order.
+connection instead of failing, and `slot` lets callers past the cap wait in arrival order.
 Connecting is bounded by ``timeout`` here; each command is bounded by its caller, with the
 same ``timeout`` around the whole of it: a Redis that stops answering costs a caller that
 long, never more.
@@ -24,12 +24,13 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ConfigError
+from .._executors.pending import job_finished, job_started
 from .._validate import check_int_at_least, check_positive
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["RedisConnections", "import_redis", "redacted"]
+__all__ = ["RedisConnections", "Slot", "import_redis", "redacted"]
 
 _SCHEMES = ("redis", "rediss", "unix")
 
@@ -54,6 +55,23 @@ def redacted(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+class Slot:
+    """One loop's turns at its connections (see `RedisConnections.slot`)."""
+
+    __slots__ = ("_turns",)
+
+    def __init__(self, turns: asyncio.Semaphore) -> None:
+        self._turns = turns
+
+    async def __aenter__(self) -> None:
+        await self._turns.acquire()
+        job_started()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        job_finished()
+        self._turns.release()
 
 
 def check_url(owner: str, url: object) -> str:
@@ -98,20 +116,22 @@ class RedisConnections:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = (
             weakref.WeakKeyDictionary()
         )
-        self._turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Slot] = (
             weakref.WeakKeyDictionary()
         )
 
-    def turn(self) -> asyncio.Semaphore:
-        """Held around each command: at most ``max_connections`` at once on this loop, served
-        in arrival order. The pool would make callers past the cap wait too, but not in
-        order, so under load one caller could wait past ``timeout`` for a connection of a
-        healthy server; waiting here is not counted against the server."""
+    def slot(self) -> Slot:
+        """Held around each command (``async with connections.slot():``): at most
+        ``max_connections`` at once on this loop, served in arrival order, each counted as
+        real work in progress (a virtual-time loop then waits for the server in real time
+        instead of jumping its clock to a timeout). The pool would make callers past the cap
+        wait too, but not in order, so under load one caller could wait past ``timeout`` for
+        a connection of a healthy server; waiting here is not counted against the server."""
         loop = asyncio.get_running_loop()
-        turn = self._turns.get(loop)
-        if turn is None:
-            turn = self._turns[loop] = asyncio.Semaphore(self.max_connections)
-        return turn
+        slot = self._slots.get(loop)
+        if slot is None:
+            slot = self._slots[loop] = Slot(asyncio.Semaphore(self.max_connections))
+        return slot
 
     @property
     def where(self) -> str:
@@ -130,7 +150,7 @@ class RedisConnections:
                 self.url,
                 max_connections=self.max_connections,
                 # No timer on the wait for a connection: callers either take turns before
-                # the pool (`turn`), never more at once than it has connections, or bound
+                # the pool (`slot`), never more at once than it has connections, or bound
                 # the whole command with a timeout of their own.
                 timeout=None,
                 # No socket timeout (redis-py's default is 5 s): each command runs under an

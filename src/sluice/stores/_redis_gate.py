@@ -34,7 +34,6 @@ from .._core.state import (
     StateStatistics,
     StoreUnavailable,
 )
-from .._executors.pending import job_finished, job_started
 from .._stages.signals import reported
 from ..policies.adaptive import Adaptive
 from ..policies.breaker import BreakerStateName, BreakerStatistics
@@ -44,7 +43,7 @@ from ._local import LocalState
 from ._redis_admission import SharedAdmission
 from ._redis_budget import SharedBudget
 from ._redis_connect import RedisConnections
-from ._redis_outbox import Link, Outbox
+from ._redis_outbox import Link, Op, Outbox
 from ._redis_scripts import (
     ADMIT,
     OUTCOMES,
@@ -151,13 +150,13 @@ class SharedState:
             self.admission.released(len(releases))
         return reply
 
-    async def _send(self, ops: list[Any]) -> None:
+    async def _send(self, batch: list[Op]) -> None:
         budget = self.retry_budget
+        ops = [part for op in batch for part in op]
         sent = 0
         if budget is not None:
-            # The budget's changes in this batch ("b" is an operation, never an argument).
-            sent = sum(ops[i + 1] for i, part in enumerate(ops) if part == "b")
-            ops = [*ops, "b", 0]  # every exchange brings the shared balance back
+            sent = sum(int(op[1]) for op in batch if op[0] == "b")  # the budget's changes
+            ops += ["b", 0]  # every exchange brings the shared balance back
         reply = await self._exchange(OUTCOMES, [*self._header, *ops])
         self._view = reply
         self._view_at = time.monotonic()
@@ -179,14 +178,11 @@ class SharedState:
         store = self._store
         connections = store.connections
         outages = self.link.outages
-        async with connections.turn():
+        async with connections.slot():
             if admitting and self.link.outages != outages:
                 # Redis stopped answering while this admission waited for its turn: it
                 # goes to the fallback at once instead of timing out too.
                 raise StoreUnavailable(f"{self.link.where} is unreachable")
-            # Counted as real work in progress: a virtual-time loop (sluice.testing) then
-            # waits for the server in real time instead of jumping its clock to the timeout.
-            job_started()
             keys = self._keys[:3] if admitting else self._keys
             try:
                 async with asyncio.timeout(store.timeout):
@@ -202,8 +198,6 @@ class SharedState:
                 # Connection refused or reset, a server that says it is busy or loading: all
                 # mean the same here, the shared state cannot decide now.
                 raise self.link.failed(str(exc) or type(exc).__name__) from exc
-            finally:
-                job_finished()
         self.link.answered()
         return reply
 

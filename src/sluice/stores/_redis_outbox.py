@@ -13,7 +13,7 @@ fast (no I/O) until ``retry_every`` has passed, then one attempt probes again.
 
     outbox = Outbox(send=exchange, renew_every=5.0, link=link)
     outbox.add("o", ticket, 0)          # a success, for the breaker's window
-    outbox.hold(lease); outbox.release(lease)
+    outbox.hold(lease); outbox.release(lease)     # renewed, then given back
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from .._core.state import StoreUnavailable
 
-__all__ = ["Link", "Outbox"]
+__all__ = ["Link", "Op", "Outbox"]
 
 logger = logging.getLogger("sluice")
 
@@ -92,7 +91,7 @@ class Outbox:
     def __init__(
         self,
         *,
-        send: Callable[[list[Any]], Awaitable[None]],
+        send: Callable[[list[Op]], Awaitable[None]],
         link: Link,
         renew_every: float,
         on_released: Callable[[int], None] | None = None,
@@ -102,6 +101,9 @@ class Outbox:
         self._link = link
         self._renew_every = renew_every
         self._ops: list[Op] = []
+        # Releases apart from the other outcomes: an admission takes them with it (one list
+        # swap on the hot path), and they are kept through an outage.
+        self._releases: list[str] = []
         self._held: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
@@ -131,23 +133,22 @@ class Outbox:
     def take_releases(self, most: int = 64) -> list[str]:
         """Take (up to ``most``) releases not sent yet, for an admission to carry; what the
         admission could not deliver comes back through `requeue`."""
-        ops = self._ops
-        if not ops:
+        releases = self._releases
+        if not releases:
             return []
-        taken = [str(op[1]) for op in ops if op[0] == "r"][:most]
-        if taken:
-            gone = set(taken)
-            self._ops = [op for op in ops if not (op[0] == "r" and op[1] in gone)]
+        taken, self._releases = releases[:most], releases[most:]
         return taken
 
     def requeue(self, releases: list[str]) -> None:
         """Releases an admission took but could not deliver: sent with the next batch."""
-        for lease in releases:
-            self.add("r", lease)
+        if releases:
+            self._releases[:0] = releases
+            self._kick()
 
     def release(self, lease: str) -> None:
         self._held.discard(lease)
-        self.add("r", lease)
+        self._releases.append(lease)
+        self._kick()
 
     def _kick(self) -> None:
         try:
@@ -164,8 +165,8 @@ class Outbox:
     async def _run(self) -> None:
         wake = self._wake
         assert wake is not None
-        while self._ops or self._held:
-            if not self._ops:
+        while self._ops or self._releases or self._held:
+            if not (self._ops or self._releases):
                 wake.clear()
                 due = self._renewed_at + self._renew_every - time.monotonic()
                 if due > 0:
@@ -179,28 +180,29 @@ class Outbox:
     async def flush(self) -> None:
         """Send what is queued (and the renewals that are due) in one round trip."""
         batch, self._ops = self._ops, []
+        releases, self._releases = self._releases, []
+        batch.extend(("r", lease) for lease in releases)
         now = time.monotonic()
         if self._held and now - self._renewed_at >= self._renew_every:
             self._renewed_at = now
             batch.extend(("w", lease) for lease in self._held)
         if not batch:
             return
-        flat = [part for op in batch for part in op]
         try:
-            await self._send(flat)
+            await self._send(batch)
         except StoreUnavailable:
             # Releases are kept (their leases would otherwise wait out their expiry), and so
             # are the retry budget's changes (counts, whenever they arrive); the other
             # outcomes belong to admissions made before the outage and are dropped.
-            kept = [op for op in batch if op[0] in ("r", "b")]
-            self.dropped += len(batch) - len(kept)
+            kept = [op for op in batch if op[0] == "b"]
+            self.dropped += len(batch) - len(kept) - len(releases)
             self._ops[:0] = kept
+            self._releases[:0] = releases
             self._renewed_at = -math.inf
             return
         self.sent += 1
-        released = sum(1 for op in batch if op[0] == "r")
-        if released and self._on_released is not None:
-            self._on_released(released)  # only now can another caller take them
+        if releases and self._on_released is not None:
+            self._on_released(len(releases))  # only now can another caller take them
 
     async def aclose(self, within: float) -> None:
         """Send what is left (within ``within`` seconds) and stop the task."""
@@ -210,7 +212,7 @@ class Outbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._held.clear()
-        if self._ops:
+        if self._ops or self._releases:
             with contextlib.suppress(TimeoutError, StoreUnavailable):
                 async with asyncio.timeout(within):
                     await self.flush()
