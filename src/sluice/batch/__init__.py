@@ -35,9 +35,11 @@ from ._options import BatchOptions, parse_max_failures
 from ._prices import BUILTIN_PRICES, Price, PricesSource
 from ._result import BatchResult, Progress
 from ._runner import run_batch
+from ._spend import DEFAULT_OUTPUT_TOKENS
 
 __all__ = [
     "BUILTIN_PRICES",
+    "DEFAULT_OUTPUT_TOKENS",
     "ENDPOINTS",
     "BatchResult",
     "Estimate",

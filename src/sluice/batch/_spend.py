@@ -2,16 +2,19 @@
 requests in flight may cost, and the ``--max-cost`` cap.
 
 Before a request is sent, its cost is reserved from an estimate: its prompt (the client's
-token estimate) plus the most it may write (``max_completion_tokens`` or ``max_tokens``,
-times ``n``; without either, the longest answer seen so far in the run, and
-`DEFAULT_OUTPUT_TOKENS` before the first). A request whose reservation would take spent plus
-reserved money past the cap is not sent, and the run stops sending; the requests in flight
-finish. When an answer arrives its reservation is replaced by what its ``usage`` says it
-cost. A failed request costs nothing when the server answered with an error status, and its
-reservation when it did not answer (a timeout, a lost connection: the work may have been
-done and billed).
+token estimate, counted `PROMPT_MARGIN` high) plus the most it may write
+(``max_completion_tokens`` or ``max_tokens``, times ``n``; without either, the longest answer
+seen so far in the run, and `DEFAULT_OUTPUT_TOKENS` before the first). A request whose
+reservation would take spent plus reserved money past the cap is not sent, and the run stops
+sending; the requests in flight finish. The cap holds as far as the estimates do: a prompt
+that takes more tokens than estimated (four characters a token undercounts code and many
+languages, unless tiktoken is installed) can take a run past it by that difference for the
+requests in flight. When an answer arrives its reservation is replaced by what its ``usage``
+says it cost. A failed request costs nothing when the server answered with an error status,
+and its reservation when it did not answer (a timeout, a lost connection: the work may have
+been done and billed).
 
-    spending = Spending(PriceTable.load(), cap=5.0)
+    spending = Spending.start(PriceTable.load(), cap=5.0, models={"gpt-4o-mini"})
     reservation = spending.reserve(request)        # None: the cap would be crossed
     spending.settle(request, reservation, result.usage)
 """
@@ -26,10 +29,13 @@ from ..llm import Usage, estimate_tokens
 from ._input import Request
 from ._prices import Price, PriceTable
 
-__all__ = ["DEFAULT_OUTPUT_TOKENS", "Spending", "output_bound", "split_estimate"]
+__all__ = ["DEFAULT_OUTPUT_TOKENS", "PROMPT_MARGIN", "Spending", "output_bound", "split_estimate"]
 
 DEFAULT_OUTPUT_TOKENS = 1000
 """Output tokens assumed for a request without ``max_tokens`` until a longer answer is seen."""
+
+PROMPT_MARGIN = 1.25
+"""The prompt estimate is multiplied by this for a reservation: a cap errs on the safe side."""
 
 _EMBEDDINGS = "/v1/embeddings"
 
@@ -104,7 +110,7 @@ class Spending:
         input_tokens, bound = split_estimate(request)
         if bound is None:
             bound = max(self.longest_output, DEFAULT_OUTPUT_TOKENS)
-        reservation = price.cost(input_tokens, bound)
+        reservation = price.cost(input_tokens * PROMPT_MARGIN, bound)
         if self.spent + self.reserved + reservation > self.cap:
             return None
         self.reserved += reservation
