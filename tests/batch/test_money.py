@@ -142,7 +142,7 @@ async def test_progress_reports_tokens_money_eta_and_limits(tmp_path: Path) -> N
     assert all(p.eta_seconds is None or p.eta_seconds > 0 for p in middle)
     assert all(p.projected_usd is None or p.projected_usd >= p.spent_usd for p in middle)  # type: ignore[operator]
     assert "tok/min" in last.line()
-    assert f"${last.spent_usd:.2f}" in last.line()
+    assert f"${last.spent_usd:.4f}" in last.line()
 
 
 def test_the_command_takes_max_cost_prices_and_dry_run(tmp_path: Path) -> None:

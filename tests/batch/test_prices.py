@@ -150,5 +150,5 @@ def test_the_progress_line_shows_what_is_known() -> None:
                     spent_usd=0.5, projected_usd=1.75, eta_seconds=125.0,
                     limits="rpm 60")  # fmt: skip
     line = full.line()
-    for part in ("done 3/10", "1500 tok/min", "$0.50 of ~$1.75", "ETA 2m05s", "[rpm 60]"):
+    for part in ("done 3/10", "1500 tok/min", "$0.5000 of ~$1.7500", "ETA 2m05s", "[rpm 60]"):
         assert part in line

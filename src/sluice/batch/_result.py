@@ -65,14 +65,18 @@ class Progress:
             f"{self.tokens_per_minute:.0f} tok/min",
         ]
         if self.spent_usd is not None:
-            projected = "" if self.projected_usd is None else f" of ~${self.projected_usd:.2f}"
-            parts.append(f"${self.spent_usd:.2f}{projected}")
+            projected = "" if self.projected_usd is None else f" of ~{_usd(self.projected_usd)}"
+            parts.append(f"{_usd(self.spent_usd)}{projected}")
         if self.eta_seconds is not None:
             parts.append(f"ETA {_duration(self.eta_seconds)}")
         parts.append(f"{self.elapsed:.0f} s")
         if self.limits:
             parts.append(f"[{self.limits}]")
         return "  ".join(parts)
+
+
+def _usd(amount: float) -> str:
+    return f"${amount:.2f}" if amount >= 10 else f"${amount:.4f}"
 
 
 def _duration(seconds: float) -> str:
