@@ -11,6 +11,7 @@ import sluice
 from sluice import Adaptive, Gate, Rate
 from sluice.batch._input import Request, parse_line
 from sluice.batch._meter import Recent, limits_text
+from sluice.batch._options import BatchOptions
 from sluice.batch._prices import BUILTIN_PRICES, Price, PriceTable
 from sluice.batch._result import Progress
 from sluice.batch._spend import PROMPT_MARGIN, Spending, output_bound, split_estimate
@@ -152,3 +153,14 @@ def test_the_progress_line_shows_what_is_known() -> None:
     line = full.line()
     for part in ("done 3/10", "1500 tok/min", "$0.5000 of ~$1.7500", "ETA 2m05s", "[rpm 60]"):
         assert part in line
+
+
+def test_bad_money_arguments_say_what_to_do(tmp_path: Path) -> None:
+    url = "http://127.0.0.1:9/v1"
+    for cap in (0, -1.0, float("inf"), "5", True):
+        with pytest.raises(sluice.ConfigError, match="max_cost must be a number of USD > 0"):
+            BatchOptions.make("in.jsonl", "out.jsonl", base_url=url, max_cost=cap)  # type: ignore[arg-type]
+    with pytest.raises(sluice.ConfigError, match="prices must be the path"):
+        BatchOptions.make("in.jsonl", "out.jsonl", base_url=url, prices=3)  # type: ignore[arg-type]
+    options = BatchOptions.make("in.jsonl", "out.jsonl", base_url=url, max_cost=2)
+    assert options.max_cost == 2.0

@@ -47,7 +47,7 @@ class Recent:
 def limits_text(stats: GateStatistics) -> str:
     """The gate's limits now: request and token rates (set or learned from the server's
     headers), the concurrency limit and why the adaptive one last changed, an open breaker, a
-    pause the server asked for."""
+    pause the server asked for, limits shared through a store (and whether it is reachable)."""
     parts = []
     rate = stats.rate
     if rate is not None:
@@ -66,4 +66,6 @@ def limits_text(stats: GateStatistics) -> str:
         parts.append(f"breaker {state}")
     if stats.paused_for > 0:
         parts.append(f"paused {stats.paused_for:.0f} s (server asked)")
+    if stats.shared is not None:
+        parts.append("shared" if stats.shared.reachable else "shared store unreachable")
     return ", ".join(parts)

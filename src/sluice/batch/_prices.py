@@ -99,8 +99,13 @@ class PriceTable:
         if source is not None:
             if isinstance(source, Mapping):
                 prices.update(parse_prices(source, "prices"))
-            else:
+            elif isinstance(source, str | Path):
                 prices.update(read_prices(Path(source)))
+            else:
+                raise ConfigError(
+                    "prices must be the path of a JSON or TOML file, or a mapping "
+                    f"{{model: {{'input': usd_per_1M, 'output': usd_per_1M}}}}, got {source!r}"
+                )
         return cls(prices)
 
     def find(self, model: str) -> Price | None:
