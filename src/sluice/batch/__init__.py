@@ -14,6 +14,10 @@ length, anything not retryable once the gate's retries are spent) go to
     print(result.summary())
     result = sluice.batch.run_sync("requests.jsonl", "answers.jsonl", base_url=url)  # sync
 
+``max_cost=`` stops sending before the spending (from the answers' usage, prices from a
+built-in table or ``prices=``) could pass a sum; ``dry_run=True`` sends nothing and says what
+a run would send and cost.
+
 From the shell: ``sluice run requests.jsonl --base-url URL --output answers.jsonl``.
 """
 
@@ -25,15 +29,22 @@ from pathlib import Path
 
 from .. import run_sync as _run_sync
 from ..llm import Client
+from ._estimate import Estimate
 from ._input import ENDPOINTS, Malformed, Request, read_input
 from ._options import BatchOptions, parse_max_failures
+from ._prices import BUILTIN_PRICES, Price, PricesSource
 from ._result import BatchResult, Progress
 from ._runner import run_batch
+from ._spend import DEFAULT_OUTPUT_TOKENS
 
 __all__ = [
+    "BUILTIN_PRICES",
+    "DEFAULT_OUTPUT_TOKENS",
     "ENDPOINTS",
     "BatchResult",
+    "Estimate",
     "Malformed",
+    "Price",
     "Progress",
     "Request",
     "parse_max_failures",
@@ -62,6 +73,9 @@ async def run(
     notice: Callable[[str], None] | None = None,
     stop_event: asyncio.Event | None = None,
     shared: str | None = None,
+    max_cost: float | None = None,
+    prices: PricesSource | None = None,
+    dry_run: bool = False,
 ) -> BatchResult:
     """Send every request of ``input`` that has no answer in ``output`` yet.
 
@@ -90,11 +104,19 @@ async def run(
             left ready to resume.
         shared: a Redis URL: every runner on it sending to the same base URL shares the
             limits (rate, concurrency, breaker, cooldown after a 429).
+        max_cost: USD this run may spend: no request is sent whose cost (estimated, with the
+            answers' usage settling it) could take the spending past it; the requests in flight
+            finish; ``stopped`` then starts with ``"max cost"``. Every model sent needs a price.
+        prices: a JSON or TOML file (or a mapping) of ``{"model": {"input": usd_per_1M,
+            "output": usd_per_1M}}`` over the built-in table (`BUILTIN_PRICES`).
+        dry_run: send nothing and write nothing: the result's ``estimate`` says what would
+            be sent (after resume and dedup), the tokens and the cost range.
 
     Raises:
-        ConfigError: bad arguments, one custom_id with two different bodies, or an input
-            that no longer matches the journal (start a new output, or delete the old
-            output and its journal).
+        ConfigError: bad arguments (a bad prices file, ``max_cost`` with a model that has
+            no price), one custom_id with two different bodies, or an input that no longer
+            matches the journal (start a new output, or delete the old output and its
+            journal).
     """
     options = BatchOptions.make(
         input,
@@ -114,6 +136,9 @@ async def run(
         notice=notice,
         stop_event=stop_event,
         shared=shared,
+        max_cost=max_cost,
+        prices=prices,
+        dry_run=dry_run,
     )
     return await run_batch(options)
 

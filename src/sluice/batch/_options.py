@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 from .. import Adaptive, ConfigError, Rate
 from ..llm import AiohttpTransport, Client
+from ._prices import PricesSource, PriceTable
 from ._result import Progress
 from ._stop import StoppableTransport
 
@@ -77,6 +79,9 @@ class BatchOptions:
     notice: Callable[[str], None]
     stop_event: asyncio.Event | None
     shared: str | None
+    max_cost: float | None
+    prices: PriceTable
+    dry_run: bool
 
     @classmethod
     def make(
@@ -99,6 +104,9 @@ class BatchOptions:
         notice: Callable[[str], None] | None = None,
         stop_event: asyncio.Event | None = None,
         shared: str | None = None,
+        max_cost: float | None = None,
+        prices: PricesSource | None = None,
+        dry_run: bool = False,
     ) -> BatchOptions:
         if (base_url is None) == (client is None):
             raise ConfigError(
@@ -113,6 +121,12 @@ class BatchOptions:
         _positive("rpm", rpm)
         _positive("tpm", tpm)
         _positive("progress_every", progress_every)
+        if max_cost is not None and (
+            isinstance(max_cost, bool)
+            or not isinstance(max_cost, int | float)
+            or not 0 < max_cost < math.inf
+        ):
+            raise ConfigError(f"max_cost must be a number of USD > 0 or None, got {max_cost!r}")
         if concurrency == "auto" or concurrency is None:
             fixed = None
         elif (
@@ -150,6 +164,9 @@ class BatchOptions:
             notice=notice or logger.warning,
             stop_event=stop_event,
             shared=shared,
+            max_cost=None if max_cost is None else float(max_cost),
+            prices=PriceTable.load(prices),
+            dry_run=dry_run,
         )
 
     def make_client(self, stopped: Callable[[], bool], on_wire: set[asyncio.Task[Any]]) -> Client:

@@ -20,7 +20,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FailedFile", "OutputFile", "failed_line", "output_line"]
+from .. import ConfigError
+
+__all__ = [
+    "FailedFile",
+    "OutputFile",
+    "custom_ids_after",
+    "failed_line",
+    "output_line",
+    "output_truncated",
+]
 
 _TAIL_CHUNK = 1 << 16
 
@@ -56,21 +65,7 @@ class OutputFile:
     def custom_ids_after(self, offset: int) -> list[tuple[str, int]]:
         """``(custom_id, end offset)`` of each line from byte ``offset`` on: lines a previous
         run wrote but had not journaled when it stopped."""
-        found: list[tuple[str, int]] = []
-        if offset >= self.size:
-            return found
-        with open(self.path, "rb") as file:
-            file.seek(offset)
-            position = offset
-            for raw in file:
-                position += len(raw)
-                try:
-                    custom_id = json.loads(raw)["custom_id"]
-                except (ValueError, KeyError, TypeError):
-                    continue  # not one of ours: left as it is
-                if isinstance(custom_id, str):
-                    found.append((custom_id, position))
-        return found
+        return custom_ids_after(self.path, offset) if offset < self.size else []
 
     def append(self, line: bytes) -> int:
         """Write one whole line; the offset at which it ends."""
@@ -133,3 +128,30 @@ class FailedFile:
     def close(self) -> None:
         if not self._file.closed:
             self._file.close()
+
+
+def custom_ids_after(path: Path, offset: int) -> list[tuple[str, int]]:
+    """``(custom_id, end offset)`` of each output line from byte ``offset`` on (a line that
+    is not one of ours, or torn, is passed over); reads the file without changing it."""
+    found: list[tuple[str, int]] = []
+    with open(path, "rb") as file:
+        file.seek(offset)
+        position = offset
+        for raw in file:
+            position += len(raw)
+            try:
+                custom_id = json.loads(raw)["custom_id"]
+            except (ValueError, KeyError, TypeError):
+                continue  # not one of ours: left as it is
+            if isinstance(custom_id, str):
+                found.append((custom_id, position))
+    return found
+
+
+def output_truncated(output: Path, size: int, journal: Path, offset: int) -> ConfigError:
+    """The error for an output shorter than its journal says it is."""
+    return ConfigError(
+        f"the output {output} holds {size} bytes but its journal {journal} records answers "
+        f"up to byte {offset}: the output was truncated or replaced. Restore it, or delete "
+        "the journal too to start over"
+    )

@@ -35,13 +35,15 @@ class Carried:
 
 @dataclass(slots=True)
 class Plan:
-    """The input checked, with what is left to do and what is not."""
+    """The input checked, with what is left to do and what is not (and the models the
+    requests left to send name)."""
 
     input_path: Path
     fingerprints: dict[str, bytes] = field(default_factory=dict)
     todo: array.array[int] = field(default_factory=lambda: array.array("Q"))
     todo_lines: array.array[int] = field(default_factory=lambda: array.array("Q"))
     carried: list[Carried] = field(default_factory=list)
+    models: set[str] = field(default_factory=set)
     lines: int = 0
     plain: int = 0
     malformed: int = 0
@@ -101,6 +103,9 @@ class Plan:
                 if failure is not None and not (retry_failed or failure.retryable):
                     plan.carried.append(Carried(custom_id, failure))
                     continue
+                model = entry.body.get("model")
+                if isinstance(model, str):
+                    plan.models.add(model)  # to check that each has a price
                 plan._add(start, number)
         return plan
 

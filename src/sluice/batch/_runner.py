@@ -22,14 +22,17 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .. import ConfigError, is_retryable
-from ..llm import Client, RawResult
+from .. import is_retryable
+from ..llm import APIStatusError, Client, RawResult
+from ._dry_run import dry_run
 from ._input import Malformed, Request
 from ._journal import Failure, Journal
+from ._meter import Recent, limits_text
 from ._options import BatchOptions
-from ._output import FailedFile, OutputFile, output_line
+from ._output import FailedFile, OutputFile, output_line, output_truncated
 from ._plan import Plan, check_input
 from ._result import BatchResult, Progress
+from ._spend import Spending
 from ._stop import NotSent
 
 __all__ = ["run_batch"]
@@ -41,17 +44,16 @@ _MIN_FINISHED_FOR_SHARE = 20
 
 async def run_batch(options: BatchOptions) -> BatchResult:
     """Run the batch described by ``options`` to its end (or until stopped)."""
+    if options.dry_run:
+        return await asyncio.to_thread(dry_run, options)
     input_path = check_input(options.input)
     journal = Journal(options.journal_path)
     state = await asyncio.to_thread(journal.load)
     output = OutputFile(options.output)
     try:
         if output.size < state.output_offset:
-            raise ConfigError(
-                f"the output {output.path} holds {output.size} bytes but its journal "
-                f"{options.journal_path} records answers up to byte {state.output_offset}: "
-                "the output was truncated or replaced. Restore it, or delete the journal too "
-                "to start over"
+            raise output_truncated(
+                options.output, output.size, options.journal_path, state.output_offset
             )
         # Lines a killed run wrote after the journal's last commit: done, journaled below.
         tail = output.custom_ids_after(state.output_offset)
@@ -63,6 +65,7 @@ async def run_batch(options: BatchOptions) -> BatchResult:
             options.journal_path,
             retry_failed=options.retry_failed,
         )
+        spending = Spending.start(options.prices, options.max_cost, plan.models)
     except BaseException:
         output.close()
         raise
@@ -81,7 +84,7 @@ async def run_batch(options: BatchOptions) -> BatchResult:
             digest = plan.fingerprints.get(custom_id)
             if digest is not None:
                 journal.done(custom_id, digest, end, attempts=0)
-        run = _Run(options, plan, output, failed_file, journal)
+        run = _Run(options, plan, output, failed_file, journal, spending)
         return await run.go()
     finally:
         try:
@@ -108,8 +111,9 @@ class _Run:
         output: OutputFile,
         failed_file: FailedFile,
         journal: Journal,
+        spending: Spending,
     ) -> None:
-        self.options, self.plan = options, plan
+        self.options, self.plan, self.spending = options, plan, spending
         self.output, self.failed_file, self.journal = output, failed_file, journal
         self.sent = self.done = self.failed = self.malformed = 0
         self.carried = len(plan.carried)
@@ -120,6 +124,9 @@ class _Run:
         self.leaders: dict[bytes, list[Request]] = {}
         self.recent: collections.OrderedDict[bytes, _Answer] = collections.OrderedDict()
         self.started = time.monotonic()
+        self.rates = Recent(self.started)
+        self.total = len(plan.todo) + len(plan.carried)
+        self.client: Client | None = None
         # Tasks of requests inside client.post, and those of them on the wire (see _stop).
         self.waiting: set[asyncio.Task[Any]] = set()
         self.on_wire: set[asyncio.Task[Any]] = set()
@@ -133,6 +140,7 @@ class _Run:
                 failure.line, carried.custom_id, failure.error_class, failure.message
             )
         client = options.client or options.make_client(self.is_stopped, self.on_wire)
+        self.client = client
         helpers: list[asyncio.Task[None]] = []
         try:
             if options.progress is not None:
@@ -205,6 +213,13 @@ class _Run:
                 self.deduplicated += 1
                 waiting.append(request)
                 return
+        reservation = self.spending.reserve(request)
+        if reservation is None:
+            cap = self.spending.cap
+            self.stop(f"max cost: the next request could take the spending past {cap:g} USD")
+            self.not_sent += 1
+            return
+        if self.options.dedup:
             self.leaders[digest] = []
         self.in_flight += 1
         task = asyncio.current_task()
@@ -214,19 +229,23 @@ class _Run:
             result: RawResult = await client.post(request.path, request.body)
             self.sent += 1
         except NotSent:
+            self.spending.release(reservation)
             self._left(digest)
         except asyncio.CancelledError:
+            self.spending.release(reservation)
             if self.stopped is not None and task not in self.on_wire:
                 self._left(digest)  # cancelled by stop() while it waited in the gate
             raise
         except Exception as exc:  # every failure is reported, the run goes on
             self.sent += 1
+            self.spending.fail(reservation, answered=isinstance(exc, APIStatusError))
             followers = self.leaders.pop(digest, [])
             failure = Failure(request.line, type(exc).__name__, str(exc), is_retryable(exc))
             self._fail(request, failure, attempts=1)
             for follower in followers:
                 self._fail(follower, Failure(follower.line, *_fields(failure)), attempts=0)
         else:
+            self.spending.settle(request, reservation, result.usage)
             answer = _Answer(result.status, result.request_id, result.body)
             followers = self.leaders.pop(digest, [])
             self._write(request, answer, attempts=1)
@@ -281,10 +300,33 @@ class _Run:
             progress(self.snapshot())
 
     def snapshot(self) -> Progress:
-        elapsed = time.monotonic() - self.started
+        now = time.monotonic()
+        elapsed = now - self.started
         rate = self.sent / elapsed * 60 if elapsed > 0 else math.nan
         failed = self.failed + self.malformed + self.carried
-        return Progress(self.done, failed, self.in_flight, self.skipped_done, elapsed, rate)
+        spending = self.spending
+        finished = self.done + self.failed
+        per_second, tokens_per_minute = self.rates.rates(now, finished, spending.tokens)
+        remaining = max(0, self.total - self.done - failed)
+        eta = remaining / per_second if per_second > 0 else (0.0 if not remaining else None)
+        spent = spending.spent_usd
+        projected = None
+        if spent is not None and spending.answers:
+            projected = spent + spent / spending.answers * remaining
+        return Progress(
+            done=self.done,
+            failed=failed,
+            in_flight=self.in_flight,
+            skipped_already_done=self.skipped_done,
+            elapsed=elapsed,
+            per_minute=rate,
+            total=self.total,
+            tokens_per_minute=tokens_per_minute,
+            spent_usd=spent,
+            projected_usd=projected,
+            eta_seconds=eta,
+            limits="" if self.client is None else limits_text(self.client.statistics().gate),
+        )
 
     def _result(self) -> BatchResult:
         options = self.options
@@ -303,6 +345,7 @@ class _Run:
             repeated_lines=self.repeats,
             stopped=self.stopped,
             elapsed=time.monotonic() - self.started,
+            spent_usd=self.spending.spent_usd,
         )
 
 

@@ -3,7 +3,9 @@
     sluice run requests.jsonl --base-url https://api.openai.com/v1 --output answers.jsonl
 
 Exit codes: 0 everything answered, 1 some requests failed (see the failed file) or the run
-stopped early, 2 a usage error (bad option, changed input), 130 interrupted (resumable).
+stopped early (``--max-failures``, ``--max-cost``), 2 a usage error (bad option, changed
+input, a model without a price under ``--max-cost``), 130 interrupted (resumable).
+``--dry-run`` prints what a run would send and cost, and exits 0.
 """
 
 from __future__ import annotations
@@ -75,6 +77,26 @@ def _echo_progress(progress: Progress) -> None:
     "(needs aiosluice[redis]).",
 )
 @click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="USD",
+    help="Stop sending before the spending (from the answers' usage) could pass USD; "
+    "the requests in flight finish. Every model needs a price (built in, or --prices).",
+)
+@click.option(
+    "--prices",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help='Prices over the built-in table, JSON or TOML: {"model": {"input": USD, '
+    '"output": USD}} per 1M tokens.',
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Send nothing: say what would be sent (after resume and dedup), the tokens and "
+    "the cost range.",
+)
+@click.option(
     "--progress-every",
     type=DURATION,
     default=5.0,
@@ -93,6 +115,9 @@ def run(
     max_failures: str | None,
     no_dedup: bool,
     shared: str | None,
+    max_cost: float | None,
+    prices: Path | None,
+    dry_run: bool,
     progress_every: float,
 ) -> None:
     """Send every request of INPUT (OpenAI Batch API JSONL, or plain bodies) that has no
@@ -114,12 +139,18 @@ def run(
                 dedup=not no_dedup,
                 progress_every=progress_every,
                 shared=shared,
+                max_cost=max_cost,
+                prices=prices,
+                dry_run=dry_run,
             )
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     except KeyboardInterrupt:
         raise Interrupted("stopped: run the same command again to resume") from None
+    if result.estimate is not None:
+        click.echo(result.summary())
+        sys.exit(0)
     click.echo(result.summary(), err=True)
     if result.failed or result.malformed:
         click.echo(f"failures are listed in {result.failed_path}", err=True)
