@@ -22,6 +22,7 @@ import time
 
 from .._clock import Reader
 from ..openai import Model, encode_error, encode_model, encode_models, format_retry_after
+from ._anthropic import MESSAGES_PATHS, MessagesEndpoint, SimParts
 from ._body import read_body
 from ._capacity import ServerQueue
 from ._checks import check_request
@@ -120,6 +121,17 @@ class SimApp:
             for name in config.models
         }
         self._models_body = encode_models(self._models.values())
+        parts = SimParts(
+            config,
+            clock,
+            self.metrics,
+            self.queue,
+            self.buckets,
+            self.faults,
+            self.latency,
+            self.corpus,
+        )
+        self.messages = MessagesEndpoint(parts, self._ids)  # Anthropic's Messages API
         _install_log_filter()
 
     def snapshot(self) -> SimMetrics:
@@ -132,6 +144,7 @@ class SimApp:
         self._closing = True
         for exchange in list(self._exchanges):
             exchange.stop()
+        self.messages.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -142,6 +155,9 @@ class SimApp:
         path: str = scope["path"]
         if not path.startswith("/v1/") and path not in (*_HEALTH, "/metrics"):
             path = "/v1" + path  # clients given a base URL without /v1
+        if path in MESSAGES_PATHS:
+            await self.messages(path, scope, receive, send)
+            return
         kind = _INFERENCE.get(path)
         if kind is not None:
             if scope["method"] != "POST":
