@@ -22,7 +22,8 @@ MESSAGES = [{"role": "user", "content": "Hi."}]
 
 async def test_a_burst_past_the_request_budget_is_paced_not_paused() -> None:
     async with (
-        SimServer(SimConfig(rpm=600, retry_after=0.1)) as sim,
+        # A server that lets a whole minute's budget pass at once, then refills.
+        SimServer(SimConfig(rpm=600, burst=60.0, retry_after=0.1)) as sim,
         Client(sim.base_url, api_key="sk-burst") as client,
     ):
         # Paused for the 60 s reset, this would run out of time long before it finished.

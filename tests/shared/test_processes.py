@@ -122,7 +122,8 @@ async def test_permits_of_a_killed_process_come_back_within_a_lease(redis_url: s
 
 async def test_four_processes_share_one_budget_with_no_server_429(redis_url: str) -> None:
     name = _name()
-    async with SimServer(SimConfig(rpm=600, ttft=0.0, itl=0.0, output_tokens=1)) as sim:
+    config = SimConfig(rpm=600, burst=60.0, ttft=0.0, itl=0.0, output_tokens=1)
+    async with SimServer(config) as sim:
         # Spend the simulator's full first minute but for 5 requests, so what follows is held
         # to its refill rate, 10 a second: 40 requests at once would be refused by the dozen.
         body = {"model": "sim-model", "messages": [{"role": "user", "content": "x"}]}

@@ -129,7 +129,7 @@ def test_embeddings_are_deterministic_unit_vectors() -> None:
 
 
 def test_requests_per_minute_limit_and_headers() -> None:
-    limiter = KeyRateBuckets(rpm=2, tpm=0)
+    limiter = KeyRateBuckets(rpm=2, tpm=0, burst=60.0)
     first = limiter.acquire("k", tokens=10, now=0.0)
     assert first.allowed
     assert dict(first.headers()) == {
@@ -151,7 +151,7 @@ def test_requests_per_minute_limit_and_headers() -> None:
 
 
 def test_tokens_per_minute_limit() -> None:
-    limiter = KeyRateBuckets(rpm=0, tpm=600)
+    limiter = KeyRateBuckets(rpm=0, tpm=600, burst=60.0)
     assert limiter.acquire("k", tokens=500, now=0.0).allowed
     refused = limiter.acquire("k", tokens=200, now=0.0)
     assert not refused.allowed
@@ -163,7 +163,7 @@ def test_tokens_per_minute_limit() -> None:
 
 
 def test_refusal_takes_nothing_and_oversized_requests_wait_for_a_full_bucket() -> None:
-    limiter = KeyRateBuckets(rpm=60, tpm=100)
+    limiter = KeyRateBuckets(rpm=60, tpm=100, burst=60.0)
     assert limiter.acquire("k", tokens=50, now=0.0).allowed
     assert not limiter.acquire("k", tokens=1000, now=0.0).allowed
     assert limiter.peek("k", now=0.0).request_remaining == 59  # the refusal took no request

@@ -255,7 +255,7 @@ async def test_client_giving_up_frees_the_slot() -> None:
 
 
 async def test_rate_limit_headers_and_429() -> None:
-    async with serving(rpm=2, tpm=10_000) as (_, session):
+    async with serving(rpm=2, tpm=10_000, burst=60.0) as (_, session):  # a minute at once
         first = await post(session, CHAT)
         second = await post(session, CHAT)
         third = await post(session, CHAT)

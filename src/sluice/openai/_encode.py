@@ -194,6 +194,12 @@ class ChunkEncoder:
         """The event closing the choice with its ``finish_reason``."""
         return self._choice(b"", json.dumps(reason).encode())
 
+    def with_usage(self, events: bytes, prompt_tokens: int, completion_tokens: int) -> bytes:
+        """``events`` (from this encoder) each carrying the usage so far, as vLLM sends them
+        for ``stream_options={"include_usage": true, "continuous_usage_stats": true}``."""
+        usage = b',"usage":' + _dumps(_usage(prompt_tokens, completion_tokens)) + b"}\n\n"
+        return events.replace(b"}\n\n", usage)
+
     def usage(self, prompt_tokens: int, completion_tokens: int) -> bytes:
         """The last event of ``stream_options={"include_usage": true}``: no choices, usage."""
         usage = _dumps(_usage(prompt_tokens, completion_tokens))

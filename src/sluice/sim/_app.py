@@ -22,6 +22,7 @@ import time
 
 from .._clock import Reader
 from ..openai import Model, encode_error, encode_model, encode_models, format_retry_after
+from ._anthropic import MESSAGES_PATHS, MessagesEndpoint, SimParts
 from ._body import read_body
 from ._capacity import ServerQueue
 from ._checks import check_request
@@ -42,7 +43,8 @@ _LOGGER = logging.getLogger("uvicorn.error")
 # Rate-limit state is kept per API key: a longer key is kept as its digest, so that clients
 # sending long keys cannot make the table large.
 _MAX_KEY_LENGTH = 128
-_GET_PATHS = ("/healthz", "/metrics", "/v1/models")
+_HEALTH = ("/healthz", "/health")  # /health: the name vLLM serves, which load tools probe
+_GET_PATHS = (*_HEALTH, "/metrics", "/v1/models")
 _SHOWN_PATH = 200
 _INFERENCE = {
     "/v1/chat/completions": "chat",
@@ -105,7 +107,7 @@ class SimApp:
         self._clock = clock
         self.metrics = MetricsRecorder()
         self.queue = ServerQueue(config.max_concurrency, config.max_queue)
-        self.buckets = KeyRateBuckets(config.rpm, config.tpm)
+        self.buckets = KeyRateBuckets(config.rpm, config.tpm, burst=config.burst)
         self.faults = FaultPicker(config.fault_probabilities(), config.seed)
         self.latency = LatencyModel(config, random.Random(f"latency:{config.seed}"))
         self.corpus = Corpus(config.seed)
@@ -119,6 +121,17 @@ class SimApp:
             for name in config.models
         }
         self._models_body = encode_models(self._models.values())
+        parts = SimParts(
+            config,
+            clock,
+            self.metrics,
+            self.queue,
+            self.buckets,
+            self.faults,
+            self.latency,
+            self.corpus,
+        )
+        self.messages = MessagesEndpoint(parts, self._ids)  # Anthropic's Messages API
         _install_log_filter()
 
     def snapshot(self) -> SimMetrics:
@@ -131,6 +144,7 @@ class SimApp:
         self._closing = True
         for exchange in list(self._exchanges):
             exchange.stop()
+        self.messages.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -139,8 +153,11 @@ class SimApp:
         if scope["type"] != "http":
             return
         path: str = scope["path"]
-        if not path.startswith("/v1/") and path not in ("/healthz", "/metrics"):
+        if not path.startswith("/v1/") and path not in (*_HEALTH, "/metrics"):
             path = "/v1" + path  # clients given a base URL without /v1
+        if path in MESSAGES_PATHS:
+            await self.messages(path, scope, receive, send)
+            return
         kind = _INFERENCE.get(path)
         if kind is not None:
             if scope["method"] != "POST":
@@ -158,7 +175,7 @@ class SimApp:
         elif scope["method"] not in ("GET", "HEAD"):
             endpoint = path if model is None else "/v1/models/{id}"
             await self._error(send, endpoint, RequestError(405, "use GET"), [])
-        elif path == "/healthz":
+        elif path in _HEALTH:
             await self._reply(send, None, 200, b'{"status":"ok"}')
         elif path == "/metrics":
             queue = self.queue

@@ -37,6 +37,7 @@ DEFAULTS: dict[str, str] = {
     "retry_after": "1",
     "rpm": "0",
     "tpm": "0",
+    "burst": "1",
     "error_rate": "0",
     "max_hang": "300",
     "slow_itl": "0.1",
@@ -59,17 +60,24 @@ def _help(text: str, field: str) -> str:
 
 
 def _parse_faults(values: tuple[str, ...]) -> dict[str, float]:
+    """``--fault`` values: each one ``NAME=P`` or a comma list of them (``429=0.05,500=0.02``);
+    a later item for the same fault wins."""
     faults: dict[str, float] = {}
-    for item in values:
-        name, sep, probability = item.partition("=")
-        try:
-            if not sep:
-                raise ValueError
-            faults[name.strip()] = float(probability)
-        except ValueError:
-            raise click.BadParameter(
-                f"expected NAME=PROBABILITY (e.g. 429=0.05), got {item!r}", param_hint="--fault"
-            ) from None
+    for value in values:
+        for item in value.split(","):
+            if not item.strip():
+                continue  # "429=0.1," or a doubled comma: nothing to read
+            name, sep, probability = item.partition("=")
+            try:
+                if not sep or not name.strip():
+                    raise ValueError
+                faults[name.strip()] = float(probability)
+            except ValueError:
+                raise click.BadParameter(
+                    f"expected NAME=PROBABILITY (e.g. 429=0.05), got {item.strip()!r}"
+                    + (f" in {value!r}" if item != value else ""),
+                    param_hint="--fault",
+                ) from None
     return faults
 
 
@@ -139,6 +147,15 @@ def _parse_faults(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--rpm", type=int, help=_help("Requests per minute per API key; 0: none.", "rpm"))
 @click.option("--tpm", type=int, help=_help("Tokens per minute per API key; 0: none.", "tpm"))
 @click.option(
+    "--burst",
+    metavar=_DURATION,
+    help=_help(
+        "Seconds of --rpm/--tpm a key may spend back to back (providers enforce a minute's "
+        "limit over short intervals); 60s: a whole minute's budget at once.",
+        "burst",
+    ),
+)
+@click.option(
     "--error-rate", type=float, help=_help("Probability of a 500 on any request.", "error_rate")
 )
 @click.option(
@@ -146,8 +163,9 @@ def _parse_faults(values: tuple[str, ...]) -> dict[str, float]:
     "faults",
     multiple=True,
     metavar="NAME=P",
-    help="Probability of a fault (repeatable): 400, 429, 500, 503, 529, hang, stall, reset, "
-    "truncate, malformed, slow. A request forces one with the header x-sim-fault: NAME.",
+    help="Probability of a fault, repeatable or comma-separated (429=0.05,500=0.02): 400, 429, "
+    "500, 503, 529, hang, stall, reset, truncate, malformed, slow. A request forces one with the "
+    "header x-sim-fault: NAME.",
 )
 @click.option(
     "--max-hang",

@@ -3,8 +3,10 @@
 Every field can be given as a CLI flag (``--max-concurrency``), as a TOML key
 (``max_concurrency`` or ``max-concurrency``), or as a keyword argument. Durations are seconds
 (``0.02``) or strings with a unit (``"20ms"``, ``"1.5s"``, ``"2m"``). A zero limit means "no
-limit" for ``max_concurrency``, ``rpm`` and ``tpm``. Invalid values fail at construction with a
-message naming the field::
+limit" for ``max_concurrency``, ``rpm`` and ``tpm``; ``burst`` is how many seconds of ``rpm``
+and ``tpm`` a key may spend at once (1 s, as providers enforce per-minute limits over short
+intervals; 60 s lets a whole minute's budget pass at once). Invalid values fail at construction
+with a message naming the field::
 
     SimConfig(ttft=-1)   # ConfigError: sim config: ttft must be >= 0, got -1
 
@@ -61,6 +63,7 @@ _DURATION_FIELDS = frozenset(
         "prefill_per_token",
         "itl",
         "retry_after",
+        "burst",
         "max_hang",
         "slow_itl",
         "header_timeout",
@@ -166,6 +169,7 @@ class SimConfig:
     retry_after: float = 1.0
     rpm: int = 0
     tpm: int = 0
+    burst: float = 1.0
     error_rate: float = 0.0
     faults: Mapping[str, float] = field(default_factory=dict)
     max_hang: float = 300.0
@@ -211,7 +215,7 @@ class SimConfig:
         for name in ("ttft", "prefill_per_token", "itl", "retry_after", "slow_itl"):
             seconds = _number(name, getattr(self, name), minimum=0, maximum=_MAX_SECONDS)
             object.__setattr__(self, name, seconds)
-        for name in ("max_hang", "header_timeout", "body_timeout"):
+        for name in ("burst", "max_hang", "header_timeout", "body_timeout"):
             value = getattr(self, name)
             seconds = _number(name, value, minimum=0, maximum=_MAX_SECONDS, strict=True)
             object.__setattr__(self, name, seconds)

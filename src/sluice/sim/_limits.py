@@ -2,12 +2,15 @@
 caller passes the time in.
 
 Each API key (the bearer token; ``""`` when there is none) has two buckets that refill
-continuously: ``rpm`` requests and ``tpm`` tokens per minute, each starting full. A request
-needs one request and its token cost (prompt tokens + the completion it will get); both are
-taken, or neither. A cost larger than the whole token bucket is admitted once the bucket is full
-(it goes into debt), so an oversized request is slow, never impossible.
+continuously: ``rpm`` requests and ``tpm`` tokens per minute, each starting full. A bucket holds
+``burst`` seconds of its rate (at least one request, or one token): with ``burst=1`` a key at
+600 rpm may send 10 requests back to back, then one every 100 ms, the way providers enforce a
+per-minute limit over short intervals; ``burst=60`` lets a whole minute's budget pass at once.
+A request needs one request and its token cost (prompt tokens + the completion it will get);
+both are taken, or neither. A cost larger than the whole token bucket is admitted once the
+bucket is full (it goes into debt), so an oversized request is slow, never impossible.
 
-    buckets = KeyRateBuckets(rpm=60, tpm=0)
+    buckets = KeyRateBuckets(rpm=60, tpm=0, burst=1.0)
     decision = buckets.acquire("sk-a", tokens=10, now=0.0)
     decision.allowed, decision.headers()   # True, [(b"x-ratelimit-limit-requests", b"60"), ...]
 """
@@ -68,13 +71,25 @@ class KeyRateBuckets:
     """The simulated service's quota: token buckets per API key for requests per minute and
     tokens per minute (0 = no limit)."""
 
-    __slots__ = ("_keys", "_request_rate", "_token_rate", "rpm", "tpm")
+    __slots__ = (
+        "_keys",
+        "_request_capacity",
+        "_request_rate",
+        "_token_capacity",
+        "_token_rate",
+        "rpm",
+        "tpm",
+    )
 
-    def __init__(self, rpm: int, tpm: int) -> None:
+    def __init__(self, rpm: int, tpm: int, *, burst: float) -> None:
+        if not burst > 0:
+            raise ValueError(f"burst must be > 0 seconds, got {burst!r}")
         self.rpm = rpm
         self.tpm = tpm
         self._request_rate = rpm / 60.0
         self._token_rate = tpm / 60.0
+        self._request_capacity = max(1.0, self._request_rate * burst) if rpm else 0.0
+        self._token_capacity = max(1.0, self._token_rate * burst) if tpm else 0.0
         self._keys: dict[str, _Buckets] = {}
 
     @property
@@ -87,11 +102,13 @@ class KeyRateBuckets:
             if len(self._keys) >= _MAX_KEYS:
                 # Forget the oldest key: at worst it gets a fresh, full allowance.
                 del self._keys[next(iter(self._keys))]
-            buckets = self._keys[key] = _Buckets(self.rpm, self.tpm, now)
+            buckets = _Buckets(self._request_capacity, self._token_capacity, now)
+            self._keys[key] = buckets
             return buckets
         elapsed = max(0.0, now - buckets.updated)
-        buckets.requests = min(self.rpm, buckets.requests + elapsed * self._request_rate)
-        buckets.tokens = min(self.tpm, buckets.tokens + elapsed * self._token_rate)
+        requests = buckets.requests + elapsed * self._request_rate
+        buckets.requests = min(self._request_capacity, requests)
+        buckets.tokens = min(self._token_capacity, buckets.tokens + elapsed * self._token_rate)
         buckets.updated = now
         return buckets
 
@@ -103,7 +120,7 @@ class KeyRateBuckets:
             wait_requests = (1 - buckets.requests) / self._request_rate
         wait_tokens = 0.0
         if self.tpm:
-            need = min(tokens, self.tpm)
+            need = min(tokens, self._token_capacity)
             if buckets.tokens < need:
                 wait_tokens = (need - buckets.tokens) / self._token_rate
         if wait_requests or wait_tokens:
@@ -122,8 +139,12 @@ class KeyRateBuckets:
     def _decision(
         self, buckets: _Buckets, allowed: bool, retry_after: float, limited_by: str
     ) -> RateDecision:
-        request_reset = (self.rpm - buckets.requests) / self._request_rate if self.rpm else 0.0
-        token_reset = (self.tpm - buckets.tokens) / self._token_rate if self.tpm else 0.0
+        request_reset = (
+            (self._request_capacity - buckets.requests) / self._request_rate if self.rpm else 0.0
+        )
+        token_reset = (
+            (self._token_capacity - buckets.tokens) / self._token_rate if self.tpm else 0.0
+        )
         return RateDecision(
             allowed=allowed,
             retry_after=retry_after,

@@ -59,6 +59,8 @@ class Inference:
     stream: bool = False
     include_usage: bool = False
     max_tokens: int | None = None
+    # vLLM's stream_options.continuous_usage_stats (with include_usage): usage on every chunk.
+    continuous_usage: bool = False
     # Embeddings only: one key and token count per input.
     inputs: list[tuple[bytes, int]] = field(default_factory=list)
     dimensions: int | None = None
@@ -260,4 +262,17 @@ def parse_request(kind: str, raw: bytes, *, token_limit: int | None = None) -> I
 
     ``token_limit`` bounds the work of counting prompt tokens (see the module docstring).
     """
-    return _PARSERS[kind](decode_json(raw), token_limit)
+    body = decode_json(raw)
+    inference = _PARSERS[kind](body, token_limit)
+    if inference.include_usage:
+        inference.continuous_usage = _continuous_usage(body["stream_options"])
+    return inference
+
+
+def _continuous_usage(options: dict[str, Any]) -> bool:
+    """vLLM's ``continuous_usage_stats``: read (as vLLM does) only along ``include_usage``."""
+    value = options.get("continuous_usage_stats", False)
+    if not isinstance(value, bool):
+        message = "stream_options.continuous_usage_stats must be a boolean"
+        raise _invalid(message, "stream_options")
+    return value

@@ -161,6 +161,7 @@ class Responder:
         fault = plan.fault
         fault_at = (plan.tokens + 1) // 2 if fault in _MID_STREAM else 0
         slow = fault == "slow"
+        continuous = inference.continuous_usage
         per_chunk = self._config.tokens_per_chunk
         last = plan.tokens - 1
         pending: list[bytes] = []
@@ -179,10 +180,15 @@ class Responder:
                 metrics.lateness(exchange.now() - schedule.deadline)
                 data = templates.content(pending)
                 pending = []
+                if continuous:
+                    data = templates.with_usage(data, inference.prompt_tokens, i + 1)
                 if not exchange.started:
                     metrics.response(plan.endpoint, 200)
                     await exchange.start(200, [*_STREAM_HEADERS, *plan.headers])
-                    data = templates.opening() + data
+                    opening = templates.opening()
+                    if continuous and opening:
+                        opening = templates.with_usage(opening, inference.prompt_tokens, 0)
+                    data = opening + data
                 await exchange.body(data, more=True)
                 emitted = i + 1
                 if emitted == fault_at:
@@ -200,6 +206,8 @@ class Responder:
                         # The rest of the answer follows on a schedule shifted by the stall.
                         schedule.deadline = exchange.now()
             tail = templates.finish(plan.finish_reason)
+            if continuous:
+                tail = templates.with_usage(tail, inference.prompt_tokens, emitted)
             if inference.include_usage:
                 tail += templates.usage(inference.prompt_tokens, emitted)
             await exchange.body(tail + DONE_EVENT)

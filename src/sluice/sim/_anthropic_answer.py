@@ -1,0 +1,104 @@
+"""What a Messages API request is answered with: content blocks, their one-token pieces (the
+units the latency model times), the stop reason and the output tokens.
+
+Text comes from the corpus like every answer: ``output_tokens`` tokens (the config's), fewer
+when ``max_tokens`` is lower (``max_tokens``), cut before the first stop sequence it contains
+(``stop_sequence``), else ``end_turn``. A tool call is one ``tool_use`` block whose input is
+made from the tool's schema, its JSON streamed a token at a time (``tool_use``); when the
+input needs more tokens than ``max_tokens`` allows, the answer is text (``max_tokens``).
+
+    answer = plan_answer(request, corpus, offset, output_tokens=16, tool_id="toolu_sim1")
+    answer.stop_reason, answer.output_tokens   # "end_turn", 16
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from ._anthropic_request import MessagesRequest
+from ._content import Corpus, count_tokens
+from ._tool_input import sample_input
+
+__all__ = ["Answer", "Block", "plan_answer"]
+
+# One token of JSON, with the whitespace before it: the pieces join back into the JSON text.
+_JSON_TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])")
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One content block: as a whole message holds it, and as its stream opens and grows."""
+
+    whole: dict[str, object]
+    opening: dict[str, object]
+    pieces: list[str]
+    json: bool  # pieces are input_json_delta (else text_delta)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    blocks: list[Block]
+    stop_reason: str
+    stop_sequence: str | None
+    output_tokens: int
+
+    @property
+    def pieces(self) -> int:
+        """Pieces to emit, over all blocks (the latency model's tokens)."""
+        return sum(len(block.pieces) for block in self.blocks)
+
+
+def _text_block(pieces: list[str]) -> Block:
+    text = "".join(pieces)
+    return Block({"type": "text", "text": text}, {"type": "text", "text": ""}, pieces, False)
+
+
+def _cut(pieces: list[str], stops: tuple[str, ...]) -> tuple[list[str], str | None]:
+    """The pieces before the first stop sequence in their text, and that sequence."""
+    text = "".join(pieces)
+    found = [(at, stop) for stop in stops if (at := text.find(stop)) >= 0]
+    if not found:
+        return pieces, None
+    at, stop = min(found, key=lambda hit: hit[0])
+    kept: list[str] = []
+    length = 0
+    for piece in pieces:
+        if length + len(piece) > at:
+            if at > length:
+                kept.append(piece[: at - length])
+            break
+        kept.append(piece)
+        length += len(piece)
+    return kept, stop
+
+
+def _text(request: MessagesRequest, corpus: Corpus, offset: int, output_tokens: int) -> Answer:
+    count = min(output_tokens, request.max_tokens)
+    pieces, stop = _cut(corpus.pieces(offset, count), request.stop_sequences)
+    if stop is not None:
+        tokens = count_tokens("".join(pieces))
+        reason = "stop_sequence"
+    else:
+        tokens = count
+        reason = "max_tokens" if count < output_tokens else "end_turn"
+    blocks = [_text_block(pieces)] if pieces else []
+    return Answer(blocks, reason, stop, tokens)
+
+
+def plan_answer(
+    request: MessagesRequest, corpus: Corpus, offset: int, *, output_tokens: int, tool_id: str
+) -> Answer:
+    """The answer to ``request`` (see the module docstring)."""
+    tool = request.tool
+    if tool is None:
+        return _text(request, corpus, offset, output_tokens)
+    value = sample_input(tool.schema)
+    pieces = _JSON_TOKEN.findall(json.dumps(value))
+    if len(pieces) > request.max_tokens:
+        # The call would not fit: the model is cut off while still writing (max_tokens).
+        return _text(request, corpus, offset, request.max_tokens + 1)
+    head = {"type": "tool_use", "id": tool_id, "name": tool.name}
+    block = Block({**head, "input": value}, {**head, "input": {}}, pieces, True)
+    return Answer([block], "tool_use", None, len(pieces))
