@@ -149,13 +149,56 @@ async def test_header_driven_limits_slow_down_before_refusal(report: bool) -> No
         learned = client.gate.statistics().rate
     if report:
         assert upstream.refused == 0
-        assert upstream.times == [0.0, 0.0, 0.0, 1.0, 2.0, 3.0]
+        # Learned from the first answer: 1 a second, with one second's burst (the upstream's
+        # 3 at once would be refused by a provider enforcing the minute over a second).
+        assert upstream.times == [0.0, 0.0, 1.0, 2.0, 3.0, 4.0]
         assert learned is not None
         assert learned.requests_per_second == 1.0
     else:
         # Without the headers the client only learns by being refused.
         assert upstream.refused > 0
         assert learned is None
+
+
+class SecondEnforcer:
+    """A provider that reports the minute's budget (limit, and what the last minute left of
+    it) but enforces it over a second: 600 a minute is 10 a second, and the 11th is refused."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.refused = 0
+        self.bucket = 10.0  # a second's worth, refilled at 10 a second
+        self.updated = 0.0
+
+    def __call__(self, request: Request) -> MockResponse:
+        now = asyncio.get_running_loop().time()
+        self.bucket = min(10.0, self.bucket + (now - self.updated) * 10.0)
+        self.updated = now
+        if self.bucket < 1.0 - 1e-9:
+            self.refused += 1
+            return too_many(**{"retry-after": "1"})
+        self.bucket -= 1.0
+        self.times.append(now)
+        used = sum(1 for t in self.times if now - t < 60.0)
+        headers = {
+            "x-ratelimit-limit-requests": "600",
+            "x-ratelimit-remaining-requests": str(600 - used),
+        }
+        return MockResponse(json={"choices": []}, headers=headers)
+
+
+async def test_a_learned_limit_bursts_a_second_not_the_minute_it_reports() -> None:
+    upstream = SecondEnforcer()
+    client, _, _ = client_for(upstream)
+    async with client:
+        await client.chat(model="m", messages=MESSAGES)  # learns 600 a minute, 599 left
+        await asyncio.sleep(1.0)
+        await asyncio.gather(*(client.chat(model="m", messages=MESSAGES) for _ in range(20)))
+    # 599 "left" would send the 20 at once and draw 10 refusals; a second's burst sends 10
+    # at once, then one every 0.1 s.
+    assert upstream.refused == 0
+    assert upstream.times[:11] == [0.0] + [1.0] * 10
+    assert upstream.times[11:] == pytest.approx([1.0 + 0.1 * i for i in range(1, 11)])
 
 
 async def test_limits_reported_on_errors_are_observed_too() -> None:

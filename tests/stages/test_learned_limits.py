@@ -28,7 +28,18 @@ def test_no_tokens_remaining_paces_by_each_call_s_cost() -> None:
     rate = RateLimiter(None, gate="g")
     rate.observe(0.0, tokens_limit=60_000, tokens_remaining=0)  # 1,000 tokens a second
     assert rate.reserve(0.0, 500) == pytest.approx(0.5)
-    assert rate.reserve(0.0, 2000) == pytest.approx(2.5)
+    # The learned bucket holds a second (1,000 tokens): a larger call goes once it is full
+    # again (at 1.5 s) and leaves it 2,000 tokens in debt, which the next call waits out.
+    assert rate.reserve(0.0, 2000) == pytest.approx(1.5)
+    assert rate.reserve(0.0, 1000) == pytest.approx(3.5)
+
+
+def test_a_learned_limit_bursts_one_second_of_its_budget() -> None:
+    rate = RateLimiter(None, gate="g")
+    rate.observe(0.0, requests_limit=600)  # 10 a second
+    starts = [rate.reserve(0.0, 0) for _ in range(12)]
+    assert starts[:10] == [0.0] * 10
+    assert starts[10:] == pytest.approx([0.1, 0.2])
 
 
 @pytest.mark.parametrize("limit", [math.nan, math.inf, -math.inf, 0, 0.5, -600, "600", True])

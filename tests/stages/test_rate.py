@@ -56,11 +56,13 @@ def test_one_booking_counts_at_most_a_minute_of_the_budget() -> None:
     assert rate.reserve(0.0, 10) == 51.0
 
 
-def test_a_learned_bucket_bounds_one_booking_to_the_bucket() -> None:
+def test_a_learned_bucket_bounds_one_booking_to_a_minute_of_the_budget() -> None:
     rate = RateLimiter(None, gate="g")
     rate.observe(0.0, tokens_limit=100_000, tokens_remaining=100_000)
-    assert rate.reserve(0.0, 200_000) == 0.0  # the bucket was full: it is now empty ...
-    assert rate.reserve(0.0, 1000) == pytest.approx(0.6)  # ... not 100,000 tokens in debt
+    assert rate.reserve(0.0, 200_000) == 0.0  # the bucket was full: it is now a minute in debt
+    # The next 1,000 tokens wait out that minute, less the learned bucket (a second, 1,667
+    # tokens): 60 + 0.6 - 1.0 s, not the two minutes 200,000 tokens would take.
+    assert rate.reserve(0.0, 1000) == pytest.approx(59.6)
 
 
 def test_large_reservation_is_not_starved_by_small_ones() -> None:

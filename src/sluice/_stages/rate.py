@@ -35,7 +35,10 @@ from .._errors import DeadlineExceeded
 from ..policies.rate import Rate, RateStatistics
 from .signals import refused_unprocessed, reported
 
-__all__ = ["Gcra", "RateLimiter", "estimate_tokens"]
+__all__ = ["LEARNED_BURST_SECONDS", "Gcra", "RateLimiter", "estimate_tokens"]
+
+# A limit learned from an upstream's headers bursts this many seconds of its budget.
+LEARNED_BURST_SECONDS = 1.0
 
 
 class Gcra:
@@ -299,12 +302,15 @@ def estimate_tokens(tokens: float | Callable[[], float] | None) -> float:
 def _learn(limit: Gcra | None, per_minute: float, floor: float) -> Gcra:
     """Adopt an upstream's per-minute limit, never going faster than a configured interval.
 
-    A learned limit (nothing configured) also takes the upstream's burst: its whole budget.
+    A learned limit (nothing configured) bursts one second of the budget, not the minute's:
+    providers enforce a per-minute limit over about a second (60,000/min as 1,000/s), so a
+    client that spends the whole minute at once draws 429s from its first second.
     """
     interval = 60.0 / per_minute
+    burst = max(1.0, per_minute * LEARNED_BURST_SECONDS / 60.0)
     if limit is None:
-        return Gcra(interval, per_minute)
-    limit.retune(max(interval, floor), per_minute if floor == 0.0 else limit.capacity)
+        return Gcra(interval, burst)
+    limit.retune(max(interval, floor), burst if floor == 0.0 else limit.capacity)
     return limit
 
 

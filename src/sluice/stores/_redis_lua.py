@@ -12,6 +12,8 @@ server. The GCRA arithmetic is `sluice._stages.rate.Gcra`'s, and the breaker's m
 
 from __future__ import annotations
 
+from .._stages.rate import LEARNED_BURST_SECONDS
+
 __all__ = ["ADMIT_SOURCE", "OUTCOMES_SOURCE"]
 
 
@@ -25,7 +27,8 @@ if now == nil then
   local t = redis.call('TIME')
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
-local function num(x) return string.format('%.6f', x) end"""
+local function num(x) return string.format('%.6f', x) end
+local LEARNED_BURST_SECONDS = {LEARNED_BURST_SECONDS!r}"""
 
 
 ADMIT_SOURCE = (
@@ -182,13 +185,14 @@ local function record(ticket, outcome)
 end
 local function learn(limit, floor, interval_key, capacity_key, cfg_capacity)
   local interval = 60 / limit
+  local burst = math.max(1, limit * LEARNED_BURST_SECONDS / 60)
   if s[interval_key] == nil and floor == 0 then
     s[interval_key] = interval
-    s[capacity_key] = limit
+    s[capacity_key] = burst
     return
   end
   s[interval_key] = math.max(interval, floor)
-  if floor == 0 then s[capacity_key] = limit
+  if floor == 0 then s[capacity_key] = burst
   elseif s[capacity_key] == nil then s[capacity_key] = cfg_capacity end
 end
 local function align(tat_key, interval, capacity, remaining)
