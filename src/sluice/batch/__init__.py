@@ -3,10 +3,10 @@
 
 The input is the OpenAI Batch API format (``{"custom_id", "method", "url", "body"}`` per
 line, or plain request bodies); the output is the Batch API's output format, one line per
-answered ``custom_id``, in completion order. A SQLite journal beside the output
-(``OUTPUT.journal.sqlite``) records what became of each id: running the same call again
-resumes, sending only what has no answer yet. Failures (malformed lines, 400s, context
-length, anything not retryable once the gate's retries are spent) go to
+answered ``custom_id``, in completion order (or in input order: ``ordered=True``). A SQLite
+journal beside the output (``OUTPUT.journal.sqlite``) records what became of each id: running
+the same call again resumes, sending only what has no answer yet. Failures (malformed lines,
+400s, context length, anything not retryable once the gate's retries are spent) go to
 ``OUTPUT.failed.jsonl`` and the run goes on. Needs the ``http`` extra (aiohttp).
 
     result = await sluice.batch.run("requests.jsonl", "answers.jsonl",
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .. import run_sync as _run_sync
 from ..llm import Client
+from ..stores import Store
 from ._input import ENDPOINTS, Malformed, Request, read_input
 from ._options import BatchOptions, parse_max_failures
 from ._result import BatchResult, Progress
@@ -62,6 +63,8 @@ async def run(
     notice: Callable[[str], None] | None = None,
     stop_event: asyncio.Event | None = None,
     shared: str | None = None,
+    ordered: bool = False,
+    cache: str | Path | Store | None = None,
 ) -> BatchResult:
     """Send every request of ``input`` that has no answer in ``output`` yet.
 
@@ -90,6 +93,12 @@ async def run(
             left ready to resume.
         shared: a Redis URL: every runner on it sending to the same base URL shares the
             limits (rate, concurrency, breaker, cooldown after a 429).
+        ordered: write the output in input order: an answer that arrives early is held
+            until the ones before it are written (or failed); at most ``4 * window``
+            requests are taken and not yet written, so memory stays bounded.
+        cache: a file path (a SQLite cache, made if missing) or a `sluice.stores` store:
+            successful answers are kept there, keyed by the base URL and the request's
+            url and body, and a later run asking the same is answered without sending.
 
     Raises:
         ConfigError: bad arguments, one custom_id with two different bodies, or an input
@@ -114,6 +123,8 @@ async def run(
         notice=notice,
         stop_event=stop_event,
         shared=shared,
+        ordered=ordered,
+        cache=cache,
     )
     return await run_batch(options)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import Adaptive, ConfigError, Rate
 from ..llm import AiohttpTransport, Client
+from ..stores import Store
 from ._result import Progress
 from ._stop import StoppableTransport
 
@@ -49,6 +50,24 @@ def parse_max_failures(value: int | str | None) -> MaxFailures | None:
     )
 
 
+def _check_cache(
+    cache: str | Path | Store | None, output: Path, input: Path
+) -> Path | Store | None:
+    if cache is None or isinstance(cache, Store):
+        return cache
+    if not isinstance(cache, str | Path) or not str(cache):
+        raise ConfigError(
+            f"cache must be a file path (answers.cache.sqlite) or a sluice.stores store, "
+            f"got {cache!r}"
+        )
+    path = Path(cache)
+    if path.resolve() in (output.resolve(), input.resolve()):
+        raise ConfigError("the cache must be a file of its own: give another --cache path")
+    if path.is_dir():
+        raise ConfigError(f"the cache {str(path)!r} is a folder: give a file path")
+    return path
+
+
 def _positive(name: str, value: float | None) -> None:
     if value is not None and (isinstance(value, bool) or not value > 0):
         raise ConfigError(f"{name} must be a number > 0 or None (no limit), got {value!r}")
@@ -77,6 +96,8 @@ class BatchOptions:
     notice: Callable[[str], None]
     stop_event: asyncio.Event | None
     shared: str | None
+    ordered: bool
+    cache: Path | Store | None
 
     @classmethod
     def make(
@@ -99,6 +120,8 @@ class BatchOptions:
         notice: Callable[[str], None] | None = None,
         stop_event: asyncio.Event | None = None,
         shared: str | None = None,
+        ordered: bool = False,
+        cache: str | Path | Store | None = None,
     ) -> BatchOptions:
         if (base_url is None) == (client is None):
             raise ConfigError(
@@ -130,6 +153,9 @@ class BatchOptions:
         out = Path(output)
         if Path(input).resolve() == out.resolve():
             raise ConfigError("the output must not be the input: give another --output path")
+        if not isinstance(ordered, bool):
+            raise ConfigError(f"ordered must be True or False, got {ordered!r}")
+        cache = _check_cache(cache, out, Path(input))
         return cls(
             input=Path(input),
             output=out,
@@ -150,6 +176,8 @@ class BatchOptions:
             notice=notice or logger.warning,
             stop_event=stop_event,
             shared=shared,
+            ordered=ordered,
+            cache=cache,
         )
 
     def make_client(self, stopped: Callable[[], bool], on_wire: set[asyncio.Task[Any]]) -> Client:

@@ -18,15 +18,16 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Generator
 from typing import Any
 
 from .. import ConfigError, is_retryable
 from ..llm import Client, RawResult
+from ._cache import Answer, AnswerCache
 from ._input import Malformed, Request
 from ._journal import Failure, Journal
 from ._options import BatchOptions
+from ._order import SPAN_PER_WINDOW, InputOrder
 from ._output import FailedFile, OutputFile, output_line
 from ._plan import Plan, check_input
 from ._result import BatchResult, Progress
@@ -91,13 +92,6 @@ async def run_batch(options: BatchOptions) -> BatchResult:
             failed_file.close()
 
 
-@dataclass(slots=True)
-class _Answer:
-    status: int
-    request_id: str | None
-    body: Mapping[str, Any]
-
-
 class _Run:
     """One run's counters, dedup table and workers."""
 
@@ -118,7 +112,10 @@ class _Run:
         self.stopped: str | None = None
         # Dedup: a body in flight, and the requests with the same body waiting for it.
         self.leaders: dict[bytes, list[Request]] = {}
-        self.recent: collections.OrderedDict[bytes, _Answer] = collections.OrderedDict()
+        self.recent: collections.OrderedDict[bytes, Answer] = collections.OrderedDict()
+        span = options.window * SPAN_PER_WINDOW
+        self.order = InputOrder(span) if options.ordered else None
+        self.cache: AnswerCache | None = None
         self.started = time.monotonic()
         # Tasks of requests inside client.post, and those of them on the wire (see _stop).
         self.waiting: set[asyncio.Task[Any]] = set()
@@ -135,6 +132,8 @@ class _Run:
         client = options.client or options.make_client(self.is_stopped, self.on_wire)
         helpers: list[asyncio.Task[None]] = []
         try:
+            if options.cache is not None:
+                self.cache = AnswerCache.open(options.cache, client.base_url, options.notice)
             if options.progress is not None:
                 helpers.append(asyncio.create_task(self._report(options.progress)))
             if options.stop_event is not None:
@@ -143,13 +142,19 @@ class _Run:
                 for _ in range(options.window):
                     group.create_task(self._work(entries, client))
         finally:
+            if self.order is not None:
+                self.order.flush()  # a hard stop: keep the answers held, in order
             for helper in helpers:
                 helper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await helper
             entries.close()
-            if options.client is None:
-                await client.aclose()
+            try:
+                if self.cache is not None:
+                    await self.cache.aclose()
+            finally:
+                if options.client is None:
+                    await client.aclose()
         if options.progress is not None:
             options.progress(self.snapshot())
         return self._result()
@@ -168,6 +173,8 @@ class _Run:
         if self.stopped is not None:
             return
         self.stopped = reason
+        if self.order is not None:
+            self.order.wake()
         if self.options.client is None:
             current = asyncio.current_task()
             for task in self.waiting - self.on_wire:
@@ -182,14 +189,23 @@ class _Run:
     async def _work(
         self, entries: Generator[Request | Malformed, None, None], client: Client
     ) -> None:
+        order = self.order
         while not self.is_stopped():
+            if order is not None:
+                await order.room()  # the hold is full: wait for the head of the order
+                if self.is_stopped():
+                    return
             entry = next(entries, None)
             if entry is None:
                 return
             if isinstance(entry, Malformed):
                 self.malformed += 1
                 self.failed_file.add(entry.line, entry.custom_id, entry.error_class, entry.message)
+                if order is not None:
+                    order.skip(order.take())
                 continue
+            if order is not None:
+                order.take(entry.custom_id)
             await self._send(entry, client)
 
     async def _send(self, request: Request, client: Client) -> None:
@@ -206,6 +222,11 @@ class _Run:
                 waiting.append(request)
                 return
             self.leaders[digest] = []
+        if self.cache is not None:
+            cached = await self.cache.get(request)
+            if cached is not None:
+                self._answered(request, cached, attempts=0)
+                return
         self.in_flight += 1
         task = asyncio.current_task()
         assert task is not None  # a worker
@@ -214,10 +235,10 @@ class _Run:
             result: RawResult = await client.post(request.path, request.body)
             self.sent += 1
         except NotSent:
-            self._left(digest)
+            self._left(request)
         except asyncio.CancelledError:
             if self.stopped is not None and task not in self.on_wire:
-                self._left(digest)  # cancelled by stop() while it waited in the gate
+                self._left(request)  # cancelled by stop() while it waited in the gate
             raise
         except Exception as exc:  # every failure is reported, the run goes on
             self.sent += 1
@@ -227,27 +248,43 @@ class _Run:
             for follower in followers:
                 self._fail(follower, Failure(follower.line, *_fields(failure)), attempts=0)
         else:
-            answer = _Answer(result.status, result.request_id, result.body)
-            followers = self.leaders.pop(digest, [])
-            self._write(request, answer, attempts=1)
-            for follower in followers:
-                self._write(follower, answer, attempts=0)
-            if self.options.dedup:
-                self.recent[digest] = answer
-                if len(self.recent) > _RECENT:
-                    self.recent.popitem(last=False)
+            answer = Answer(result.status, result.request_id, result.body)
+            self._answered(request, answer, attempts=1)
+            if self.cache is not None:
+                await self.cache.put(request, answer)
         finally:
             self.in_flight -= 1
             self.waiting.discard(task)
             self.on_wire.discard(task)
 
-    def _left(self, digest: bytes) -> None:
+    def _answered(self, request: Request, answer: Answer, attempts: int) -> None:
+        """Write the answer for the request and for every request waiting on its body."""
+        digest = request.fingerprint
+        followers = self.leaders.pop(digest, [])
+        self._write(request, answer, attempts)
+        for follower in followers:
+            self._write(follower, answer, attempts=0)
+        if self.options.dedup:
+            self.recent[digest] = answer
+            if len(self.recent) > _RECENT:
+                self.recent.popitem(last=False)
+
+    def _left(self, request: Request) -> None:
         """A request (and its followers) a stop caught before it was sent."""
-        left = self.leaders.pop(digest, [])
+        left = self.leaders.pop(request.fingerprint, [])
         self.deduplicated -= len(left)
         self.not_sent += 1 + len(left)
+        if self.order is not None:
+            for each in (request, *left):
+                self.order.give_up(each.custom_id)
 
-    def _write(self, request: Request, answer: _Answer, attempts: int) -> None:
+    def _write(self, request: Request, answer: Answer, attempts: int) -> None:
+        if self.order is not None:
+            self.order.hold(request.custom_id, lambda: self._put(request, answer, attempts))
+        else:
+            self._put(request, answer, attempts)
+
+    def _put(self, request: Request, answer: Answer, attempts: int) -> None:
         line = output_line(request.custom_id, answer.status, answer.request_id, answer.body)
         end = self.output.append(line)  # the line first, then the journal (see module doc)
         digest = request.line_digest or None
@@ -258,6 +295,8 @@ class _Run:
         self.failed_file.add(failure.line, request.custom_id, failure.error_class, failure.message)
         self.journal.failed(request.custom_id, request.fingerprint, failure, attempts)
         self.failed += 1
+        if self.order is not None:
+            self.order.give_up(request.custom_id)
         self._check_failures()
 
     def _check_failures(self) -> None:
@@ -303,6 +342,7 @@ class _Run:
             repeated_lines=self.repeats,
             stopped=self.stopped,
             elapsed=time.monotonic() - self.started,
+            cache_hits=self.cache.hits if self.cache is not None else 0,
         )
 
 
