@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
 from rich.panel import Panel
 from rich.progress_bar import ProgressBar
@@ -73,12 +73,11 @@ def render_progress(progress: Any, title: str = "sluice run") -> Panel:
     table.add_column()
     done = progress.done
     total = _known(progress, "total")
-    bar: ProgressBar | None = None
     if isinstance(total, int) and total > 0:
         finished = done + progress.failed + progress.skipped_already_done
         share = min(1.0, finished / total)
-        table.add_row("done", f"{done}", f"of {total}  ({share:.0%} finished)")
-        bar = ProgressBar(total=1.0, completed=share, width=40)
+        table.add_row("finished", f"{share:.0%}", ProgressBar(completed=share, total=1.0, width=30))
+        table.add_row("done", f"{done}", f"of {total}")
     else:
         table.add_row("done", f"{done}", "")
     table.add_row("failed", f"{progress.failed}", "")
@@ -105,9 +104,8 @@ def render_progress(progress: Any, title: str = "sluice run") -> Panel:
     )
     limits = _known(progress, "limits")
     for index, limit in enumerate(_limits(limits) if limits is not None else []):
-        table.add_row("limits" if index == 0 else "", limit, "")
-    body = table if bar is None else Group(bar, table)
-    return Panel(body, title=title, title_align="left", expand=False)
+        table.add_row("limits" if index == 0 else "", "", limit)
+    return Panel(table, title=title, title_align="left", expand=False)
 
 
 class BatchPanel:
