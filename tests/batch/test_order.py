@@ -10,6 +10,7 @@ import pytest
 
 import sluice
 import sluice.batch
+from sluice.batch._journal import Journal
 from sluice.batch._order import SPAN_PER_WINDOW, InputOrder
 from sluice.llm import Client, MockResponse, MockTransport, Request
 from sluice.sim import SimConfig, SimServer
@@ -182,3 +183,29 @@ async def test_ordered_output_follows_the_input_and_resumes_in_order(tmp_path: P
     assert second.succeeded
     lines = [json.loads(line) for line in ordered.read_text().splitlines()]
     assert all(line["response"]["status_code"] == 200 for line in lines)
+
+
+async def test_a_hard_stop_writes_what_is_held(tmp_path: Path) -> None:
+    """The run cancelled while q0 hangs (a second Ctrl-C): the answers held behind q0 were
+    paid for, so they are written, in order, and journaled; q0 is left for the next run."""
+
+    async def handler(request: Request) -> MockResponse:
+        text = request.json()["messages"][0]["content"]
+        await asyncio.sleep(300 if text == "question 0" else 0.01)
+        return _reply(text)
+
+    source = write_chat_input(tmp_path / "in.jsonl", 20)
+    out = tmp_path / "out.jsonl"
+    async with Client("http://test/v1", transport=MockTransport(handler)) as client:
+        run = asyncio.create_task(
+            sluice.batch.run(source, out, client=client, window=2, ordered=True)
+        )
+        await asyncio.sleep(5)
+        assert output_ids(out) == []  # everything is held behind q0
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+    held = SPAN_PER_WINDOW * 2 - 1
+    assert _numbers(output_ids(out)) == list(range(1, 1 + held))
+    journal = Journal(Path(f"{out}.journal.sqlite")).load()
+    assert journal.done == {f"q{n}" for n in range(1, 1 + held)}
