@@ -93,6 +93,8 @@ def test_a_cache_path_must_be_a_file_of_its_own(tmp_path: Path) -> None:
         sluice.batch.run_sync(source, out, base_url=url, cache=out)
     with pytest.raises(sluice.ConfigError, match="is a folder"):
         sluice.batch.run_sync(source, out, base_url=url, cache=tmp_path)
+    with pytest.raises(sluice.ConfigError, match="does not exist"):
+        sluice.batch.run_sync(source, out, base_url=url, cache=tmp_path / "no" / "c.sqlite")
     with pytest.raises(sluice.ConfigError, match="cache must be"):
         sluice.batch.run_sync(source, out, base_url=url, cache=42)
 

@@ -168,7 +168,7 @@ def test_kill_9_of_an_ordered_run_then_resume(tmp_path: Path, seed: int) -> None
     rng = random.Random(seed)
     source = write_chat_input(tmp_path / "in.jsonl", COUNT)
     out = tmp_path / "out.jsonl"
-    config = SimConfig(ttft=0.02, jitter="lognormal", jitter_cv=1.5, seed=seed)
+    config = SimConfig(ttft=0.01, jitter="lognormal", jitter_cv=1.0, seed=seed)
     with SimProcess(config) as sim:
         runner = _runner(source, out, sim.base_url, "--ordered")
         try:

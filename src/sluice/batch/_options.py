@@ -65,6 +65,11 @@ def _check_cache(
         raise ConfigError("the cache must be a file of its own: give another --cache path")
     if path.is_dir():
         raise ConfigError(f"the cache {str(path)!r} is a folder: give a file path")
+    if not path.resolve().parent.is_dir():
+        raise ConfigError(
+            f"the cache's folder {str(path.parent)!r} does not exist: create it or give "
+            "another --cache path"
+        )
     return path
 
 
