@@ -51,7 +51,7 @@ def test_the_file_sets_defaults_and_flags_win(
     config = _file(
         tmp_path / "run.toml",
         f'base_url = "http://file/v1"\noutput = "{tmp_path / "a.jsonl"}"\nrpm = 500\n'
-        f'concurrency = 8\ndedup = false\nordered = true\nmax_failures = "5%"\n'
+        f'concurrency = 8\ndedup = false\nordered = true\nordered_hold = 99\nmax_failures = "5%"\n'
         f'api_key = "{KEY}"\n',
     )
     runner = CliRunner()
@@ -63,6 +63,7 @@ def test_the_file_sets_defaults_and_flags_win(
     assert first["output"] == tmp_path / "a.jsonl"
     assert (first["rpm"], first["concurrency"], first["max_failures"]) == (500.0, 8, "5%")
     assert (first["dedup"], first["ordered"], first["api_key"]) == (False, True, KEY)
+    assert first["ordered_hold"] == 99
 
     args = ["run", str(source), "--config", str(config), "--rpm", "60", "-o",
             str(tmp_path / "b.jsonl"), "--api-key-env", "OTHER_KEY"]  # fmt: skip

@@ -209,3 +209,26 @@ async def test_a_hard_stop_writes_what_is_held(tmp_path: Path) -> None:
     assert _numbers(output_ids(out)) == list(range(1, 1 + held))
     journal = Journal(Path(f"{out}.journal.sqlite")).load()
     assert journal.done == {f"q{n}" for n in range(1, 1 + held)}
+
+
+async def test_the_hold_can_be_set(tmp_path: Path) -> None:
+    started: list[str] = []
+    head_done = asyncio.Event()
+
+    async def handler(request: Request) -> MockResponse:
+        text = request.json()["messages"][0]["content"]
+        if text == "question 0":
+            await asyncio.sleep(30)
+            head_done.set()
+        elif not head_done.is_set():
+            started.append(text)
+        return _reply(text)
+
+    source = write_chat_input(tmp_path / "in.jsonl", 10)
+    out = tmp_path / "out.jsonl"
+    async with Client("http://test/v1", transport=MockTransport(handler)) as client:
+        await sluice.batch.run(source, out, client=client, window=8, ordered=True, ordered_hold=3)
+    assert len(started) == 2
+    assert _numbers(output_ids(out)) == list(range(10))
+    with pytest.raises(sluice.ConfigError, match="ordered_hold must be an int >= 1"):
+        await sluice.batch.run(source, out, client=client, ordered=True, ordered_hold=0)

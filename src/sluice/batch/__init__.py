@@ -64,6 +64,7 @@ async def run(
     stop_event: asyncio.Event | None = None,
     shared: str | None = None,
     ordered: bool = False,
+    ordered_hold: int | None = None,
     cache: str | Path | Store | None = None,
 ) -> BatchResult:
     """Send every request of ``input`` that has no answer in ``output`` yet.
@@ -94,8 +95,10 @@ async def run(
         shared: a Redis URL: every runner on it sending to the same base URL shares the
             limits (rate, concurrency, breaker, cooldown after a 429).
         ordered: write the output in input order: an answer that arrives early is held
-            until the ones before it are written (or failed); at most ``4 * window``
-            requests are taken and not yet written, so memory stays bounded.
+            until the ones before it are written (or failed).
+        ordered_hold: with ``ordered``, at most this many requests are taken and not yet
+            written (default ``8 * window``), so memory stays bounded; a kill -9 may send
+            that many again.
         cache: a file path (a SQLite cache, made if missing) or a `sluice.stores` store:
             successful answers are kept there, keyed by the base URL and the request's
             url and body, and a later run asking the same is answered without sending.
@@ -124,6 +127,7 @@ async def run(
         stop_event=stop_event,
         shared=shared,
         ordered=ordered,
+        ordered_hold=ordered_hold,
         cache=cache,
     )
     return await run_batch(options)

@@ -17,6 +17,7 @@ from typing import Any
 from .. import Adaptive, ConfigError, Rate
 from ..llm import AiohttpTransport, Client
 from ..stores import Store
+from ._order import SPAN_PER_WINDOW
 from ._result import Progress
 from ._stop import StoppableTransport
 
@@ -102,6 +103,7 @@ class BatchOptions:
     stop_event: asyncio.Event | None
     shared: str | None
     ordered: bool
+    ordered_hold: int
     cache: Path | Store | None
 
     @classmethod
@@ -126,6 +128,7 @@ class BatchOptions:
         stop_event: asyncio.Event | None = None,
         shared: str | None = None,
         ordered: bool = False,
+        ordered_hold: int | None = None,
         cache: str | Path | Store | None = None,
     ) -> BatchOptions:
         if (base_url is None) == (client is None):
@@ -160,6 +163,15 @@ class BatchOptions:
             raise ConfigError("the output must not be the input: give another --output path")
         if not isinstance(ordered, bool):
             raise ConfigError(f"ordered must be True or False, got {ordered!r}")
+        if ordered_hold is None:
+            ordered_hold = SPAN_PER_WINDOW * window
+        elif (
+            isinstance(ordered_hold, bool) or not isinstance(ordered_hold, int) or ordered_hold < 1
+        ):
+            raise ConfigError(
+                f"ordered_hold must be an int >= 1 (requests taken and not yet written), "
+                f"got {ordered_hold!r}"
+            )
         cache = _check_cache(cache, out, Path(input))
         return cls(
             input=Path(input),
@@ -182,6 +194,7 @@ class BatchOptions:
             stop_event=stop_event,
             shared=shared,
             ordered=ordered,
+            ordered_hold=ordered_hold,
             cache=cache,
         )
 

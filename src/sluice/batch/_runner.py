@@ -27,7 +27,7 @@ from ._cache import Answer, AnswerCache
 from ._input import Malformed, Request
 from ._journal import Failure, Journal
 from ._options import BatchOptions
-from ._order import SPAN_PER_WINDOW, InputOrder
+from ._order import InputOrder
 from ._output import FailedFile, OutputFile, output_line
 from ._plan import Plan, check_input
 from ._result import BatchResult, Progress
@@ -113,8 +113,7 @@ class _Run:
         # Dedup: a body in flight, and the requests with the same body waiting for it.
         self.leaders: dict[bytes, list[Request]] = {}
         self.recent: collections.OrderedDict[bytes, Answer] = collections.OrderedDict()
-        span = options.window * SPAN_PER_WINDOW
-        self.order = InputOrder(span) if options.ordered else None
+        self.order = InputOrder(options.ordered_hold) if options.ordered else None
         self.cache: AnswerCache | None = None
         self.started = time.monotonic()
         # Tasks of requests inside client.post, and those of them on the wire (see _stop).

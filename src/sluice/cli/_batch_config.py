@@ -79,6 +79,7 @@ _KEYS: dict[str, tuple[str, Callable[[Any], Any], str, bool]] = {
     "shared": ("a Redis URL string", _text, "shared", False),
     "progress_every": ("a number of seconds >= 0", _seconds, "progress_every", False),
     "ordered": ("true or false", _flag, "ordered", False),
+    "ordered_hold": ("an integer >= 1", _count, "ordered_hold", False),
     "cache": ("a file path string", _text, "cache", False),
     "panel": ("true or false", _flag, "no_panel", True),
 }

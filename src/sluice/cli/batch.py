@@ -134,8 +134,14 @@ def _reporter(
 @click.option(
     "--ordered",
     is_flag=True,
-    help="Write the output in input order (answers that come early are held; at most 4 "
-    "windows of requests between the oldest unwritten and the newest taken).",
+    help="Write the output in input order (answers that come early are held).",
+)
+@click.option(
+    "--ordered-hold",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="With --ordered: at most N requests taken and not yet written (default: 8 times "
+    "the window, 128 or --concurrency).",
 )
 @click.option(
     "--cache",
@@ -171,6 +177,7 @@ def run(
     max_failures: str | None,
     no_dedup: bool,
     ordered: bool,
+    ordered_hold: int | None,
     cache: Path | None,
     no_panel: bool,
     shared: str | None,
@@ -189,6 +196,7 @@ def run(
         "max_failures": max_failures,
         "dedup": not no_dedup,
         "ordered": ordered,
+        "ordered_hold": ordered_hold,
         "cache": cache,
         "shared": shared,
     }
