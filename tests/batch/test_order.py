@@ -158,28 +158,34 @@ async def test_failures_do_not_block_the_order(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- against the simulator
 @pytest.mark.realtime
 async def test_ordered_output_follows_the_input_and_resumes_in_order(tmp_path: Path) -> None:
-    source = write_chat_input(tmp_path / "in.jsonl", 60, distinct=50)  # 10 repeated bodies
+    count = 120
+    source = write_chat_input(tmp_path / "in.jsonl", count, distinct=100)  # 20 repeated bodies
     config = SimConfig(ttft=0.01, itl=0.004, jitter="lognormal", jitter_cv=1.5, seed=5)
     loose, ordered = tmp_path / "loose.jsonl", tmp_path / "ordered.jsonl"
     async with SimServer(config) as sim:
         await sluice.batch.run(source, loose, base_url=sim.base_url, concurrency=8)
-        # Stopped after a few answers, then resumed: each run appends in input order.
+        # Stopped after ten answers, then resumed: each run appends in input order.
         event = asyncio.Event()
-        asyncio.get_running_loop().call_later(0.08, event.set)
+
+        def stop_after_ten(progress: sluice.batch.Progress) -> None:
+            if progress.done >= 10:
+                event.set()
+
         first = await sluice.batch.run(
-            source, ordered, base_url=sim.base_url, concurrency=8, ordered=True, stop_event=event
-        )
+            source, ordered, base_url=sim.base_url, concurrency=8, ordered=True,
+            stop_event=event, progress=stop_after_ten, progress_every=0.005,
+        )  # fmt: skip
         written = _numbers(output_ids(ordered))
         second = await sluice.batch.run(
             source, ordered, base_url=sim.base_url, concurrency=8, ordered=True
         )
-    assert _numbers(output_ids(loose)) != list(range(60))  # the check below can fail
+    assert _numbers(output_ids(loose)) != list(range(count))  # the check below can fail
     assert first.stopped == "interrupted"
-    assert 0 < len(written) < 60
+    assert 10 <= len(written) < count
     assert written == sorted(written)
     rest = _numbers(output_ids(ordered))[len(written) :]
     assert rest == sorted(rest)
-    assert sorted(written + rest) == list(range(60))
+    assert sorted(written + rest) == list(range(count))
     assert second.succeeded
     lines = [json.loads(line) for line in ordered.read_text().splitlines()]
     assert all(line["response"]["status_code"] == 200 for line in lines)
