@@ -46,16 +46,16 @@ def test_the_counters_every_progress_has() -> None:
 
 def test_the_figures_a_progress_may_carry() -> None:
     progress = _Fuller(
-        4120, 3, 64, 0, 84.0, 2950.0,
-        tokens_per_minute=184_000.0, spent_usd=1.234, projected_usd=3.0, eta_seconds=123.0,
+        4120, 3, 64, 250, 84.0, 2950.0,
+        tokens_per_minute=184_000.0, spent_usd=1.234, projected_usd=0.5, eta_seconds=123.0,
         limits={"rpm": "3000 (x-ratelimit-limit-requests)", "concurrency": 48}, total=10_000,
     )  # fmt: skip
     text = _text(render_progress(progress))
-    for figure in ("184k tokens/min", "$1.23 spent", "$3.00 projected", "ETA 2m03s",
+    for figure in ("184k tokens/min", "$1.23 spent", "$0.5000 projected", "ETA 2m03s",
                    "rpm 3000 (x-ratelimit-limit-requests)", "concurrency 48",
                    "of 10000", "41%"):  # fmt: skip
         assert figure in text
-    assert "skipped" not in text  # nothing done by an earlier run: no row for it
+    assert "250" in text  # skipped: done by an earlier run, outside the total
 
 
 def test_unknown_figures_are_left_out() -> None:

@@ -55,6 +55,10 @@ def _count(value: float) -> str:
     return f"{value:.0f}"
 
 
+def _usd(amount: float) -> str:
+    return f"${amount:,.2f}" if amount >= 1 else f"${amount:.4f}"  # cents matter on small runs
+
+
 def _limits(limits: Any) -> list[str]:
     if isinstance(limits, str):
         return [limits] if limits else []
@@ -74,8 +78,7 @@ def render_progress(progress: Any, title: str = "sluice run") -> Panel:
     done = progress.done
     total = _known(progress, "total")
     if isinstance(total, int) and total > 0:
-        finished = done + progress.failed + progress.skipped_already_done
-        share = min(1.0, finished / total)
+        share = min(1.0, (done + progress.failed) / total)  # total: what done + failed reach
         table.add_row("finished", f"{share:.0%}", ProgressBar(completed=share, total=1.0, width=30))
         table.add_row("done", f"{done}", f"of {total}")
     else:
@@ -95,8 +98,8 @@ def render_progress(progress: Any, title: str = "sluice run") -> Panel:
     if spent is not None or projected is not None:
         table.add_row(
             "cost",
-            "-" if spent is None else f"${spent:,.2f} spent",
-            "" if projected is None else f"${projected:,.2f} projected",
+            "-" if spent is None else f"{_usd(spent)} spent",
+            "" if projected is None else f"{_usd(projected)} projected",
         )
     eta = _known(progress, "eta_seconds")
     table.add_row(
