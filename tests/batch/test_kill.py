@@ -21,6 +21,7 @@ import pytest
 
 import sluice
 from sluice.batch._journal import Journal
+from sluice.batch._order import SPAN_PER_WINDOW
 from sluice.sim import SimConfig, SimProcess
 
 from .files import output_ids, write_chat_input
@@ -32,7 +33,7 @@ CONCURRENCY = 4
 SRC = str(Path(sluice.__file__).parents[1])
 
 
-def _runner(source: Path, out: Path, base_url: str) -> subprocess.Popen[bytes]:
+def _runner(source: Path, out: Path, base_url: str, *extra: str) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-c",
@@ -45,6 +46,7 @@ def _runner(source: Path, out: Path, base_url: str) -> subprocess.Popen[bytes]:
         str(out),
         "--concurrency",
         str(CONCURRENCY),
+        *extra,
     ]
     env = {**os.environ, "PYTHONPATH": SRC}
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -152,3 +154,50 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
         assert resumed.returncode == 0, stderr.decode()
     ids = output_ids(out)
     assert len(ids) == len(set(ids)) == count
+
+
+def _numbers(ids: list[str]) -> list[int]:
+    return [int(custom_id[1:]) for custom_id in ids]
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_kill_9_of_an_ordered_run_then_resume(tmp_path: Path, seed: int) -> None:
+    """--ordered: what the killed run wrote is in input order, and what the resumed run
+    appends is too; no answer held (not yet written) was journaled as done, so the held ones
+    are sent again, and nothing written is."""
+    rng = random.Random(seed)
+    source = write_chat_input(tmp_path / "in.jsonl", COUNT)
+    out = tmp_path / "out.jsonl"
+    config = SimConfig(ttft=0.01, jitter="lognormal", jitter_cv=1.0, seed=seed)
+    with SimProcess(config) as sim:
+        runner = _runner(source, out, sim.base_url, "--ordered")
+        try:
+            target = rng.randrange(1, COUNT - 60)
+            deadline = time.monotonic() + 20
+            while _lines(out) < target and time.monotonic() < deadline:
+                assert runner.poll() is None, runner.stderr.read() if runner.stderr else ""
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, 0.03))
+            runner.send_signal(signal.SIGKILL)
+        finally:
+            runner.kill()
+            runner.wait(10)
+            if runner.stderr:
+                runner.stderr.close()
+        answered_before = sim.metrics().status_count(200)
+        written = output_ids(out)
+        journaled = Journal(Path(f"{out}.journal.sqlite")).load()
+        assert journaled.done <= set(written)  # a held answer is never journaled as done
+        assert _numbers(written) == list(range(len(written)))  # a prefix of the input
+        held_or_in_flight = answered_before - len(written)
+        assert 0 <= held_or_in_flight <= SPAN_PER_WINDOW * CONCURRENCY
+
+        resumed = _runner(source, out, sim.base_url, "--ordered")
+        _, stderr = resumed.communicate(timeout=30)
+        assert resumed.returncode == 0, stderr.decode()
+        sent_by_resume = sim.metrics().status_count(200) - answered_before
+
+    ids = output_ids(out)
+    assert _numbers(ids) == list(range(COUNT))  # no failure here: input order end to end
+    assert sent_by_resume == COUNT - len(written)
+    print(f"seed {seed}: {len(written)} written, {held_or_in_flight} held or in flight")

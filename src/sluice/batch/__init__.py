@@ -3,10 +3,10 @@
 
 The input is the OpenAI Batch API format (``{"custom_id", "method", "url", "body"}`` per
 line, or plain request bodies); the output is the Batch API's output format, one line per
-answered ``custom_id``, in completion order. A SQLite journal beside the output
-(``OUTPUT.journal.sqlite``) records what became of each id: running the same call again
-resumes, sending only what has no answer yet. Failures (malformed lines, 400s, context
-length, anything not retryable once the gate's retries are spent) go to
+answered ``custom_id``, in completion order (or in input order: ``ordered=True``). A SQLite
+journal beside the output (``OUTPUT.journal.sqlite``) records what became of each id: running
+the same call again resumes, sending only what has no answer yet. Failures (malformed lines,
+400s, context length, anything not retryable once the gate's retries are spent) go to
 ``OUTPUT.failed.jsonl`` and the run goes on. Needs the ``http`` extra (aiohttp).
 
     result = await sluice.batch.run("requests.jsonl", "answers.jsonl",
@@ -29,6 +29,7 @@ from pathlib import Path
 
 from .. import run_sync as _run_sync
 from ..llm import Client
+from ..stores import Store
 from ._estimate import Estimate
 from ._input import ENDPOINTS, Malformed, Request, read_input
 from ._options import BatchOptions, parse_max_failures
@@ -76,6 +77,9 @@ async def run(
     max_cost: float | None = None,
     prices: PricesSource | None = None,
     dry_run: bool = False,
+    ordered: bool = False,
+    ordered_hold: int | None = None,
+    cache: str | Path | Store | None = None,
 ) -> BatchResult:
     """Send every request of ``input`` that has no answer in ``output`` yet.
 
@@ -111,6 +115,14 @@ async def run(
             "output": usd_per_1M}}`` over the built-in table (`BUILTIN_PRICES`).
         dry_run: send nothing and write nothing: the result's ``estimate`` says what would
             be sent (after resume and dedup), the tokens and the cost range.
+        ordered: write the output in input order: an answer that arrives early is held
+            until the ones before it are written (or failed).
+        ordered_hold: with ``ordered``, at most this many requests are taken and not yet
+            written (default ``8 * window``), so memory stays bounded; a kill -9 may send
+            that many again.
+        cache: a file path (a SQLite cache, made if missing) or a `sluice.stores` store:
+            successful answers are kept there, keyed by the base URL and the request's
+            url and body, and a later run asking the same is answered without sending.
 
     Raises:
         ConfigError: bad arguments (a bad prices file, ``max_cost`` with a model that has
@@ -139,6 +151,9 @@ async def run(
         max_cost=max_cost,
         prices=prices,
         dry_run=dry_run,
+        ordered=ordered,
+        ordered_hold=ordered_hold,
+        cache=cache,
     )
     return await run_batch(options)
 

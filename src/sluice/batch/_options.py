@@ -17,6 +17,8 @@ from typing import Any
 
 from .. import Adaptive, ConfigError, Rate
 from ..llm import AiohttpTransport, Client
+from ..stores import Store
+from ._order import SPAN_PER_WINDOW
 from ._prices import PricesSource, PriceTable
 from ._result import Progress
 from ._stop import StoppableTransport
@@ -51,6 +53,29 @@ def parse_max_failures(value: int | str | None) -> MaxFailures | None:
     )
 
 
+def _check_cache(
+    cache: str | Path | Store | None, output: Path, input: Path
+) -> Path | Store | None:
+    if cache is None or isinstance(cache, Store):
+        return cache
+    if not isinstance(cache, str | Path) or not str(cache):
+        raise ConfigError(
+            f"cache must be a file path (answers.cache.sqlite) or a sluice.stores store, "
+            f"got {cache!r}"
+        )
+    path = Path(cache)
+    if path.resolve() in (output.resolve(), input.resolve()):
+        raise ConfigError("the cache must be a file of its own: give another --cache path")
+    if path.is_dir():
+        raise ConfigError(f"the cache {str(path)!r} is a folder: give a file path")
+    if not path.resolve().parent.is_dir():
+        raise ConfigError(
+            f"the cache's folder {str(path.parent)!r} does not exist: create it or give "
+            "another --cache path"
+        )
+    return path
+
+
 def _positive(name: str, value: float | None) -> None:
     if value is not None and (isinstance(value, bool) or not value > 0):
         raise ConfigError(f"{name} must be a number > 0 or None (no limit), got {value!r}")
@@ -82,6 +107,9 @@ class BatchOptions:
     max_cost: float | None
     prices: PriceTable
     dry_run: bool
+    ordered: bool
+    ordered_hold: int
+    cache: Path | Store | None
 
     @classmethod
     def make(
@@ -107,6 +135,9 @@ class BatchOptions:
         max_cost: float | None = None,
         prices: PricesSource | None = None,
         dry_run: bool = False,
+        ordered: bool = False,
+        ordered_hold: int | None = None,
+        cache: str | Path | Store | None = None,
     ) -> BatchOptions:
         if (base_url is None) == (client is None):
             raise ConfigError(
@@ -144,6 +175,18 @@ class BatchOptions:
         out = Path(output)
         if Path(input).resolve() == out.resolve():
             raise ConfigError("the output must not be the input: give another --output path")
+        if not isinstance(ordered, bool):
+            raise ConfigError(f"ordered must be True or False, got {ordered!r}")
+        if ordered_hold is None:
+            ordered_hold = SPAN_PER_WINDOW * window
+        elif (
+            isinstance(ordered_hold, bool) or not isinstance(ordered_hold, int) or ordered_hold < 1
+        ):
+            raise ConfigError(
+                f"ordered_hold must be an int >= 1 (requests taken and not yet written), "
+                f"got {ordered_hold!r}"
+            )
+        cache = _check_cache(cache, out, Path(input))
         return cls(
             input=Path(input),
             output=out,
@@ -167,6 +210,9 @@ class BatchOptions:
             max_cost=None if max_cost is None else float(max_cost),
             prices=PriceTable.load(prices),
             dry_run=dry_run,
+            ordered=ordered,
+            ordered_hold=ordered_hold,
+            cache=cache,
         )
 
     def make_client(self, stopped: Callable[[], bool], on_wire: set[asyncio.Task[Any]]) -> Client:

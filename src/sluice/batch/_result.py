@@ -93,7 +93,8 @@ class BatchResult:
     """The end of a run.
 
         ``done`` counts output lines written by this run (``deduplicated`` of them answered from
-        another request with the same body), ``sent`` the requests sent and answered (or failed);
+        another request with the same body, ``cache_hits`` from the answer cache of earlier
+        runs), ``sent`` the requests sent and answered (or failed);
     ``not_sent`` those a stop caught before they left (waiting in the gate), left for the next
     run;
         ``failed`` the failures in the failed file apart from the ``malformed`` input lines
@@ -125,6 +126,7 @@ class BatchResult:
     elapsed: float
     spent_usd: float | None = None
     estimate: Estimate | None = None
+    cache_hits: int = 0
 
     @property
     def succeeded(self) -> bool:
@@ -140,6 +142,7 @@ class BatchResult:
             f"malformed {self.malformed}",
             f"skipped (already done) {self.skipped_already_done}",
             f"deduplicated {self.deduplicated}",
+            *([f"from the cache {self.cache_hits}"] if self.cache_hits else []),
             f"sent {self.sent}",
             f"in {self.elapsed:.1f} s",
         ]

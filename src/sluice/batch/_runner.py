@@ -18,17 +18,18 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Generator
 from typing import Any
 
 from .. import is_retryable
 from ..llm import APIStatusError, Client, RawResult
+from ._cache import Answer, AnswerCache
 from ._dry_run import dry_run
 from ._input import Malformed, Request
 from ._journal import Failure, Journal
 from ._meter import Recent, limits_text
 from ._options import BatchOptions
+from ._order import InputOrder
 from ._output import FailedFile, OutputFile, output_line, output_truncated
 from ._plan import Plan, check_input
 from ._result import BatchResult, Progress
@@ -94,13 +95,6 @@ async def run_batch(options: BatchOptions) -> BatchResult:
             failed_file.close()
 
 
-@dataclass(slots=True)
-class _Answer:
-    status: int
-    request_id: str | None
-    body: Mapping[str, Any]
-
-
 class _Run:
     """One run's counters, dedup table and workers."""
 
@@ -122,7 +116,9 @@ class _Run:
         self.stopped: str | None = None
         # Dedup: a body in flight, and the requests with the same body waiting for it.
         self.leaders: dict[bytes, list[Request]] = {}
-        self.recent: collections.OrderedDict[bytes, _Answer] = collections.OrderedDict()
+        self.recent: collections.OrderedDict[bytes, Answer] = collections.OrderedDict()
+        self.order = InputOrder(options.ordered_hold) if options.ordered else None
+        self.cache: AnswerCache | None = None
         self.started = time.monotonic()
         self.rates = Recent(self.started)
         self.total = len(plan.todo) + len(plan.carried)
@@ -143,6 +139,8 @@ class _Run:
         self.client = client
         helpers: list[asyncio.Task[None]] = []
         try:
+            if options.cache is not None:
+                self.cache = AnswerCache.open(options.cache, client.base_url, options.notice)
             if options.progress is not None:
                 helpers.append(asyncio.create_task(self._report(options.progress)))
             if options.stop_event is not None:
@@ -151,13 +149,19 @@ class _Run:
                 for _ in range(options.window):
                     group.create_task(self._work(entries, client))
         finally:
+            if self.order is not None:
+                self.order.flush()  # a hard stop: keep the answers held, in order
             for helper in helpers:
                 helper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await helper
             entries.close()
-            if options.client is None:
-                await client.aclose()
+            try:
+                if self.cache is not None:
+                    await self.cache.aclose()
+            finally:
+                if options.client is None:
+                    await client.aclose()
         if options.progress is not None:
             options.progress(self.snapshot())
         return self._result()
@@ -176,6 +180,8 @@ class _Run:
         if self.stopped is not None:
             return
         self.stopped = reason
+        if self.order is not None:
+            self.order.wake()
         if self.options.client is None:
             current = asyncio.current_task()
             for task in self.waiting - self.on_wire:
@@ -190,14 +196,23 @@ class _Run:
     async def _work(
         self, entries: Generator[Request | Malformed, None, None], client: Client
     ) -> None:
+        order = self.order
         while not self.is_stopped():
+            if order is not None:
+                await order.room()  # the hold is full: wait for the head of the order
+                if self.is_stopped():
+                    return
             entry = next(entries, None)
             if entry is None:
                 return
             if isinstance(entry, Malformed):
                 self.malformed += 1
                 self.failed_file.add(entry.line, entry.custom_id, entry.error_class, entry.message)
+                if order is not None:
+                    order.skip(order.take())
                 continue
+            if order is not None:
+                order.take(entry.custom_id)
             await self._send(entry, client)
 
     async def _send(self, request: Request, client: Client) -> None:
@@ -213,14 +228,19 @@ class _Run:
                 self.deduplicated += 1
                 waiting.append(request)
                 return
+        if self.options.dedup:
+            self.leaders[digest] = []
+        if self.cache is not None:
+            cached = await self.cache.get(request)
+            if cached is not None:
+                self._answered(request, cached, attempts=0)
+                return
         reservation = self.spending.reserve(request)
         if reservation is None:
             cap = self.spending.cap
             self.stop(f"max cost: the next request could take the spending past {cap:g} USD")
-            self.not_sent += 1
+            self._left(request)
             return
-        if self.options.dedup:
-            self.leaders[digest] = []
         self.in_flight += 1
         task = asyncio.current_task()
         assert task is not None  # a worker
@@ -230,11 +250,11 @@ class _Run:
             self.sent += 1
         except NotSent:
             self.spending.release(reservation)
-            self._left(digest)
+            self._left(request)
         except asyncio.CancelledError:
             self.spending.release(reservation)
             if self.stopped is not None and task not in self.on_wire:
-                self._left(digest)  # cancelled by stop() while it waited in the gate
+                self._left(request)  # cancelled by stop() while it waited in the gate
             raise
         except Exception as exc:  # every failure is reported, the run goes on
             self.sent += 1
@@ -246,27 +266,43 @@ class _Run:
                 self._fail(follower, Failure(follower.line, *_fields(failure)), attempts=0)
         else:
             self.spending.settle(request, reservation, result.usage)
-            answer = _Answer(result.status, result.request_id, result.body)
-            followers = self.leaders.pop(digest, [])
-            self._write(request, answer, attempts=1)
-            for follower in followers:
-                self._write(follower, answer, attempts=0)
-            if self.options.dedup:
-                self.recent[digest] = answer
-                if len(self.recent) > _RECENT:
-                    self.recent.popitem(last=False)
+            answer = Answer(result.status, result.request_id, result.body)
+            self._answered(request, answer, attempts=1)
+            if self.cache is not None:
+                await self.cache.put(request, answer)
         finally:
             self.in_flight -= 1
             self.waiting.discard(task)
             self.on_wire.discard(task)
 
-    def _left(self, digest: bytes) -> None:
+    def _answered(self, request: Request, answer: Answer, attempts: int) -> None:
+        """Write the answer for the request and for every request waiting on its body."""
+        digest = request.fingerprint
+        followers = self.leaders.pop(digest, [])
+        self._write(request, answer, attempts)
+        for follower in followers:
+            self._write(follower, answer, attempts=0)
+        if self.options.dedup:
+            self.recent[digest] = answer
+            if len(self.recent) > _RECENT:
+                self.recent.popitem(last=False)
+
+    def _left(self, request: Request) -> None:
         """A request (and its followers) a stop caught before it was sent."""
-        left = self.leaders.pop(digest, [])
+        left = self.leaders.pop(request.fingerprint, [])
         self.deduplicated -= len(left)
         self.not_sent += 1 + len(left)
+        if self.order is not None:
+            for each in (request, *left):
+                self.order.give_up(each.custom_id)
 
-    def _write(self, request: Request, answer: _Answer, attempts: int) -> None:
+    def _write(self, request: Request, answer: Answer, attempts: int) -> None:
+        if self.order is not None:
+            self.order.hold(request.custom_id, lambda: self._put(request, answer, attempts))
+        else:
+            self._put(request, answer, attempts)
+
+    def _put(self, request: Request, answer: Answer, attempts: int) -> None:
         line = output_line(request.custom_id, answer.status, answer.request_id, answer.body)
         end = self.output.append(line)  # the line first, then the journal (see module doc)
         digest = request.line_digest or None
@@ -277,6 +313,8 @@ class _Run:
         self.failed_file.add(failure.line, request.custom_id, failure.error_class, failure.message)
         self.journal.failed(request.custom_id, request.fingerprint, failure, attempts)
         self.failed += 1
+        if self.order is not None:
+            self.order.give_up(request.custom_id)
         self._check_failures()
 
     def _check_failures(self) -> None:
@@ -346,6 +384,7 @@ class _Run:
             stopped=self.stopped,
             elapsed=time.monotonic() - self.started,
             spent_usd=self.spending.spent_usd,
+            cache_hits=self.cache.hits if self.cache is not None else 0,
         )
 
 

@@ -1,6 +1,10 @@
 """``sluice run``: a file of Batch API requests to the end, resumable after any stop.
 
     sluice run requests.jsonl --base-url https://api.openai.com/v1 --output answers.jsonl
+    sluice run requests.jsonl --config run.toml          # the settings in a TOML file
+
+On a terminal the progress is a live panel (with ``rich``); otherwise, or with
+``--no-panel``, a line on stderr every ``--progress-every`` seconds.
 
 Exit codes: 0 everything answered, 1 some requests failed (see the failed file) or the run
 stopped early (``--max-failures``, ``--max-cost``), 2 a usage error (bad option, changed
@@ -15,13 +19,16 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
 from .._errors import ConfigError
 from ..batch import BatchResult, Progress, parse_max_failures
 from ..batch import run as run_batch
+from ._batch_config import ConfigFileError, load_config
 from ._params import DURATION, Interrupted
 
 __all__ = ["run"]
@@ -39,8 +46,64 @@ def _echo_progress(progress: Progress) -> None:
     click.echo(progress.line(), err=True)
 
 
+_API_KEY = "sluice.api_key"
+
+
+def _config(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Eager: the file's settings become the defaults the other options start from."""
+    if value is None:
+        return None
+    try:
+        settings = load_config(value)
+    except ConfigFileError as exc:
+        raise click.BadParameter(str(exc)) from None
+    for warning in settings.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    ctx.default_map = {**(ctx.default_map or {}), **settings.defaults}
+    ctx.meta[_API_KEY] = settings.api_key
+    return value
+
+
+def _api_key(ctx: click.Context, api_key_env: str) -> str | None:
+    """``--api-key-env`` given on the command line, else the file's api_key, else the
+    variable the file (or the default) names."""
+    from_file = ctx.meta.get(_API_KEY)
+    given = ctx.get_parameter_source("api_key_env") == click.core.ParameterSource.COMMANDLINE
+    if from_file is not None and not given:
+        return str(from_file)
+    return os.environ.get(api_key_env) or None
+
+
+@contextlib.contextmanager
+def _reporter(
+    no_panel: bool, input: Path, output: Path, every: float
+) -> Iterator[tuple[Callable[[Progress], None], float]]:
+    """The progress callback and its period: a live panel on a terminal, else lines."""
+    if no_panel or not sys.stderr.isatty():
+        yield _echo_progress, every
+        return
+    try:
+        from rich.console import Console
+
+        from ._batch_panel import PANEL_EVERY, BatchPanel
+    except ModuleNotFoundError:  # rich comes with the bench extra: lines without it
+        yield _echo_progress, every
+        return
+    with BatchPanel(Console(stderr=True), str(input), str(output)) as panel:
+        yield panel.update, PANEL_EVERY
+
+
 @click.command("run")
 @click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    is_eager=True,
+    expose_value=False,
+    callback=_config,
+    help="A TOML file of settings (base_url, api_key or api_key_env, rpm, tpm, concurrency, "
+    "...); flags given here win over it.",
+)
 @click.option("--base-url", required=True, help="The API root, e.g. https://api.openai.com/v1.")
 @click.option(
     "-o",
@@ -70,6 +133,25 @@ def _echo_progress(progress: Progress) -> None:
     help="Stop sending after N failures, or when P% of the finished requests failed.",
 )
 @click.option("--no-dedup", is_flag=True, help="Send repeated bodies once per custom_id.")
+@click.option(
+    "--ordered",
+    is_flag=True,
+    help="Write the output in input order (answers that come early are held).",
+)
+@click.option(
+    "--ordered-hold",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="With --ordered: at most N requests taken and not yet written (default: 8 times "
+    "the window, 128 or --concurrency).",
+)
+@click.option(
+    "--cache",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A SQLite file keeping successful answers across runs: a request asked again "
+    "(same base URL, url and body) is answered from it without sending.",
+)
+@click.option("--no-panel", is_flag=True, help="Progress lines, not the live panel.")
 @click.option(
     "--shared",
     metavar="REDIS_URL",
@@ -101,9 +183,11 @@ def _echo_progress(progress: Progress) -> None:
     type=DURATION,
     default=5.0,
     show_default=True,
-    help="Seconds between progress lines (on stderr).",
+    help="Seconds between progress lines (on stderr; the panel redraws 4 times a second).",
 )
+@click.pass_context
 def run(
+    ctx: click.Context,
     input: Path,
     base_url: str,
     output: Path,
@@ -114,6 +198,10 @@ def run(
     retry_failed: bool,
     max_failures: str | None,
     no_dedup: bool,
+    ordered: bool,
+    ordered_hold: int | None,
+    cache: Path | None,
+    no_panel: bool,
     shared: str | None,
     max_cost: float | None,
     prices: Path | None,
@@ -123,27 +211,28 @@ def run(
     """Send every request of INPUT (OpenAI Batch API JSONL, or plain bodies) that has no
     answer in OUTPUT yet, at the provider's limits. Run it again to resume: answered ids are
     never sent twice. Ctrl-C stops sending and lets what is in flight finish."""
-    api_key = os.environ.get(api_key_env) or None
+    options: dict[str, Any] = {
+        "base_url": base_url,
+        "api_key": _api_key(ctx, api_key_env),
+        "rpm": rpm,
+        "tpm": tpm,
+        "concurrency": concurrency or "auto",
+        "retry_failed": retry_failed,
+        "max_failures": max_failures,
+        "dedup": not no_dedup,
+        "ordered": ordered,
+        "ordered_hold": ordered_hold,
+        "cache": cache,
+        "shared": shared,
+        "max_cost": max_cost,
+        "prices": prices,
+        "dry_run": dry_run,
+    }
     try:
-        result = asyncio.run(
-            _run(
-                input,
-                output,
-                base_url=base_url,
-                api_key=api_key,
-                rpm=rpm,
-                tpm=tpm,
-                concurrency=concurrency or "auto",
-                retry_failed=retry_failed,
-                max_failures=max_failures,
-                dedup=not no_dedup,
-                progress_every=progress_every,
-                shared=shared,
-                max_cost=max_cost,
-                prices=prices,
-                dry_run=dry_run,
+        with _reporter(no_panel or dry_run, input, output, progress_every) as (progress, every):
+            result = asyncio.run(
+                _run(input, output, progress=progress, progress_every=every, **options)
             )
-        )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     except KeyboardInterrupt:
@@ -181,7 +270,6 @@ async def _run(input: Path, output: Path, **options: object) -> BatchResult:
         return await run_batch(
             input,
             output,
-            progress=_echo_progress,
             notice=notice,
             stop_event=stop,
             **options,  # type: ignore[arg-type]
