@@ -1,10 +1,10 @@
 """The clients ``bench_batch.py`` compares, each run in a child process of its own.
 
-A child spends the key's initial rate allowance first (see `drain`), then runs one client
-over the input and prints one JSON line: when the run started and ended (``time.monotonic``,
-shared with the parent on Linux), the CPU seconds the client process used, the answers it
-wrote, and the simulator's counters at its start. Imports are lazy: the curator child runs
-under another interpreter, where only aiohttp (and curator) can be counted on.
+A child runs one client over the input and prints one JSON line: when the run started and
+ended (``time.monotonic``, shared with the parent on Linux), the CPU seconds the client
+process used, the answers it wrote, and the simulator's counters at its start. Imports are
+lazy: the curator child runs under another interpreter, which has aiohttp and curator but not
+necessarily tenacity.
 
     python benchmarks/_batch_clients.py sluice-pinned --base-url URL --input in.jsonl ...
 """
@@ -20,13 +20,12 @@ import resource
 import sys
 import time
 import urllib.request
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 MODEL = "sim-model"
 MAX_TOKENS = 16
-DRAIN_WORKERS = 64
 # The baseline as users write it: the OpenAI cookbook's tenacity decorator, a round
 # semaphore, and everything gathered at once.
 BASELINE_CONCURRENCY = 100
@@ -83,38 +82,6 @@ def cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-async def drain(base_url: str, key: str, bound: int) -> int:
-    """Spend what the key's buckets hold, with 1-token requests, until one is refused.
-
-    The simulator's buckets start full, a minute of allowance: a greedy client would run
-    its first minute unmetered, a paced one would leave it unused. Starting every client on
-    an empty bucket measures each at the limit from its first request. Returns the requests
-    the bucket admitted; stops after ``bound`` of them whatever happens.
-    """
-    import aiohttp
-
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
-    headers = {"Authorization": f"Bearer {key}"}
-    admitted = 0
-    refused = asyncio.Event()
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal admitted
-        while not refused.is_set() and admitted < bound:
-            async with session.post(base_url + "/chat/completions", json=body) as response:
-                await response.read()
-                if response.status == 429:
-                    refused.set()
-                elif response.status == 200:
-                    admitted += 1
-
-    connector = aiohttp.TCPConnector(limit=DRAIN_WORKERS)
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
-        async with asyncio.timeout(120):
-            await asyncio.gather(*(worker(session) for _ in range(DRAIN_WORKERS)))
-    return admitted
 
 
 # ---------------------------------------------------------------- the clients
@@ -224,8 +191,7 @@ def child(argv: list[str]) -> None:
     parser.add_argument("--tpm", type=int, default=0)
     args = parser.parse_args(argv)
     os.environ["OPENAI_API_KEY"] = args.key
-    # Imports and set-up first: the drain must end right before the run starts, or the
-    # bucket refills meanwhile.
+    # Imports and set-up before the clock starts.
     if args.client.startswith("curator"):
         run = prepare_curator(args)
     elif args.client == "baseline":
@@ -240,15 +206,12 @@ def child(argv: list[str]) -> None:
         def run() -> int:
             return asyncio.run(run_sluice(args, pinned=args.client == "sluice-pinned"))
 
-    drained = asyncio.run(drain(args.base_url, args.key, bound=2 * args.rpm + 1000))
-    drain_ended = time.monotonic()
     base = counters(args.base_url)
     cpu, started = cpu_seconds(), time.monotonic()
     done = run()
     ended, cpu = time.monotonic(), cpu_seconds() - cpu
     report = {"started": started, "ended": ended, "cpu": cpu, "done": done}
-    spent = {"drained": drained, "drain_ended": drain_ended, "base": base}
-    print(json.dumps({**report, **spent}), flush=True)
+    print(json.dumps({**report, "base": base}), flush=True)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ URL = "http://127.0.0.1:9/v1"
 async def test_the_adaptive_limit_starts_at_the_window_when_a_rate_is_pinned(
     tmp_path: Path, limits: dict[str, int], start: int
 ) -> None:
-    options = BatchOptions.make(tmp_path / "in.jsonl", tmp_path / "out.jsonl", base_url=URL, **limits)
+    options = BatchOptions.make(
+        tmp_path / "in.jsonl", tmp_path / "out.jsonl", base_url=URL, **limits
+    )
     client = options.make_client(lambda: False, set())
     try:
         adaptive = client.gate.statistics().adaptive
