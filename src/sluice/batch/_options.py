@@ -220,7 +220,13 @@ class BatchOptions:
         given (else learned from the server's headers), the client's retries and breaker;
         nothing is sent once ``stopped()``."""
         assert self.base_url is not None  # checked by make()
-        concurrency = self.concurrency or Adaptive(max=self.window, initial=min(16, self.window))
+        # A pinned rate spaces the requests from the first one, so the adaptive limit can
+        # start at the window: starting it small would hold the run below the rate for the
+        # seconds it takes to grow, and a rate of burst 1 never makes that time up. With no
+        # rate known before the first answer's headers, a small start bounds the blind burst.
+        paced = bool(self.rpm or self.tpm)
+        initial = self.window if paced else min(16, self.window)
+        concurrency = self.concurrency or Adaptive(max=self.window, initial=initial)
         inner = AiohttpTransport(max_connections=self.window)
         transport = StoppableTransport(inner, stopped, on_wire)
         # With `shared`, every runner on the same Redis and base URL shares the limits.

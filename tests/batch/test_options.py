@@ -1,0 +1,50 @@
+"""The client a run builds from its options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sluice.batch._options import BatchOptions
+
+URL = "http://127.0.0.1:9/v1"
+
+
+@pytest.mark.parametrize(
+    ("limits", "start"),
+    [
+        ({"rpm": 600}, 128),  # paced by the rate from the first request
+        ({"tpm": 90_000}, 128),
+        ({"rpm": 600, "window": 40}, 40),
+        ({}, 16),  # no rate before the first headers: a small blind start
+        ({"window": 8}, 8),
+    ],
+)
+async def test_the_adaptive_limit_starts_at_the_window_when_a_rate_is_pinned(
+    tmp_path: Path, limits: dict[str, int], start: int
+) -> None:
+    options = BatchOptions.make(
+        tmp_path / "in.jsonl", tmp_path / "out.jsonl", base_url=URL, **limits
+    )
+    client = options.make_client(lambda: False, set())
+    try:
+        adaptive = client.gate.statistics().adaptive
+        assert adaptive is not None
+        assert adaptive.limit == start
+        assert client.gate.statistics().concurrency_limit == start
+    finally:
+        await client.aclose()
+
+
+async def test_a_fixed_concurrency_is_kept(tmp_path: Path) -> None:
+    options = BatchOptions.make(
+        tmp_path / "in.jsonl", tmp_path / "out.jsonl", base_url=URL, rpm=600, concurrency=5
+    )
+    client = options.make_client(lambda: False, set())
+    try:
+        statistics = client.gate.statistics()
+        assert statistics.adaptive is None
+        assert statistics.concurrency_limit == 5
+    finally:
+        await client.aclose()
