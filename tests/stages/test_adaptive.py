@@ -140,6 +140,16 @@ def test_what_counts_as_a_drop() -> None:
     assert not is_drop(KeyboardInterrupt())
 
 
+def test_a_refusal_for_a_spent_budget_is_for_the_rate_to_pace_not_a_drop() -> None:
+    error = Flaky(overloaded=True)
+    spent = sluice.ErrorInfo(retryable=True, overloaded=True, status=429, quota_left=False)
+    sporadic = sluice.ErrorInfo(retryable=True, overloaded=True, status=429, quota_left=True)
+    silent = sluice.ErrorInfo(retryable=True, overloaded=True, status=429)
+    assert not is_drop(error, spent)
+    assert is_drop(error, sporadic)
+    assert is_drop(error, silent)
+
+
 # ---------------------------------------------------------------------------- drops
 def test_a_drop_cuts_by_the_backoff_at_once() -> None:
     controller = AdaptiveLimit(Adaptive(initial=20, backoff=0.8))

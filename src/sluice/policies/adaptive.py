@@ -150,16 +150,20 @@ def coerce_concurrency(value: object) -> Concurrency | Adaptive | None:
 
 def is_drop(error: BaseException, info: ErrorInfo | None = None) -> bool:
     """Whether an attempt's error says the upstream is overloaded: a timeout, or an error
-    classified ``overloaded`` (a 429, 503 or 529 of any client, `OverloadedError`).
+    classified ``overloaded`` (a 429, 503 or 529 of any client, `OverloadedError`), unless
+    its rate-limit headers say a budget is spent (``quota_left`` False).
     ``info`` is the gate's classification of ``error`` (default: `sluice.classify_error`).
 
-    Cancellations and other non-`Exception` errors are not outcomes, so never drops.
+    A refusal for a spent budget is about the rate, not the concurrency: the rate limit
+    learns from its headers and paces, and cutting the concurrency as well would leave the
+    gate below the rate for many windows after the budget refills. Cancellations and other
+    non-`Exception` errors are not outcomes, so never drops.
     """
     if not isinstance(error, Exception):
         return False
     if info is None:
         info = classify_error(error)
-    return info.timeout or info.overloaded
+    return info.timeout or (info.overloaded and info.quota_left is not False)
 
 
 class LimitChange(NamedTuple):
