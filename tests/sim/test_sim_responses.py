@@ -53,10 +53,10 @@ def text_of(response: dict[str, Any]) -> str:
 
 
 async def test_a_string_input_gets_the_text_and_usage_chat_gives_the_same_prompt() -> None:
-    app = make_app(output_tokens=9, rpm=100)
+    app = make_app(output_tokens=9, rpm=6000)
     reply = await call(app, "/v1/responses", request(instructions="Be terse."))
     assert reply.status == 200
-    assert reply.headers[b"x-ratelimit-limit-requests"] == b"100"
+    assert reply.headers[b"x-ratelimit-limit-requests"] == b"6000"
     body = reply.json()
     assert body["object"] == "response"
     assert body["id"].startswith("resp_")

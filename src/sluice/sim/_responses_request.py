@@ -29,9 +29,10 @@ from typing import Any
 from ..openai._responses_encode import ECHOED
 from ._body import decode_json
 from ._config import SimConfig
-from ._function_calls import ToolCaller, schema_value, simple_tool_calls
+from ._function_calls import ToolCaller, simple_tool_calls
 from ._protocol import _MESSAGE_OVERHEAD, _REPLY_PRIMING, Inference, _Budget, _model, _shown
 from ._request_error import RequestError
+from ._tool_input import sample_input
 
 __all__ = ["ResponsesInference", "answer_tokens", "parse_responses", "token_pieces"]
 
@@ -246,7 +247,7 @@ def parse_responses(
     json_text = None
     if not calls and form["type"] != "text":
         schema = form.get("schema") if form["type"] == "json_schema" else None
-        value = schema_value(schema or {"properties": {"answer": {"type": "string"}}}, seed)
+        value = sample_input(schema or {"properties": {"answer": {"type": "string"}}})
         json_text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     echo = {name: body[name] for name in ECHOED if name in body}
     return ResponsesInference(
