@@ -4,9 +4,10 @@ A request to an inference endpoint goes through, in order: reading the body (413
 large, 408 when too slow), parsing and validation (400), the model's limits (400
 ``context_length_exceeded``, or an embeddings answer too large), fault selection (immediate
 faults answer here), the per-key rate limits (429), capacity (429 or 503 when the queue is
-full), and then timed delivery (`Responder`). Every inference response carries the
-``x-ratelimit-*`` headers of the limits in force. Whatever a client sends, a refusal is a 4xx
-with an OpenAI-shaped JSON body.
+full), and then timed delivery (`Responder`, or `ResponsesResponder` for the Responses API).
+Every inference response carries the ``x-ratelimit-*`` headers of the limits in force.
+Whatever a client sends, a refusal is a 4xx with an OpenAI-shaped JSON body: 404 for an
+unknown path, 405 (with ``Allow``) for a wrong method on a known one.
 
     app = SimApp(SimConfig(itl=0.02))
     uvicorn.run(app, loop="uvloop", http="httptools")
