@@ -120,10 +120,11 @@ def encode_response(**fields: Any) -> bytes:
 class ResponseEventEncoder:
     """The events of one streamed response, framed, numbered from 0 in the order made."""
 
-    __slots__ = ("_sequence",)
+    __slots__ = ("_heads", "_sequence")
 
     def __init__(self) -> None:
         self._sequence = 0
+        self._heads: dict[tuple[bytes, str, int], bytes] = {}
 
     def _next(self) -> int:
         number = self._sequence
@@ -136,13 +137,21 @@ class ResponseEventEncoder:
         return b"event: " + type.encode() + b"\ndata: " + data + b"\n\n"
 
     def _delta(self, type: bytes, item_id: str, output_index: int, extra: bytes) -> bytes:
-        head = b'event: %s\ndata: {"type":"%s","item_id":%s,"output_index":%d' % (
-            type,
-            type,
-            json.dumps(item_id).encode(),
-            output_index,
-        )
-        return head + extra + b',"sequence_number":%d}\n\n' % self._next()
+        key = (type, item_id, output_index)
+        head = self._heads.get(key)
+        if head is None:  # the same for every delta of an item: made once
+            head = self._heads[key] = (
+                b'event: %s\ndata: {"type":"%s","item_id":%s,"output_index":%d'
+                % (
+                    type,
+                    type,
+                    json.dumps(item_id).encode(),
+                    output_index,
+                )
+            )
+        number = self._sequence
+        self._sequence = number + 1
+        return b'%s%s,"sequence_number":%d}\n\n' % (head, extra, number)
 
     def text_delta(self, item_id: str, output_index: int, pieces: list[bytes]) -> bytes:
         """``response.output_text.delta`` of ``pieces`` (JSON string literals, joined)."""

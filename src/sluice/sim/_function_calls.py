@@ -16,10 +16,10 @@ schema by `sample_input` (the rule the Messages API's tool inputs follow too).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..openai import encode_json
 from ._tool_input import sample_input
 
 __all__ = ["ToolCaller", "simple_tool_calls"]
@@ -56,4 +56,4 @@ def simple_tool_calls(
     value = sample_input(parameters if isinstance(parameters, Mapping) else {"type": "object"})
     if not isinstance(value, dict):  # arguments are always an object
         value = {}
-    return [(str(function.get("name", "")), json.dumps(value, separators=(",", ":")))]
+    return [(str(function.get("name", "")), encode_json(value).decode())]

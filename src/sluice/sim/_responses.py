@@ -35,7 +35,7 @@ from ._exchange import Exchange, SimulatedReset
 from ._latency import LatencyModel, TokenSchedule
 from ._metrics import MetricsRecorder
 from ._respond import JSON_HEADER, Plan
-from ._responses_request import ResponsesInference, token_pieces
+from ._responses_request import ResponsesInference
 
 __all__ = ["ResponsesResponder", "answer_output"]
 
@@ -53,9 +53,16 @@ class _Item:
     kind: str
     id: str
     texts: list[str]
-    pieces: list[bytes]  # the texts as JSON string literals
+    quoted: list[bytes] | None = None  # the texts as JSON string literals, when known
     name: str = ""
     call_id: str = ""
+
+    @property
+    def pieces(self) -> list[bytes]:
+        """The texts as JSON string literals (made when a stream first needs them)."""
+        if self.quoted is None:
+            self.quoted = [_quote(text) for text in self.texts]
+        return self.quoted
 
     def body(self, status: str, tokens: int | None = None) -> dict[str, Any]:
         """The item as sent, with its first ``tokens`` tokens (all by default)."""
@@ -65,8 +72,17 @@ class _Item:
         return function_call_item(self.id, self.call_id, self.name, text, status)
 
 
-def _quoted(texts: list[str]) -> list[bytes]:
-    return [json.dumps(text, ensure_ascii=False).encode() for text in texts]
+_QUOTED: dict[str, bytes] = {}  # JSON and argument pieces repeat: braces, quotes, names
+_QUOTED_MAX = 4096
+
+
+def _quote(text: str) -> bytes:
+    quoted = _QUOTED.get(text)
+    if quoted is None:
+        if len(_QUOTED) >= _QUOTED_MAX:
+            _QUOTED.clear()
+        quoted = _QUOTED[text] = json.dumps(text, ensure_ascii=False).encode()
+    return quoted
 
 
 def answer_output(inference: ResponsesInference, plan: Plan, corpus: Corpus) -> list[_Item]:
@@ -74,21 +90,24 @@ def answer_output(inference: ResponsesInference, plan: Plan, corpus: Corpus) -> 
     suffix = plan.id.partition("_")[2]
     budget = plan.tokens
     items: list[_Item] = []
-    for number, (name, arguments) in enumerate(inference.calls):
-        texts = token_pieces(arguments)[:budget]
+    for number, ((name, _), pieces) in enumerate(
+        zip(inference.calls, inference.pieces, strict=False)
+    ):
+        texts = pieces[:budget]
         if not texts:
             break
         budget -= len(texts)
         item_id, call_id = f"fc_{suffix}_{number}", f"call_{suffix}_{number}"
-        items.append(_Item("function_call", item_id, texts, _quoted(texts), name, call_id))
+        items.append(_Item("function_call", item_id, texts, None, name, call_id))
     if items:
         return items
     if inference.json_text is not None:
-        texts = token_pieces(inference.json_text)[:budget]
-        return [_Item("message", f"msg_{suffix}", texts, _quoted(texts))]
-    indices = corpus.indices(plan.offset, budget)
-    pieces = [corpus.json_piece(index, i == 0) for i, index in enumerate(indices)]
-    return [_Item("message", f"msg_{suffix}", corpus.pieces(plan.offset, budget), pieces)]
+        return [_Item("message", f"msg_{suffix}", inference.pieces[0][:budget])]
+    quoted = None
+    if inference.stream:  # the corpus keeps its pieces quoted: cheaper than quoting them
+        indices = corpus.indices(plan.offset, budget)
+        quoted = [corpus.json_piece(index, i == 0) for i, index in enumerate(indices)]
+    return [_Item("message", f"msg_{suffix}", corpus.pieces(plan.offset, budget), quoted)]
 
 
 class ResponsesResponder:
@@ -266,23 +285,29 @@ class _EventStream:
         responder, exchange, plan = self._responder, self._exchange, self._plan
         latency, queue, schedule = responder.latency, responder.queue, self._schedule
         slow = plan.fault == "slow"
-        per_chunk, last = responder.config.tokens_per_chunk, len(item.pieces) - 1
+        per_chunk, pieces = responder.config.tokens_per_chunk, item.pieces
+        last, fault_at, emitted = len(pieces) - 1, self._fault_at, self.emitted
+        lateness, item_id = responder.metrics.lateness, item.id
         chunk: list[bytes] = []
-        for position, piece in enumerate(item.pieces):
-            if self.emitted + len(chunk):
+        for position, piece in enumerate(pieces):
+            if emitted or chunk:
                 schedule.advance(latency.inter_token(queue.active, slow=slow))
             chunk.append(piece)
-            reached = self.emitted + len(chunk)
-            if len(chunk) < per_chunk and position != last and reached != self._fault_at:
+            reached = emitted + len(chunk)
+            if len(chunk) < per_chunk and position != last and reached != fault_at:
                 continue
             if not await exchange.pause_until(schedule.deadline):
                 await responder.stopped(exchange, plan)
                 return False
-            responder.metrics.lateness(exchange.now() - schedule.deadline)
-            out.append(delta(item.id, index, chunk))
-            await exchange.body(b"".join(out), more=True)
-            out, chunk, self.emitted = [], [], reached
-            if reached == self._fault_at and not await self._fault(delta(item.id, index, [])):
+            lateness(exchange.now() - schedule.deadline)
+            data = delta(item_id, index, chunk)
+            if out:
+                data = b"".join(out) + data
+                out = []
+            await exchange.body(data, more=True)
+            chunk, emitted = [], reached
+            self.emitted = emitted
+            if reached == fault_at and not await self._fault(delta(item_id, index, [])):
                 return False
         text = "".join(item.texts)
         if message:

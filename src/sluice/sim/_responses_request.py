@@ -53,11 +53,13 @@ def _invalid(message: str, param: str = "input") -> RequestError:
 class ResponsesInference(Inference):
     """A parsed Responses request. ``calls`` are the function calls the answer makes
     (name, arguments JSON); ``json_text`` the structured output it gives; neither: text.
+    ``pieces`` holds the one-token pieces of each call's arguments, or of the JSON text.
     ``echo`` holds the settings the response object repeats."""
 
     echo: dict[str, Any] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     json_text: str | None = None
+    pieces: list[list[str]] = field(default_factory=list)
 
 
 def _text(value: object, where: str) -> str:
@@ -260,6 +262,7 @@ def parse_responses(
         echo=echo,
         calls=calls,
         json_text=json_text,
+        pieces=[token_pieces(text) for text in ([a for _, a in calls] or [json_text or ""])],
     )
 
 
@@ -276,8 +279,6 @@ def token_pieces(text: str) -> list[str]:
 def answer_tokens(inference: ResponsesInference, text_tokens: int) -> int:
     """Output tokens of the whole planned answer: the calls' arguments, the JSON text, or
     ``text_tokens`` of corpus text."""
-    if inference.calls:
-        return sum(len(token_pieces(arguments)) for _, arguments in inference.calls)
-    if inference.json_text is not None:
-        return len(token_pieces(inference.json_text))
+    if inference.calls or inference.json_text is not None:
+        return sum(map(len, inference.pieces))
     return text_tokens
