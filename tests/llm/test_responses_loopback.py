@@ -67,7 +67,8 @@ async def test_an_agent_turn_and_a_stream_through_the_gate() -> None:
 
 async def test_faults_are_retried_or_interrupt_as_for_chat() -> None:
     config = SimConfig(output_tokens=8, retry_after=0.05)
-    async with SimServer(config) as sim, Client(sim.base_url, api_key=KEY) as client:
+    retry = sluice.Retry(backoff=sluice.Backoff(base=0.01))  # a malformed body is retried too
+    async with SimServer(config) as sim, Client(sim.base_url, api_key=KEY, retry=retry) as client:
         with pytest.raises(llm.RateLimitError):
             await client.responses(model="sim-model", input="Hi", extra_headers=fault("429"))
         assert client.statistics().responses == {429: 3}  # two retries after Retry-After
@@ -83,6 +84,7 @@ async def test_faults_are_retried_or_interrupt_as_for_chat() -> None:
             await truncated.final()
         with pytest.raises(llm.MalformedResponseError):
             await client.responses(model="sim-model", input="Hi", extra_headers=fault("malformed"))
+        assert client.statistics().responses == {429: 3, 200: 5}  # malformed ones: 3 tries
     assert caught.value.text
     assert isinstance(caught.value.__cause__, llm.APIConnectionError)
 
