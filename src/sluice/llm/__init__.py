@@ -8,6 +8,7 @@ form one tree under `sluice.SluiceError`. Needs the ``http`` extra (aiohttp).
     async with sluice.llm.Client("http://127.0.0.1:8000/v1", api_key="sk-test") as client:
         result = await client.chat(model="sim-model", messages=[{"role": "user", "content": "Hi"}])
         print(result.text, result.usage.total_tokens, result.latency)
+        answer = await client.responses(model="sim-model", input="Hi")   # the Responses API
 """
 
 try:
@@ -22,8 +23,12 @@ import contextlib
 from ..openai import (
     ChatDelta,
     Choice,
+    FunctionCall,
     Model,
     RateLimits,
+    ResponseEvent,
+    ResponseOutput,
+    ResponseUsage,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -54,6 +59,9 @@ from ._errors import (
 from ._fanout import Results
 from ._loops import BlockingCallWarning
 from ._mock import MockResponse, MockTransport
+from ._responses import ResponseResult
+from ._responses_stream import ResponseStream
+from ._responses_sync import SyncResponseStream
 from ._settings import llm_failure
 from ._stream import ChatStream
 from ._sync import SyncChatStream
@@ -79,6 +87,7 @@ __all__ = [
     "ContentPolicyError",
     "ContextLengthExceededError",
     "Embeddings",
+    "FunctionCall",
     "LLMError",
     "MalformedResponseError",
     "MockResponse",
@@ -91,12 +100,18 @@ __all__ = [
     "RawResult",
     "Request",
     "Response",
+    "ResponseEvent",
+    "ResponseOutput",
+    "ResponseResult",
+    "ResponseStream",
     "ResponseTooLargeError",
+    "ResponseUsage",
     "Results",
     "ServerError",
     "ServiceUnavailableError",
     "StreamInterrupted",
     "SyncChatStream",
+    "SyncResponseStream",
     "TokenEstimator",
     "ToolCall",
     "ToolCallDelta",

@@ -81,7 +81,7 @@ class ClientBase:
         if token_estimator is not None and not callable(token_estimator):
             raise ConfigError("Client(token_estimator=...) must be a callable (body) -> tokens")
         self._max_event_size = check_int_at_least("Client", "max_event_size", max_event_size, 1)
-        paths = ("chat/completions", "completions", "embeddings", "models")
+        paths = ("chat/completions", "completions", "embeddings", "models", "responses")
         self._urls = {path: f"{public}/{path}" for path in paths}
         settings: dict[str, object] = {"concurrency": concurrency, "rate": rate}
         settings.update(retry=retry, timeout=timeout, breaker=breaker)

@@ -23,10 +23,11 @@ from ..openai import (
     decode_usage,
     parse_request_id,
 )
-from ._base import Body, CallTimeout, ClientBase, Headers, Query
+from ._base import Body, CallTimeout, Headers, Query
 from ._fanout import Requests, Results, jobs, send_chat, send_embedding
 from ._loops import ForwardedIterator, check_blocking
 from ._params import chat_body, embedding_body
+from ._responses_client import ResponsesClient
 from ._results import chat_result, embeddings_result
 from ._settings import UNSET, call_timeout
 from ._stream import ChatStream
@@ -36,7 +37,7 @@ from ._types import ChatResult, Embeddings, RawResult
 __all__ = ["Client"]
 
 Messages = Sequence[Mapping[str, Any]]
-_POST_PATHS = ("chat/completions", "completions", "embeddings")
+_POST_PATHS = ("chat/completions", "completions", "embeddings", "responses")
 
 
 def _decode_raw(data: Mapping[str, Any]) -> tuple[Any, Any]:
@@ -46,8 +47,9 @@ def _decode_raw(data: Mapping[str, Any]) -> tuple[Any, Any]:
 EmbeddingInput = str | Sequence[str] | Sequence[int] | Sequence[Sequence[int]]
 
 
-class Client(ClientBase):
-    """An async client for OpenAI-compatible APIs: chat, streamed chat, embeddings, models.
+class Client(ResponsesClient):
+    """An async client for OpenAI-compatible APIs: chat, streamed chat, embeddings, models,
+    and the Responses API (`responses`, `stream_responses`).
 
     Every call runs through a `sluice.Gate`, so its concurrency limit, rate limits, retries,
     circuit breaker and timeouts apply; the rate limits the server reports are fed back to
@@ -191,7 +193,8 @@ class Client(ClientBase):
         extra_query: Query = None,
     ) -> RawResult:
         """A request whose body is sent as given and whose answer comes back undecoded:
-        ``path`` is one of ``chat/completions``, ``completions`` or ``embeddings``. For
+        ``path`` is one of ``chat/completions``, ``completions``, ``embeddings`` or
+        ``responses``. For
         callers that carry bodies through unchanged (a batch file, a proxy); the gate, its
         retries and the token budget apply as for `chat`. A streamed body is refused.
 

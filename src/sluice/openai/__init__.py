@@ -1,7 +1,8 @@
 """sluice.openai: the OpenAI-compatible API as data, without any I/O.
 
 Bytes and header mappings in, typed values out, and back: Server-Sent Events, rate-limit and
-Retry-After headers, error bodies, completions, stream chunks, embeddings and model lists.
+Retry-After headers, error bodies, completions, stream chunks, embeddings, model lists, and
+the Responses API's objects and streamed events.
 No sockets and no event loop, standard library only: `sluice.llm` (the client) and
 `sluice.sim` (the simulated server) both speak through it, and so can any other transport.
 
@@ -42,6 +43,24 @@ from ._headers import (
     parse_retry_after,
 )
 from ._json import decode_object, encode_json
+from ._responses import (
+    TERMINAL_EVENTS,
+    FunctionCall,
+    ResponseEvent,
+    ResponseOutput,
+    ResponseUsage,
+    decode_response,
+    decode_response_event,
+    decode_response_usage,
+)
+from ._responses_encode import (
+    ResponseEventEncoder,
+    encode_response,
+    function_call_item,
+    message_item,
+    response_object,
+    response_usage,
+)
 from ._sse import (
     DONE,
     DONE_EVENT,
@@ -67,13 +86,19 @@ __all__ = [
     "DONE",
     "DONE_EVENT",
     "MAX_EVENT_SIZE",
+    "TERMINAL_EVENTS",
     "ChatDelta",
     "Choice",
     "ChunkEncoder",
     "ErrorBody",
     "EventTooLarge",
+    "FunctionCall",
     "Model",
     "RateLimits",
+    "ResponseEvent",
+    "ResponseEventEncoder",
+    "ResponseOutput",
+    "ResponseUsage",
     "SSEDecoder",
     "ServerSentEvent",
     "ShapeError",
@@ -88,6 +113,9 @@ __all__ = [
     "decode_error",
     "decode_models",
     "decode_object",
+    "decode_response",
+    "decode_response_event",
+    "decode_response_usage",
     "decode_usage",
     "encode_completion",
     "encode_embedding_base64",
@@ -96,15 +124,20 @@ __all__ = [
     "encode_json",
     "encode_model",
     "encode_models",
+    "encode_response",
     "encode_sse",
     "format_duration",
     "format_rate_limits",
     "format_retry_after",
+    "function_call_item",
+    "message_item",
     "parse_duration",
     "parse_rate_limits",
     "parse_request_id",
     "parse_retry_after",
     "public_url",
+    "response_object",
+    "response_usage",
     "split_credentials",
 ]
 

@@ -1,9 +1,10 @@
 """A local OpenAI-compatible service that is slow, busy and unreliable on purpose.
 
 It answers ``/v1/chat/completions`` (streamed or not), ``/v1/completions``,
-``/v1/embeddings``, ``/v1/models`` and Anthropic's ``/v1/messages`` like a loaded LLM service
-would: time to first token and inter-token latency from a latency model, a capacity with a
-wait queue, per-key rate limits with each API's headers, and seeded or forced faults
+``/v1/embeddings``, ``/v1/models``, the Responses API ``/v1/responses`` and Anthropic's
+``/v1/messages`` like a loaded LLM service would: time to first token and inter-token
+latency from a latency model, a capacity with a wait queue, per-key rate limits with each
+API's headers, and seeded or forced faults
 (``x-sim-fault: 429``). Content is deterministic and usage counts match it, so tests and
 benchmarks run on one machine, without network or API key. Needs the ``sim`` extra (uvicorn,
 uvloop, httptools).

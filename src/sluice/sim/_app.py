@@ -4,9 +4,10 @@ A request to an inference endpoint goes through, in order: reading the body (413
 large, 408 when too slow), parsing and validation (400), the model's limits (400
 ``context_length_exceeded``, or an embeddings answer too large), fault selection (immediate
 faults answer here), the per-key rate limits (429), capacity (429 or 503 when the queue is
-full), and then timed delivery (`Responder`). Every inference response carries the
-``x-ratelimit-*`` headers of the limits in force. Whatever a client sends, a refusal is a 4xx
-with an OpenAI-shaped JSON body.
+full), and then timed delivery (`Responder`, or `ResponsesResponder` for the Responses API).
+Every inference response carries the ``x-ratelimit-*`` headers of the limits in force.
+Whatever a client sends, a refusal is a 4xx with an OpenAI-shaped JSON body: 404 for an
+unknown path, 405 (with ``Allow``) for a wrong method on a known one.
 
     app = SimApp(SimConfig(itl=0.02))
     uvicorn.run(app, loop="uvloop", http="httptools")
@@ -36,6 +37,8 @@ from ._metrics import MetricsRecorder, SimMetrics
 from ._protocol import Inference, parse_request
 from ._request_error import RequestError
 from ._respond import Plan, Responder
+from ._responses import ResponsesResponder
+from ._responses_request import ResponsesInference, answer_tokens, parse_responses
 
 __all__ = ["SimApp"]
 
@@ -50,7 +53,9 @@ _INFERENCE = {
     "/v1/chat/completions": "chat",
     "/v1/completions": "completion",
     "/v1/embeddings": "embedding",
+    "/v1/responses": "response",
 }
+_ID_PREFIX = {"chat": "chatcmpl-", "completion": "cmpl-", "response": "resp_"}
 # (status, message, type, code) of the faults answered before any work is done.
 _IMMEDIATE = {
     "400": (400, "simulated bad request", "invalid_request_error", "sim_fault"),
@@ -112,6 +117,9 @@ class SimApp:
         self.latency = LatencyModel(config, random.Random(f"latency:{config.seed}"))
         self.corpus = Corpus(config.seed)
         self.responder = Responder(config, self.latency, self.corpus, self.metrics, self.queue)
+        self.responses = ResponsesResponder(
+            config, self.latency, self.corpus, self.metrics, self.queue
+        )
         self._exchanges: set[Exchange] = set()
         self._closing = False
         self._ids = itertools.count(1)
@@ -161,7 +169,7 @@ class SimApp:
         kind = _INFERENCE.get(path)
         if kind is not None:
             if scope["method"] != "POST":
-                await self._error(send, path, RequestError(405, "use POST"), [])
+                await self._error(send, path, RequestError(405, "use POST"), [(b"allow", b"POST")])
             else:
                 await self._inference(kind, path, scope, receive, send)
             return
@@ -174,7 +182,8 @@ class SimApp:
             await self._error(send, "other", error, [])
         elif scope["method"] not in ("GET", "HEAD"):
             endpoint = path if model is None else "/v1/models/{id}"
-            await self._error(send, endpoint, RequestError(405, "use GET"), [])
+            error = RequestError(405, "use GET")
+            await self._error(send, endpoint, error, [(b"allow", b"GET, HEAD")])
         elif path in _HEALTH:
             await self._reply(send, None, 200, b'{"status":"ok"}')
         elif path == "/metrics":
@@ -293,7 +302,7 @@ class SimApp:
             inference=inference,
             fault=fault,
             headers=headers,
-            id=f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-sim{number:x}",
+            id=f"{_ID_PREFIX.get(kind, 'cmpl-')}sim{number:x}",
             created=int(time.time()),
             offset=self.corpus.offset(inference.model, inference.prompt_key),
             tokens=tokens,
@@ -304,7 +313,10 @@ class SimApp:
         # Admitted from the queue after close(): it ends at its first pause.
         exchange.stopped = self._closing
         try:
-            await self.responder.serve(exchange, plan)
+            if kind == "response":
+                await self.responses.serve(exchange, plan)
+            else:
+                await self.responder.serve(exchange, plan)
         finally:
             self._exchanges.discard(exchange)
             self.queue.leave()
@@ -321,7 +333,10 @@ class SimApp:
         )
         if raw is None:
             return None, None
-        inference = parse_request(kind, raw, token_limit=config.context_length)
+        if kind == "response":
+            inference: Inference = parse_responses(raw, config)
+        else:
+            inference = parse_request(kind, raw, token_limit=config.context_length)
         check_request(inference, config)
         return inference, self.faults.pick(forced)
 
@@ -340,6 +355,8 @@ class SimApp:
         if inference.kind == "embedding":
             return 0, "stop"
         natural = self.config.output_tokens
+        if isinstance(inference, ResponsesInference):  # function calls or JSON: their own size
+            natural = answer_tokens(inference, natural)
         cap = inference.max_tokens
         if cap is not None and cap < natural:
             return cap, "length"

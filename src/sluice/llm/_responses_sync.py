@@ -1,0 +1,102 @@
+"""A streamed response from synchronous code: each step of the async stream runs on sluice's
+portal loop (and from there on the loop that owns the client)::
+
+    for event in client.stream_responses_sync(model="m", input="Hi"):
+        print(event.delta, end="")
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from types import TracebackType
+
+from .. import run_sync
+from ..openai import FunctionCall, ResponseEvent, ResponseOutput, ResponseUsage
+from ._responses_stream import ResponseStream
+
+__all__ = ["SyncResponseStream"]
+
+
+async def _open(stream: ResponseStream) -> AsyncIterator[ResponseEvent]:
+    """The stream's iterator, made on a loop (it starts there, or on the owning one)."""
+    return aiter(stream)
+
+
+class SyncResponseStream:
+    """A plain iterator over a `ResponseStream`, with the same figures once it is over.
+    For example::
+
+        with client.stream_responses_sync(model="m", input="Hi") as stream:
+            text = "".join(event.delta for event in stream)
+        print(stream.status, stream.usage)
+    """
+
+    def __init__(self, stream: ResponseStream) -> None:
+        self.stream = stream
+        self._events: AsyncIterator[ResponseEvent] | None = None
+
+    def __iter__(self) -> Iterator[ResponseEvent]:
+        events = self._events = run_sync(_open, self.stream)
+        try:
+            while True:
+                try:
+                    event = run_sync(events.__anext__)
+                except StopAsyncIteration:
+                    return
+                yield event
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the stream and release its connection (idempotent)."""
+        events, self._events = self._events, None
+        close = getattr(events, "aclose", None)
+        if close is not None:  # finish the async generator on the loop it runs on
+            run_sync(close)
+        run_sync(self.stream.aclose)
+
+    def final(self) -> ResponseOutput:
+        """Iterate what is left and return the finished response."""
+        if self.stream.output is None:
+            for _ in self:
+                pass
+        return run_sync(self.stream.final)
+
+    def __enter__(self) -> SyncResponseStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def text(self) -> str:
+        return self.stream.text
+
+    @property
+    def status(self) -> str | None:
+        return self.stream.status
+
+    @property
+    def usage(self) -> ResponseUsage | None:
+        return self.stream.usage
+
+    @property
+    def function_calls(self) -> tuple[FunctionCall, ...]:
+        return self.stream.function_calls
+
+    @property
+    def ttft(self) -> float | None:
+        return self.stream.ttft
+
+    @property
+    def itl(self) -> tuple[float, ...]:
+        return self.stream.itl
+
+    @property
+    def request_id(self) -> str | None:
+        return self.stream.request_id
