@@ -14,6 +14,7 @@ EXPECTED = {
     "DONE",
     "DONE_EVENT",
     "MAX_EVENT_SIZE",
+    "MAX_VALUES",
     "ChatDelta",
     "Choice",
     "ChunkEncoder",
@@ -22,6 +23,7 @@ EXPECTED = {
     "Model",
     "RateLimits",
     "SSEDecoder",
+    "SchemaError",
     "ServerSentEvent",
     "ShapeError",
     "ToolCall",
@@ -52,6 +54,7 @@ EXPECTED = {
     "parse_request_id",
     "parse_retry_after",
     "public_url",
+    "schema_instance",
     "split_credentials",
 }
 

@@ -42,6 +42,7 @@ from ._headers import (
     parse_retry_after,
 )
 from ._json import decode_object, encode_json
+from ._schema import MAX_VALUES, SchemaError, schema_instance
 from ._sse import (
     DONE,
     DONE_EVENT,
@@ -67,6 +68,7 @@ __all__ = [
     "DONE",
     "DONE_EVENT",
     "MAX_EVENT_SIZE",
+    "MAX_VALUES",
     "ChatDelta",
     "Choice",
     "ChunkEncoder",
@@ -75,6 +77,7 @@ __all__ = [
     "Model",
     "RateLimits",
     "SSEDecoder",
+    "SchemaError",
     "ServerSentEvent",
     "ShapeError",
     "ToolCall",
@@ -105,6 +108,7 @@ __all__ = [
     "parse_request_id",
     "parse_retry_after",
     "public_url",
+    "schema_instance",
     "split_credentials",
 ]
 

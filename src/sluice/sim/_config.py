@@ -52,6 +52,8 @@ FAULT_NAMES = (
     "truncate",
     "malformed",
     "slow",
+    "refusal",
+    "length",
 )
 JITTER_KINDS = ("constant", "normal", "lognormal")
 
