@@ -30,6 +30,7 @@ EXPECTED = {
     "ToolCallDelta",
     "Usage",
     "basic_authorization",
+    "compile_schema",
     "decode_chat",
     "decode_chunk",
     "decode_embedding_base64",

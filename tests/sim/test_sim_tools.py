@@ -7,10 +7,14 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sluice.openai import SSEDecoder, decode_chunk
 from sluice.sim import count_tokens
-from sluice.sim._tools import ToolSpec, choose_calls
+from sluice.sim._answer import Answer, token_pieces
+from sluice.sim._tool_calls import choose_calls
+from sluice.sim._tools import tool_spec
 from tests.sim.test_sim_app import call, make_app
 
 WEATHER = {
@@ -53,7 +57,7 @@ def events(body: bytes) -> list[dict[str, Any]]:
     return [json.loads(event.data) for event in SSEDecoder().feed(body) if event.data != b"[DONE]"]
 
 
-SPECS = [ToolSpec("weather", WEATHER), ToolSpec("search", SEARCH)]
+SPECS = [tool_spec("weather", WEATHER, strict=True), tool_spec("search", SEARCH, strict=False)]
 
 
 @pytest.mark.parametrize(
@@ -318,3 +322,11 @@ async def test_cut_tool_calls_keep_only_the_calls_begun() -> None:
     assert calls[0]["function"]["arguments"].startswith(
         choice["message"]["tool_calls"][0]["function"]["arguments"]
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127)) | st.text(max_size=30))
+def test_answers_count_tokens_as_the_tokenizer_does(text: str) -> None:
+    assert Answer.content(text).tokens == count_tokens(text)
+    assert "".join(token_pieces(text)) == text
+    assert len(token_pieces(text)) == count_tokens(text) or not text.strip()

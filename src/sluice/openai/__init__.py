@@ -42,7 +42,7 @@ from ._headers import (
     parse_retry_after,
 )
 from ._json import decode_object, encode_json
-from ._schema import MAX_VALUES, SchemaError, schema_instance
+from ._schema import MAX_VALUES, SchemaError, compile_schema, schema_instance
 from ._sse import (
     DONE,
     DONE_EVENT,
@@ -84,6 +84,7 @@ __all__ = [
     "ToolCallDelta",
     "Usage",
     "basic_authorization",
+    "compile_schema",
     "decode_chat",
     "decode_chunk",
     "decode_embedding_base64",

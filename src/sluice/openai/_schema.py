@@ -13,74 +13,99 @@ Keywords beyond these (``pattern``, ``not``, ``if``, ``patternProperties``...) a
 the value may not satisfy them. A schema no value satisfies, or one asking for more than
 `MAX_VALUES` values, raises `SchemaError`.
 
+A schema is compiled once (`compile_schema`) into a function of the seed; making a value
+then costs a few operations per value, whatever the schema's spelling.
+
     schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-    schema_instance(schema, seed=7)            # {"city": "harbor lantern"}, say
-    schema_instance(schema, seed=7) == schema_instance(schema, seed=7)   # True
+    make = compile_schema(schema)
+    make(7) == make(7) == schema_instance(schema, seed=7)   # {"city": "harbor lantern"}, say
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["MAX_VALUES", "SchemaError", "schema_instance"]
-
-MAX_VALUES = 10_000
-"""The most values (objects, arrays, strings, numbers...) one generated instance may hold."""
-
-_MAX_STRING = 10_000
-_SHALLOW = 4  # past this nesting, optional parts are left out and recursion is avoided
-_DEEPEST = 64  # a schema that cannot stop recursing before this depth is refused
-_MASK = (1 << 64) - 1
-_TYPES = ("object", "array", "string", "integer", "number", "boolean", "null")
-
-# fmt: off
-_WORDS = (
-    "river", "stone", "light", "window", "garden", "signal", "harbor", "paper", "engine",
-    "silver", "market", "forest", "bridge", "ladder", "circle", "orbit", "candle", "meadow",
-    "lantern", "compass", "anchor", "feather", "marble", "canyon", "island", "valley", "summit",
-    "crystal", "willow", "falcon", "copper", "timber", "harvest", "mirror", "rocket", "amber",
+from ._schema_leaves import (
+    MAX_VALUES,
+    Draws,
+    SchemaError,
+    integer_maker,
+    number_maker,
+    string_maker,
+    whole,
 )
-# fmt: on
+
+__all__ = ["MAX_VALUES", "SchemaError", "compile_schema", "schema_instance"]
+
+_SHALLOW = 4  # past this nesting, optional parts are left out and recursion is avoided
+_DEEPEST = 64  # a value that cannot stop recursing before this depth is refused
+# Values are counted where they can multiply: each object, each array and its items.
+_TYPES = ("object", "array", "string", "integer", "number", "boolean", "null")
+_NOTES = frozenset({"title", "description", "default", "examples", "$comment", "deprecated"})
+
+Maker = Callable[[Draws, int], Any]
+"""Makes one value from the draws, at a nesting depth."""
 
 
-class SchemaError(ValueError):
-    """The schema cannot be satisfied (or not within the generator's bounds)."""
+def _check(draws: Draws, depth: int) -> None:
+    if depth > _DEEPEST:
+        raise SchemaError(f"the schema nests deeper than {_DEEPEST} levels with no way out")
+    draws.count()
 
 
-class _Draws:
-    """SplitMix64: a tiny generator whose sequence is fixed on every platform and version."""
-
-    __slots__ = ("_state",)
-
-    def __init__(self, seed: int) -> None:
-        self._state = seed & _MASK
-
-    def next(self) -> int:
-        self._state = (self._state + 0x9E3779B97F4A7C15) & _MASK
-        z = self._state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-        return z ^ (z >> 31)
-
-    def below(self, n: int) -> int:
-        return self.next() % n if n > 1 else 0
-
-    def chance(self) -> bool:
-        return bool(self.next() & 1)
+def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Two schemas an instance must both satisfy, as one (properties and required joined)."""
+    out = dict(base)
+    for key, value in extra.items():
+        if key == "properties" and isinstance(out.get(key), Mapping) and isinstance(value, Mapping):
+            out[key] = {**out[key], **value}
+        elif key == "required" and isinstance(out.get(key), list) and isinstance(value, list):
+            out[key] = [*out[key], *(v for v in value if v not in out[key])]
+        else:
+            out[key] = value
+    return out
 
 
-class _Generator:
-    __slots__ = ("_draws", "_root", "_values")
+def _identity(value: object) -> str:
+    """A key equal for values JSON Schema calls equal (1 and 1.0 alike; key order ignored)."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int | float):
+        return repr(float(value))
+    if isinstance(value, str):
+        return "s" + value
+    if isinstance(value, list):
+        return "[" + ",".join(_identity(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k!r}:{_identity(v)}" for k, v in sorted(value.items())) + "}"
+    return repr(value)
 
-    def __init__(self, root: object, seed: int) -> None:
+
+class _Compiler:
+    """Turns schema nodes into makers, each node once (recursion goes through a cell)."""
+
+    def __init__(self, root: object) -> None:
         self._root = root
-        self._draws = _Draws(seed)
-        self._values = 0
+        self._cells: dict[int, list[Maker | None]] = {}
+        self._kept: list[object] = []  # merged nodes stay alive: their ids key the cells
 
-    # ---------------------------------------------------------------- schema plumbing
-    def resolve(self, schema: object, hops: int = 0) -> dict[str, Any]:
+    # ---------------------------------------------------------------- plumbing
+    def _pointer(self, ref: str) -> object:
+        if not ref.startswith("#"):
+            raise SchemaError(f"$ref {ref!r} points outside the schema: only '#...' refs resolve")
+        node = self._root
+        for raw in ref[1:].lstrip("/").split("/") if ref[1:] else ():
+            key = raw.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, Mapping) and key in node:
+                node = node[key]
+            elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+                node = node[int(key)]
+            else:
+                raise SchemaError(f"$ref {ref!r} does not resolve in the schema")
+        return node
+
+    def _resolve(self, schema: object, hops: int = 0) -> dict[str, Any]:
         """``schema`` with its ``$ref`` and ``allOf`` folded in; a boolean schema as a dict."""
         siblings: list[dict[str, Any]] = []  # what a $ref's schema adds to its target
         while True:
@@ -102,346 +127,252 @@ class _Generator:
         parts = schema.get("allOf")
         if isinstance(parts, list):
             for part in parts:
-                merged = _merge(merged, self.resolve(part, hops))
+                merged = _merge(merged, self._resolve(part, hops))
         for extra in reversed(siblings):
             merged = _merge(merged, extra)
         return merged
 
-    def _pointer(self, ref: str) -> object:
-        if not ref.startswith("#"):
-            raise SchemaError(f"$ref {ref!r} points outside the schema: only '#...' refs resolve")
-        node = self._root
-        for raw in ref[1:].lstrip("/").split("/") if ref[1:] else ():
-            key = raw.replace("~1", "/").replace("~0", "~")
-            if isinstance(node, Mapping) and key in node:
-                node = node[key]
-            elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
-                node = node[int(key)]
-            else:
-                raise SchemaError(f"$ref {ref!r} does not resolve in the schema")
-        return node
+    def maker(self, schema: object) -> Maker:
+        """The maker of ``schema``, compiled once; a node met again while it is being
+        compiled (recursion) gets a maker that calls the finished one."""
+        key = id(schema)
+        known = self._cells.get(key)
+        if known is not None:
+            made = known[0]
+            if made is not None:
+                return made
+            return lambda draws, depth: known[0](draws, depth)  # type: ignore[misc]
+        cell: list[Maker | None] = [None]
+        self._cells[key] = cell
+        self._kept.append(schema)
+        made = self._build(schema)
+        cell[0] = made
+        return made
 
-    def _count(self) -> None:
-        self._values += 1
-        if self._values > MAX_VALUES:
-            raise SchemaError(f"the schema asks for more than {MAX_VALUES} values")
-
-    # ---------------------------------------------------------------- values
-    def value(self, schema: object, depth: int) -> Any:
-        if depth > _DEEPEST:
-            raise SchemaError(f"the schema nests deeper than {_DEEPEST} levels with no way out")
-        self._count()
-        node = self.resolve(schema)
+    # ---------------------------------------------------------------- nodes
+    def _build(self, schema: object) -> Maker:
+        if (
+            isinstance(schema, Mapping)
+            and isinstance(schema.get("$ref"), str)
+            and _NOTES.issuperset(k for k in schema if k != "$ref")
+        ):
+            target = self._pointer(schema["$ref"])
+            if target is not schema:
+                return self.maker(target)
+        node = self._resolve(schema)
         if "const" in node:
-            return node["const"]
+            const = node["const"]
+            return lambda draws, depth: const
         enum = node.get("enum")
         if isinstance(enum, list):
             if not enum:
                 raise SchemaError("an enum with no values: nothing satisfies it")
-            return enum[self._draws.below(len(enum))]
+            return lambda draws, depth: enum[draws.below(len(enum))]
         branches = node.get("anyOf") or node.get("oneOf")
         if isinstance(branches, list) and branches:
-            siblings = {k: v for k, v in node.items() if k not in ("anyOf", "oneOf")}
-            branch = self._branch(branches, depth)
-            return self.value(_merge(siblings, self.resolve(branch)), depth)
-        kind = self._type(node, depth)
-        if kind == "object":
-            return self._object(node, depth)
-        if kind == "array":
-            return self._array(node, depth)
-        if kind == "string":
-            return self._string(node)
-        if kind == "integer":
-            return self._integer(node)
-        if kind == "number":
-            return self._number(node)
-        if kind == "boolean":
-            return self._draws.chance()
-        return None
-
-    def _branch(self, branches: list[Any], depth: int) -> object:
-        if depth < _SHALLOW:
-            return branches[self._draws.below(len(branches))]
-        # Deep in a recursive schema: the branch least likely to recurse (null, then no $ref).
-        for branch in branches:
-            if isinstance(branch, Mapping) and branch.get("type") == "null":
-                return branch
-        for branch in branches:
-            if isinstance(branch, Mapping) and "$ref" not in branch:
-                return branch
-        return branches[0]
-
-    def _type(self, node: Mapping[str, Any], depth: int) -> str:
+            return self._union(node, branches)
         kind = node.get("type")
-        if isinstance(kind, str):
-            if kind not in _TYPES:
-                raise SchemaError(f"unknown type {kind!r}; JSON Schema's are {', '.join(_TYPES)}")
-            return kind
         if isinstance(kind, list) and kind:
-            kinds = [k for k in kind if k in _TYPES]
-            if not kinds:
-                raise SchemaError(f"no known type among {kind!r}")
-            if depth >= _SHALLOW and "null" in kinds:
-                return "null"
-            solid: list[str] = [k for k in kinds if k != "null"] or kinds
-            return solid[self._draws.below(len(solid))]
-        if "properties" in node or "required" in node or "additionalProperties" in node:
-            return "object"
-        if "items" in node or "prefixItems" in node or "minItems" in node:
-            return "array"
-        if any(k in node for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")):
-            return "number"
-        return "string"
+            return self._kinds(node, kind)
+        return self._kind(node, kind if isinstance(kind, str) else _inferred(node))
 
-    def _object(self, node: Mapping[str, Any], depth: int) -> dict[str, Any]:
+    def _union(self, node: dict[str, Any], branches: list[Any]) -> Maker:
+        siblings = {k: v for k, v in node.items() if k not in ("anyOf", "oneOf")}
+        makers = []
+        for branch in branches:
+            merged = _merge(siblings, self._resolve(branch)) if siblings else branch
+            if merged is not branch:
+                self._kept.append(merged)
+            makers.append(self.maker(merged))
+        # Deep in a recursive schema: the branch least likely to recurse (null, then no $ref).
+        safe = next(
+            (
+                i
+                for i, b in enumerate(branches)
+                if isinstance(b, Mapping) and b.get("type") == "null"
+            ),
+            next(
+                (i for i, b in enumerate(branches) if isinstance(b, Mapping) and "$ref" not in b), 0
+            ),
+        )
+
+        def make(draws: Draws, depth: int) -> Any:
+            index = draws.below(len(makers)) if depth < _SHALLOW else safe
+            return makers[index](draws, depth)
+
+        return make
+
+    def _kinds(self, node: dict[str, Any], kinds: list[Any]) -> Maker:
+        known = [k for k in kinds if k in _TYPES]
+        if not known:
+            raise SchemaError(f"no known type among {kinds!r}")
+        solid = [self._kind(node, k) for k in known if k != "null"] or [self._kind(node, "null")]
+        nullable = "null" in known
+
+        def make(draws: Draws, depth: int) -> Any:
+            if depth >= _SHALLOW and nullable:
+                return None
+            return solid[draws.below(len(solid))](draws, depth)
+
+        return make
+
+    def _kind(self, node: dict[str, Any], kind: str) -> Maker:
+        if kind == "object":
+            return self._object(node)
+        if kind == "array":
+            return self._array(node)
+        if kind == "string":
+            return string_maker(node)
+        if kind == "integer":
+            return integer_maker(node)
+        if kind == "number":
+            return number_maker(node)
+        if kind == "boolean":
+            return lambda draws, depth: draws.below(2) == 1
+        if kind == "null":
+            return lambda draws, depth: None
+        raise SchemaError(f"unknown type {kind!r}; JSON Schema's are {', '.join(_TYPES)}")
+
+    def _object(self, node: dict[str, Any]) -> Maker:
         properties = node.get("properties")
         properties = properties if isinstance(properties, Mapping) else {}
         required = node.get("required")
         required = [r for r in required if isinstance(r, str)] if isinstance(required, list) else []
+        required = list(dict.fromkeys(required))
         extra = node.get("additionalProperties", True)
-        out: dict[str, Any] = {}
-        for name in required:
-            out[name] = self.value(properties.get(name, extra), depth + 1)
-        for name, sub in properties.items():
-            if name not in out and depth < _SHALLOW and self._draws.chance():
-                out[name] = self.value(sub, depth + 1)
-        least = _whole(node.get("minProperties"), 0)
-        for name, sub in properties.items():
-            if len(out) >= least:
-                break
-            if name not in out:
-                out[name] = self.value(sub, depth + 1)
-        number = 0
-        while len(out) < least:
-            if extra is False:
-                raise SchemaError("minProperties asks for more properties than the schema allows")
-            number += 1
-            name = f"field_{number}"
-            if name not in properties and name not in out:
-                out[name] = self.value(extra, depth + 1)
+        if extra is False and any(name not in properties for name in required):
+            raise SchemaError("a required property is not allowed (additionalProperties false)")
         most = node.get("maxProperties")
-        if isinstance(most, int) and len(out) > most:
+        if isinstance(most, int) and len(required) > most:
             raise SchemaError("the required properties outnumber maxProperties")
-        return out
+        needed = [(name, self.maker(properties.get(name, extra))) for name in required]
+        optional = [(n, self.maker(s)) for n, s in properties.items() if n not in required]
+        least = whole(node.get("minProperties"), 0)
+        if least > len(properties) + len(required) and extra is False:
+            raise SchemaError("minProperties asks for more properties than the schema allows")
+        if least > MAX_VALUES:
+            raise SchemaError(f"minProperties {least} is beyond the generator's {MAX_VALUES}")
+        spare = self.maker(extra) if least and extra is not False else None
 
-    def _array(self, node: Mapping[str, Any], depth: int) -> list[Any]:
+        def make(draws: Draws, depth: int) -> dict[str, Any]:
+            _check(draws, depth)
+            deeper = depth + 1
+            out = {name: made(draws, deeper) for name, made in needed}
+            if depth < _SHALLOW:
+                for name, made in optional:
+                    if draws.below(2):
+                        out[name] = made(draws, deeper)
+            if len(out) < least:
+                _fill(out, least, optional, spare, draws, deeper)
+            return out
+
+        return make
+
+    def _array(self, node: dict[str, Any]) -> Maker:
         prefix = node.get("prefixItems")
         prefix = prefix if isinstance(prefix, list) else []
         items = node.get("items", True)
-        least = _whole(node.get("minItems"), 0)
-        most = _whole(node.get("maxItems"), -1)
+        least = whole(node.get("minItems"), 0)
+        most = whole(node.get("maxItems"), -1)
         if items is False:  # nothing beyond the prefix
             most = len(prefix) if most < 0 else min(most, len(prefix))
         if least > MAX_VALUES:
             raise SchemaError(f"minItems {least} is beyond the generator's {MAX_VALUES} values")
         if 0 <= most < least:
             raise SchemaError(f"maxItems {most} is below minItems {least}")
-        spare = 0 if depth >= _SHALLOW else self._draws.below(3)
-        length = least + spare if most < 0 else min(most, least + spare)
-        if node.get("uniqueItems") is True:
-            return self._unique(prefix, items, length, least, depth)
-        return [
-            self.value(prefix[i] if i < len(prefix) else items, depth + 1) for i in range(length)
-        ]
+        firsts = [self.maker(p) for p in prefix]
+        rest = self.maker(items) if items is not False else None
+        unique = node.get("uniqueItems") is True
 
-    def _unique(
-        self, prefix: list[Any], items: object, length: int, least: int, depth: int
-    ) -> list[Any]:
-        out: list[Any] = []
-        seen: set[str] = set()
-        for i in range(length):
-            sub = prefix[i] if i < len(prefix) else items
-            for _ in range(16):  # distinct values by drawing again; a small enum may run out
-                value = self.value(sub, depth + 1)
-                key = _identity(value)
-                if key not in seen:
-                    seen.add(key)
-                    out.append(value)
-                    break
-            else:
-                if len(out) >= least:
-                    return out
-                raise SchemaError("uniqueItems: the item schema has too few distinct values")
-        return out
+        def make(draws: Draws, depth: int) -> list[Any]:
+            _check(draws, depth)
+            spare = 0 if depth >= _SHALLOW else draws.below(3)
+            length = least + spare if most < 0 else min(most, least + spare)
+            draws.count(length)  # each item is a value, containers among them count again
+            makers = [firsts[i] if i < len(firsts) else rest for i in range(length)]
+            if unique:
+                return _unique(makers, least, draws, depth + 1)  # type: ignore[arg-type]
+            return [made(draws, depth + 1) for made in makers]  # type: ignore[misc]
 
-    def _string(self, node: Mapping[str, Any]) -> str:
-        text = _formatted(node.get("format"), self._draws)
-        if text is None:
-            count = 1 + self._draws.below(3)
-            text = " ".join(_WORDS[self._draws.below(len(_WORDS))] for _ in range(count))
-        least = _whole(node.get("minLength"), 0)
-        most = _whole(node.get("maxLength"), -1)
-        if least > _MAX_STRING:
-            raise SchemaError(f"minLength {least} is beyond the generator's {_MAX_STRING}")
-        if 0 <= most < least:
-            raise SchemaError(f"maxLength {most} is below minLength {least}")
-        if len(text) < least:
-            text += "x" * (least - len(text))
-        if most >= 0 and len(text) > most:
-            text = text[:most]
-        return text
+        return make
 
-    def _bounds(self, node: Mapping[str, Any]) -> tuple[float | None, bool, float | None, bool]:
-        """(low, low is exclusive, high, high is exclusive), in either draft's spelling."""
-        low, high = _number_or_none(node.get("minimum")), _number_or_none(node.get("maximum"))
-        low_open = high_open = False
-        exclusive_low, exclusive_high = node.get("exclusiveMinimum"), node.get("exclusiveMaximum")
-        if exclusive_low is True:  # draft 4: a flag on minimum
-            low_open = low is not None
-        elif (value := _number_or_none(exclusive_low)) is not None and (
-            low is None or value >= low
-        ):
-            low, low_open = value, True
-        if exclusive_high is True:
-            high_open = high is not None
-        elif (value := _number_or_none(exclusive_high)) is not None and (
-            high is None or value <= high
-        ):
-            high, high_open = value, True
-        return low, low_open, high, high_open
 
-    def _integer(self, node: Mapping[str, Any]) -> int:
-        low, low_open, high, high_open = self._bounds(node)
-        lo = -(10**15) if low is None else _lowest_integer(low, low_open)
-        hi = 10**15 if high is None else -_lowest_integer(-high, high_open)
-        step = node.get("multipleOf")
-        if isinstance(step, int) and not isinstance(step, bool) and step > 0:
-            lo, hi = -(-lo // step), hi // step  # multiples k * step inside [lo, hi]
+def _inferred(node: Mapping[str, Any]) -> str:
+    """The type a schema without ``type`` describes, from its keywords (a string if none)."""
+    if "properties" in node or "required" in node or "additionalProperties" in node:
+        return "object"
+    if "items" in node or "prefixItems" in node or "minItems" in node:
+        return "array"
+    if any(k in node for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")):
+        return "number"
+    return "string"
+
+
+def _fill(
+    out: dict[str, Any],
+    least: int,
+    optional: list[tuple[str, Maker]],
+    spare: Maker | None,
+    draws: Draws,
+    depth: int,
+) -> None:
+    """Add properties up to ``minProperties``: the optional ones, then made-up names."""
+    for name, made in optional:
+        if len(out) >= least:
+            return
+        if name not in out:
+            out[name] = made(draws, depth)
+    number = 0
+    while len(out) < least and spare is not None:
+        number += 1
+        name = f"field_{number}"
+        if name not in out and all(name != n for n, _ in optional):
+            out[name] = spare(draws, depth)
+    if len(out) < least:
+        raise SchemaError("minProperties asks for more properties than the schema allows")
+
+
+def _unique(makers: list[Maker], least: int, draws: Draws, depth: int) -> list[Any]:
+    out: list[Any] = []
+    seen: set[str] = set()
+    for made in makers:
+        for _ in range(16):  # distinct values by drawing again; a small enum may run out
+            value = made(draws, depth)
+            key = _identity(value)
+            if key not in seen:
+                seen.add(key)
+                out.append(value)
+                break
         else:
-            step = 1
-        if lo > hi:
-            raise SchemaError("no integer lies within the schema's bounds")
-        start = max(lo, min(hi, 0 if low is None else lo))
-        span = min(hi - start, 100)
-        return (start + self._draws.below(span + 1)) * step
-
-    def _number(self, node: Mapping[str, Any]) -> float | int:
-        step = _number_or_none(node.get("multipleOf"))
-        if step is not None and step > 0:
-            if isinstance(step, int):
-                return self._integer(node)
-            return self._multiple(node, step)
-        low, low_open, high, high_open = self._bounds(node)
-        if (
-            low is not None
-            and high is not None
-            and (low > high or (low == high and (low_open or high_open)))
-        ):
-            raise SchemaError("no number lies within the schema's bounds")
-        start = 0.0 if low is None else low
-        if high is not None and start > high:
-            start = high - 100
-        width = 100.0 if high is None else min(100.0, high - start)
-        value = round(start + width * (self._draws.below(10_001) / 10_000), 2)
-        # Rounding may land on a bound an exclusive one refuses: step inside.
-        if low is not None and (value < low or (low_open and value <= low)):
-            value = (low + (high if high is not None else low + 1)) / 2
-        if high is not None and (value > high or (high_open and value >= high)):
-            value = ((low if low is not None else high - 1) + high) / 2
-        return value
-
-    def _multiple(self, node: Mapping[str, Any], step: float) -> float:
-        low, low_open, high, high_open = self._bounds(node)
-        last_bound = None if high is None else math.floor(high / step)
-        if low is not None:
-            first = math.ceil(low / step)
-        else:
-            first = 0 if last_bound is None else min(0, last_bound)
-        last = first + 100 if last_bound is None else last_bound
-        while low is not None and (first * step < low or (low_open and first * step <= low)):
-            first += 1
-        while high is not None and (last * step > high or (high_open and last * step >= high)):
-            last -= 1
-        if first > last:
-            raise SchemaError("no multiple of multipleOf lies within the schema's bounds")
-        span = min(last - first, 100) + 1
-        k = first + self._draws.below(span)
-        for _ in range(span):
-            # Validators divide by the step: take a multiple that survives float rounding.
-            value = k * step
-            if (value / step).is_integer():
-                return value
-            k = first + (k - first + 1) % span
-        return k * step
-
-
-def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Two schemas an instance must both satisfy, as one (properties and required joined)."""
-    out = dict(base)
-    for key, value in extra.items():
-        if key == "properties" and isinstance(out.get(key), Mapping) and isinstance(value, Mapping):
-            out[key] = {**out[key], **value}
-        elif key == "required" and isinstance(out.get(key), list) and isinstance(value, list):
-            out[key] = [*out[key], *(v for v in value if v not in out[key])]
-        else:
-            out[key] = value
+            if len(out) >= least:
+                return out
+            raise SchemaError("uniqueItems: the item schema has too few distinct values")
     return out
 
 
-def _lowest_integer(bound: float, exclusive: bool) -> int:
-    """The least integer above ``bound`` (or at it, when it is inclusive and whole)."""
-    floor = math.floor(bound)
-    return floor + 1 if exclusive or floor != bound else floor
+def compile_schema(schema: object) -> Callable[[int], Any]:
+    """``schema`` (a JSON Schema as decoded JSON) compiled into a function from a seed to a
+    value satisfying it. Raises `SchemaError` for a schema nothing satisfies; the function
+    raises it for a value that would exceed `MAX_VALUES` values or recurse without end.
 
+        make = compile_schema({"type": "integer", "minimum": 3, "maximum": 5})
+        make(1), make(2)     # each 3, 4 or 5
+    """
+    maker = _Compiler(schema).maker(schema)
 
-def _whole(value: object, default: int) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return default
+    def make(seed: int) -> Any:
+        try:
+            return maker(Draws(seed), 0)
+        except RecursionError:  # unions that name each other without a value between
+            raise SchemaError("the schema recurses without making a value") from None
 
-
-def _number_or_none(value: object) -> float | int | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return value
-    return None
-
-
-def _identity(value: object) -> str:
-    """A key equal for values JSON Schema calls equal (1 and 1.0 alike; key order ignored)."""
-    if isinstance(value, bool) or value is None:
-        return repr(value)
-    if isinstance(value, int | float):
-        return repr(float(value))
-    if isinstance(value, str):
-        return "s" + value
-    if isinstance(value, list):
-        return "[" + ",".join(_identity(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{k!r}:{_identity(v)}" for k, v in sorted(value.items())) + "}"
-    return repr(value)
-
-
-def _formatted(form: object, draws: _Draws) -> str | None:
-    n = draws.next()
-    if form == "date-time":
-        return f"2024-{1 + n % 12:02d}-{1 + n % 28:02d}T{n % 24:02d}:{n % 60:02d}:00Z"
-    if form == "date":
-        return f"2024-{1 + n % 12:02d}-{1 + n % 28:02d}"
-    if form == "time":
-        return f"{n % 24:02d}:{n % 60:02d}:00Z"
-    if form == "email":
-        return f"{_WORDS[n % len(_WORDS)]}{n % 100}@example.com"
-    if form in ("uri", "url", "uri-reference", "iri"):
-        return f"https://example.com/{_WORDS[n % len(_WORDS)]}"
-    if form == "uuid":
-        digits = f"{n:016x}{(n * 0x9E3779B97F4A7C15) & _MASK:016x}"
-        return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-8{digits[17:20]}-{digits[20:32]}"
-    if form == "ipv4":
-        return f"10.{n % 256}.{(n >> 8) % 256}.{(n >> 16) % 256}"
-    if form == "ipv6":
-        return f"2001:db8::{n % 65536:x}"
-    if form in ("hostname", "idn-hostname"):
-        return f"{_WORDS[n % len(_WORDS)]}.example.com"
-    if form == "duration":
-        return f"P{1 + n % 30}D"
-    return None
+    return make
 
 
 def schema_instance(schema: object, seed: int) -> Any:
-    """A JSON value satisfying ``schema`` (a JSON Schema as decoded JSON), the same for the
-    same ``seed``. Raises `SchemaError` for a schema nothing satisfies, or one whose value
-    would exceed `MAX_VALUES` values or nest past its recursion.
+    """A JSON value satisfying ``schema``, the same for the same ``seed``: `compile_schema`
+    for one value.
 
         schema_instance({"type": "integer", "minimum": 3, "maximum": 5}, seed=1)   # 3, 4 or 5
     """
-    return _Generator(schema, seed).value(schema, 0)
+    return compile_schema(schema)(seed)

@@ -22,8 +22,9 @@ from typing import Any
 from ._body import decode_json
 from ._config import MAX_EMBEDDING_DIMENSIONS, MAX_EMBEDDING_INPUTS
 from ._content import count_tokens
+from ._conversation import conversation_tokens
 from ._request_error import RequestError
-from ._tools import Structured, conversation_tokens, read_structured
+from ._tools import Structured, read_structured
 
 __all__ = ["Inference", "RequestError", "parse_request"]
 

@@ -3,44 +3,31 @@
 Read from a body: ``tools`` (function tools), ``tool_choice``, ``parallel_tool_calls`` and
 ``response_format`` are checked as the API checks them (a named tool must exist, a ``strict``
 schema must follow the strict rules, ``json_object`` needs the word JSON in the messages),
-and so is the conversation: a ``tool`` message must answer a call of the assistant message
-before it, and an assistant's calls must all be answered before the conversation goes on.
+and the conversation's tool turns by `_conversation`.
 
-Which calls answer (`choose_calls`, shared by every endpoint that offers tools):
-
-- ``tool_choice="none"``, or no tools: no call.
-- ``"auto"`` (the default with tools): calls when the last message is not a tool result;
-  after a tool result, the answer is text (or the response format's JSON).
-- ``"required"``, or a named function: always calls (the named one).
-- With ``parallel_tool_calls`` (the default) and two tools or more, ``auto`` and ``required``
-  call two distinct tools; otherwise one. Which tools, and each call's arguments (generated
-  from the tool's ``parameters`` schema), follow from the seed and the request.
+Which calls answer is `_tool_calls`' business. A schema is compiled once per distinct
+definition (a bounded cache): requests that share their tools pay for checking and
+compiling them once.
 
     spec, tool_tokens = read_structured(body, prompt_key, after_tool)  # spec None: neither
-    calls = choose_calls(spec.tools, spec.choice, spec.parallel, spec.after_tool, seed=42)
+    spec.tools[0].arguments(seed)      # a value satisfying the first tool's parameters
 """
 
 from __future__ import annotations
 
-import hashlib
+import copy
 import re
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..openai import SchemaError, ToolCall, encode_json, schema_instance
+from ..openai import SchemaError, compile_schema, encode_json
 from ._content import count_tokens
 from ._request_error import RequestError
+from ._strict import check_strict
 
-__all__ = [
-    "OutputFormat",
-    "Structured",
-    "ToolSpec",
-    "call_seed",
-    "choose_calls",
-    "conversation_tokens",
-    "read_structured",
-]
+__all__ = ["OutputFormat", "Structured", "ToolSpec", "read_structured", "tool_spec"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CHOICES = ("none", "auto", "required")
@@ -49,20 +36,22 @@ _OBJECT = {"type": "object", "properties": {}}
 
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
-    """A function the model may call: its name and the JSON Schema of its arguments."""
+    """A function the model may call: its name, and ``arguments``, which makes a value
+    satisfying its parameters' schema from a seed (see `tool_spec`)."""
 
     name: str
-    parameters: Mapping[str, Any]
+    arguments: Callable[[int], Any]
     strict: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class OutputFormat:
-    """``response_format``: ``json_object`` (any object) or ``json_schema`` (``schema``)."""
+    """``response_format``: ``json_object`` (any object; ``content`` None) or
+    ``json_schema`` (``content`` makes a value satisfying the schema from a seed)."""
 
     kind: str
     name: str = ""
-    schema: Mapping[str, Any] | None = None
+    content: Callable[[int], Any] | None = None
     strict: bool = False
 
 
@@ -99,6 +88,30 @@ def _schema(value: object, where: str, param: str) -> Mapping[str, Any]:
     return value
 
 
+def _compiled(schema: Mapping[str, Any], what: str, param: str) -> Callable[[int], Any]:
+    try:
+        return compile_schema(schema)
+    except SchemaError as exc:
+        raise _invalid(f"{what}: its schema cannot be satisfied: {exc}", param) from None
+
+
+def tool_spec(name: str, parameters: Mapping[str, Any] | None, strict: bool) -> ToolSpec:
+    """A function tool from its definition's parts (whichever API's shape they came in):
+    the schema checked (strict rules when ``strict``) and compiled; `RequestError` (400,
+    ``param="tools"``) if it is not a satisfiable object schema.
+
+        spec = tool_spec("lookup", {"type": "object", "properties": {}}, strict=False)
+    """
+    schema = _OBJECT if parameters is None else parameters
+    if strict:
+        check_strict(schema, f"function {name!r}", "tools")
+    if schema.get("type", "object") != "object":
+        raise _invalid(f"function {name!r}: its parameters must describe an object", "tools")
+    if "type" not in schema:
+        schema = {"type": "object", **schema}
+    return ToolSpec(name, _compiled(schema, f"function {name!r}", "tools"), strict)
+
+
 def _tools(value: object) -> tuple[ToolSpec, ...]:
     if value is None:
         return ()
@@ -118,12 +131,7 @@ def _tools(value: object) -> tuple[ToolSpec, ...]:
             raise _invalid(f"{where}.function must be an object", "tools")
         name = _name(function.get("name"), f"{where}.function.name", "tools")
         parameters = _schema(function.get("parameters"), f"{where}.function.parameters", "tools")
-        strict = function.get("strict") is True
-        if strict:
-            check_strict(parameters, f"function {name!r}", "tools")
-        if parameters.get("type", "object") != "object":
-            raise _invalid(f"{where}.function.parameters must describe an object", "tools")
-        specs.append(ToolSpec(name, parameters, strict))
+        specs.append(tool_spec(name, parameters, function.get("strict") is True))
     if len({spec.name for spec in specs}) != len(specs):
         raise _invalid("tools: two tools share a name", "tools")
     return tuple(specs)
@@ -155,7 +163,7 @@ def _choice(value: object, tools: tuple[ToolSpec, ...]) -> str:
     return name
 
 
-def _output(value: object, prompt_key: bytes) -> OutputFormat | None:
+def _output(value: object) -> OutputFormat | None:
     if value is None:
         return None
     fields = value if isinstance(value, dict) else {}
@@ -163,12 +171,6 @@ def _output(value: object, prompt_key: bytes) -> OutputFormat | None:
     if kind == "text":
         return None
     if kind == "json_object":
-        if b"json" not in prompt_key.lower():
-            raise _invalid(
-                "'messages' must contain the word 'json' in some form, to use "
-                "'response_format' of type 'json_object'",
-                "messages",
-            )
         return OutputFormat("json_object")
     if kind != "json_schema":
         raise _invalid(
@@ -181,99 +183,65 @@ def _output(value: object, prompt_key: bytes) -> OutputFormat | None:
     name = _name(spec.get("name"), "response_format.json_schema.name", "response_format")
     schema = _schema(spec.get("schema"), "response_format.json_schema.schema", "response_format")
     strict = spec.get("strict") is True
+    what = f"response_format {name!r}"
     if strict:
-        check_strict(schema, f"response_format {name!r}", "response_format")
-    return OutputFormat("json_schema", name, schema, strict)
+        check_strict(schema, what, "response_format")
+    return OutputFormat("json_schema", name, _compiled(schema, what, "response_format"), strict)
 
 
-def check_strict(schema: Mapping[str, Any], what: str, param: str) -> None:
-    """The rules of strict mode: every object closes (``additionalProperties: false``) and
-    requires every property; the root is an object. `RequestError` naming the place."""
-    if schema.get("type") != "object" and "anyOf" in schema:
-        raise _invalid(f"Invalid schema for {what}: the root must be an object, not anyOf", param)
-    pending: list[tuple[object, str]] = [(schema, "()")]
-    seen = 0
-    while pending:
-        node, context = pending.pop()
-        seen += 1
-        if seen > 10_000 or not isinstance(node, dict):
-            continue
-        properties = node.get("properties")
-        if node.get("type") == "object" or isinstance(properties, dict):
-            if node.get("additionalProperties") is not False:
-                raise _invalid(
-                    f"Invalid schema for {what}: in context={context}, 'additionalProperties' "
-                    "must be given and be false",
-                    param,
-                )
-            missing = [key for key in (properties or {}) if key not in (node.get("required") or ())]
-            if missing:
-                raise _invalid(
-                    f"Invalid schema for {what}: in context={context}, 'required' must list "
-                    f"every key in properties; missing {missing[0]!r}",
-                    param,
-                )
-        for key in ("properties", "$defs", "definitions"):
-            children = node.get(key)
-            if isinstance(children, dict):
-                pending += [(sub, f"{context}/{key}/{name}") for name, sub in children.items()]
-        for key in ("anyOf", "allOf", "prefixItems"):
-            children = node.get(key)
-            if isinstance(children, list):
-                pending += [(sub, f"{context}/{key}/{i}") for i, sub in enumerate(children)]
-        if isinstance(node.get("items"), dict):
-            pending.append((node["items"], f"{context}/items"))
+@dataclass(frozen=True, slots=True)
+class _Definitions:
+    tools: tuple[ToolSpec, ...]
+    output: OutputFormat | None
+    tokens: int
 
 
-def conversation_tokens(messages: Sequence[Any]) -> tuple[int, bytes, bool]:
-    """Check the tool turns of a conversation; the tokens and key of its assistant tool
-    calls, and whether the last message is a tool result."""
-    tokens = 0
-    key: list[bytes] = []
-    open_calls: dict[str, int] = {}
-    for i, message in enumerate(messages):
-        role = message.get("role")
-        if role == "tool":
-            call_id = message.get("tool_call_id")
-            if not isinstance(call_id, str) or call_id not in open_calls:
-                raise _invalid(
-                    f"messages[{i}]: a message with role 'tool' must answer a tool call of the "
-                    f"assistant message before it (tool_call_id {call_id!r} is not one)"[:300],
-                    "messages",
-                )
-            del open_calls[call_id]
-            continue
-        if open_calls:
-            raise _invalid(
-                f"messages[{i}]: an assistant message with 'tool_calls' must be followed by "
-                f"tool messages answering each call; {next(iter(open_calls))!r} is unanswered",
-                "messages",
-            )
-        calls = message.get("tool_calls") if role == "assistant" else None
-        if not calls:
-            continue
-        if not isinstance(calls, list):
-            raise _invalid(f"messages[{i}].tool_calls must be a list", "messages")
-        for call in calls:
-            function = call.get("function") if isinstance(call, dict) else None
-            call_id = call.get("id") if isinstance(call, dict) else None
-            if not isinstance(function, dict) or not isinstance(call_id, str):
-                raise _invalid(
-                    f"messages[{i}].tool_calls: each call needs an 'id' and a 'function' "
-                    "with 'name' and 'arguments'",
-                    "messages",
-                )
-            name, arguments = function.get("name"), function.get("arguments")
-            if not isinstance(name, str) or not isinstance(arguments, str):
-                raise _invalid(
-                    f"messages[{i}].tool_calls: function 'name' and 'arguments' must be strings",
-                    "messages",
-                )
-            open_calls[call_id] = i
-            tokens += count_tokens(name) + count_tokens(arguments)
-            key.append(f"{name}\x1f{arguments}".encode())
-    last = messages[-1].get("role") if messages else None
-    return tokens, b"\x1e".join(key), last in ("tool", "function")
+def _definitions(raw_tools: object, raw_format: object) -> _Definitions:
+    tools = _tools(raw_tools)
+    tokens = count_tokens(encode_json(raw_tools).decode()) if tools else 0
+    return _Definitions(tools, _output(raw_format), tokens)
+
+
+class _DefinitionsCache:
+    """Checked and compiled definitions by the names they declare, each entry kept with the
+    definitions it was made from: a hit is an equal definition (compared in full, at C
+    speed), a miss (new, or changed under the same names) is checked and compiled anew."""
+
+    __slots__ = ("_entries", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._entries: OrderedDict[tuple[str, ...], tuple[object, object, _Definitions]] = (
+            OrderedDict()
+        )
+        self._size = size
+
+    def get(self, raw_tools: object, raw_format: object) -> _Definitions:
+        key = _names(raw_tools, raw_format)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] == raw_tools and entry[1] == raw_format:
+            self._entries.move_to_end(key)
+            return entry[2]
+        definitions = _definitions(raw_tools, raw_format)
+        self._entries[key] = (copy.deepcopy(raw_tools), copy.deepcopy(raw_format), definitions)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+        return definitions
+
+
+def _names(raw_tools: object, raw_format: object) -> tuple[str, ...]:
+    names: list[str] = []
+    if isinstance(raw_tools, list):
+        for tool in raw_tools:
+            function = tool.get("function") if isinstance(tool, dict) else None
+            name = function.get("name") if isinstance(function, dict) else None
+            names.append(name if isinstance(name, str) else "")
+    spec = raw_format.get("json_schema") if isinstance(raw_format, dict) else None
+    name = spec.get("name") if isinstance(spec, dict) else None
+    names.append(name if isinstance(name, str) else "")
+    return tuple(names)
+
+
+_CACHE = _DefinitionsCache(256)
 
 
 def read_structured(
@@ -289,54 +257,17 @@ def read_structured(
         if choice is not None and choice != "none":
             raise _invalid("tool_choice is only allowed when tools are given", "tools")
         return None, 0
-    tools = _tools(raw_tools)
+    definitions = _CACHE.get(raw_tools, raw_format)
+    output = definitions.output
+    if output is not None and output.kind == "json_object" and b"json" not in prompt_key.lower():
+        raise _invalid(
+            "'messages' must contain the word 'json' in some form, to use "
+            "'response_format' of type 'json_object'",
+            "messages",
+        )
+    tools = definitions.tools
     choice = _choice(body.get("tool_choice"), tools)
     parallel = body.get("parallel_tool_calls", True)
     if not isinstance(parallel, bool):
         raise _invalid("parallel_tool_calls must be a boolean", "parallel_tool_calls")
-    output = _output(raw_format, prompt_key)
-    tokens = count_tokens(encode_json(raw_tools).decode()) if tools else 0
-    return Structured(tools, choice, parallel, output, after_tool), tokens
-
-
-def call_seed(seed: int, model: str, prompt_key: bytes) -> int:
-    """The 64-bit seed of one request's structured answer."""
-    digest = hashlib.blake2b(
-        f"{seed}\x00{model}\x00".encode() + prompt_key, digest_size=8, person=b"sim-tool"
-    ).digest()
-    return int.from_bytes(digest, "little")
-
-
-def _call_id(seed: int, index: int) -> str:
-    digest = hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=12).hexdigest()
-    return f"call_{digest}"
-
-
-def choose_calls(
-    tools: Sequence[ToolSpec], choice: str, parallel: bool, after_tool: bool, seed: int
-) -> tuple[ToolCall, ...]:
-    """The calls that answer (see the module docstring for the rule); empty for a text
-    answer. Arguments satisfy each tool's schema. `RequestError` when a schema cannot be
-    satisfied."""
-    if not tools or choice == "none" or (choice == "auto" and after_tool):
-        return ()
-    if choice not in ("auto", "required"):
-        chosen = [next(tool for tool in tools if tool.name == choice)]
-    else:
-        first = seed % len(tools)
-        chosen = [tools[first]]
-        if parallel and len(tools) > 1:
-            chosen.append(tools[(first + 1 + (seed >> 16) % (len(tools) - 1)) % len(tools)])
-    calls = []
-    for index, tool in enumerate(chosen):
-        schema = tool.parameters
-        if "type" not in schema:
-            schema = {"type": "object", **schema}
-        try:
-            arguments = schema_instance(schema, seed + index + 1)
-        except SchemaError as exc:
-            raise _invalid(
-                f"function {tool.name!r}: its parameters schema: {exc}", "tools"
-            ) from None
-        calls.append(ToolCall(_call_id(seed, index), tool.name, encode_json(arguments).decode()))
-    return tuple(calls)
+    return Structured(tools, choice, parallel, output, after_tool), definitions.tokens
