@@ -147,7 +147,8 @@ def _parse_faults(values: tuple[str, ...]) -> dict[str, float]:
     multiple=True,
     metavar="NAME=P",
     help="Probability of a fault (repeatable): 400, 429, 500, 503, 529, hang, stall, reset, "
-    "truncate, malformed, slow. A request forces one with the header x-sim-fault: NAME.",
+    "truncate, malformed, slow, refusal, length. A request forces one with the header "
+    "x-sim-fault: NAME.",
 )
 @click.option(
     "--max-hang",
