@@ -330,3 +330,50 @@ def test_answers_count_tokens_as_the_tokenizer_does(text: str) -> None:
     assert Answer.content(text).tokens == count_tokens(text)
     assert "".join(token_pieces(text)) == text
     assert len(token_pieces(text)) == count_tokens(text) or not text.strip()
+
+
+async def call_raw(app: Any, body: bytes) -> tuple[int, dict[str, Any]]:
+    """One request whose body is given as bytes; its status and JSON answer."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop() if pending else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": URL, "headers": []}
+    await app(scope, receive, send)
+    return sent[0]["status"], json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+
+
+@pytest.mark.parametrize("depth", [30, 100, 900, 5000])
+async def test_deeply_nested_schemas_are_refused_not_crashed(depth: int) -> None:
+    nested = '{"type":"object","properties":{"a":' * depth + '{"type":"string"}'
+    nested += '},"required":["a"]}' * depth
+    tool = f'{{"type": "function", "function": {{"name": "deep", "parameters": {nested}}}}}'
+    body = (
+        '{"model": "sim-model", "messages": [{"role": "user", "content": "hi"}], '
+        f'"tools": [{tool}]}}'
+    ).encode()
+    status, answer = await call_raw(make_app(), body)
+    if depth <= 30:  # deep, but within the generator's bounds
+        assert status == 200
+        arguments = answer["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+        assert arguments.count('"a"') == depth
+    else:  # past the generator's depth, or past the stack: a 400 either way, never a 500
+        assert status == 400
+        assert "nest" in answer["error"]["message"]
+
+
+@pytest.mark.parametrize("fault", ["stall", "truncate", "malformed", "slow", "length"])
+async def test_streamed_tool_calls_through_mid_stream_faults(fault: str) -> None:
+    app = make_app(itl=0.01, max_hang=1.0, slow_itl=0.02)
+    reply = await call(app, URL, chat(tools=TOOLS, stream=True), {"x-sim-fault": fault})
+    assert reply.status == 200
+    assert b'"tool_calls":[{"index":0,"id":"call_' in reply.body
+    done = reply.body.endswith(b"data: [DONE]\n\n")
+    assert done is (fault != "truncate")
+    if fault == "length":
+        assert b'"finish_reason":"length"' in reply.body

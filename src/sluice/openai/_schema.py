@@ -358,7 +358,10 @@ def compile_schema(schema: object) -> Callable[[int], Any]:
         make = compile_schema({"type": "integer", "minimum": 3, "maximum": 5})
         make(1), make(2)     # each 3, 4 or 5
     """
-    maker = _Compiler(schema).maker(schema)
+    try:
+        maker = _Compiler(schema).maker(schema)
+    except RecursionError:  # nesting deeper than the interpreter's stack
+        raise SchemaError("the schema nests too deeply to compile") from None
 
     def make(seed: int) -> Any:
         try:

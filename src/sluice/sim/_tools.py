@@ -257,7 +257,11 @@ def read_structured(
         if choice is not None and choice != "none":
             raise _invalid("tool_choice is only allowed when tools are given", "tools")
         return None, 0
-    definitions = _CACHE.get(raw_tools, raw_format)
+    try:
+        definitions = _CACHE.get(raw_tools, raw_format)
+    except RecursionError:  # copying, comparing or encoding a schema nested past the stack
+        param = "tools" if raw_tools is not None else "response_format"
+        raise _invalid(f"{param}: a schema nests too deeply", param) from None
     output = definitions.output
     if output is not None and output.kind == "json_object" and b"json" not in prompt_key.lower():
         raise _invalid(
