@@ -289,10 +289,13 @@ class _Compiler:
             spare = 0 if depth >= _SHALLOW else draws.below(3)
             length = least + spare if most < 0 else min(most, least + spare)
             draws.count(length)  # each item is a value, containers among them count again
+            deeper = depth + 1
+            if not firsts and not unique:
+                return [rest(draws, deeper) for _ in range(length)]  # type: ignore[misc]
             makers = [firsts[i] if i < len(firsts) else rest for i in range(length)]
             if unique:
-                return _unique(makers, least, draws, depth + 1)  # type: ignore[arg-type]
-            return [made(draws, depth + 1) for made in makers]  # type: ignore[misc]
+                return _unique(makers, least, draws, deeper)  # type: ignore[arg-type]
+            return [made(draws, deeper) for made in makers]  # type: ignore[misc]
 
         return make
 

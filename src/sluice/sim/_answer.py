@@ -42,22 +42,22 @@ def token_pieces(text: str) -> list[str]:
     return pieces
 
 
-# ASCII text (all generated JSON, mostly) is counted without the regex: each character that is
-# neither a word character nor a space becomes a token of its own by spacing it out, and the
-# words are what split() finds: the tokens `count_tokens` would find, at a third of the cost.
-_SPACED = str.maketrans(
-    {
-        chr(c): f" {chr(c)} "
-        for c in range(128)
-        if not (chr(c).isalnum() or chr(c) == "_" or chr(c).isspace())
-    }
-)
+# ASCII text (all generated JSON, mostly) is counted without the regex, by two byte
+# translations: each character that is neither a word character nor a space is a token, and
+# so is each run of word characters (what split() finds once the others are spaces).
+_WORD = frozenset(c for c in range(128) if chr(c).isalnum() or chr(c) == "_")
+_SPACE = frozenset(c for c in range(128) if chr(c).isspace())
+_PUNCTUATION = bytes(c for c in range(128) if c not in _WORD and c not in _SPACE)
+_WORDS_ONLY = bytes(c if c in _WORD else 0x20 for c in range(256))
 
 
 def _token_count(text: str) -> int:
-    if text.isascii():
-        return len(text.translate(_SPACED).split())
-    return len(token_pieces(text))
+    """``count_tokens(text)``, faster for ASCII text."""
+    if not text.isascii():
+        return len(token_pieces(text)) if text.strip() else 0
+    raw = text.encode()
+    punctuation = len(raw) - len(raw.translate(None, _PUNCTUATION))
+    return punctuation + len(raw.translate(_WORDS_ONLY).split())
 
 
 class Answer:

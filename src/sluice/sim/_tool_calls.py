@@ -20,10 +20,13 @@ import hashlib
 from collections.abc import Sequence
 
 from ..openai import SchemaError, ToolCall, encode_json
+from ..openai._fast import builder
 from ._request_error import RequestError
 from ._tools import ToolSpec
 
 __all__ = ["call_seed", "choose_calls"]
+
+_tool_call = builder(ToolCall)  # a frozen value at the cost of a mutable one (see builder)
 
 
 def call_seed(seed: int, model: str, prompt_key: bytes) -> int:
@@ -62,5 +65,6 @@ def choose_calls(
         except SchemaError as exc:
             message = f"function {tool.name!r}: its parameters schema: {exc}"
             raise RequestError(400, message, param="tools") from None
-        calls.append(ToolCall(_call_id(seed, index), tool.name, encode_json(arguments).decode()))
+        text = encode_json(arguments).decode()
+        calls.append(_tool_call(_call_id(seed, index), tool.name, text, "function"))
     return tuple(calls)

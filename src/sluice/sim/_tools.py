@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..openai import SchemaError, compile_schema, encode_json
+from ..openai._fast import builder
 from ._content import count_tokens
 from ._request_error import RequestError
 from ._strict import check_strict
@@ -65,6 +66,9 @@ class Structured:
     parallel: bool = True
     output: OutputFormat | None = None
     after_tool: bool = False
+
+
+_structured = builder(Structured)  # one per request: at the cost of a mutable value
 
 
 def _invalid(message: str, param: str) -> RequestError:
@@ -274,4 +278,4 @@ def read_structured(
     parallel = body.get("parallel_tool_calls", True)
     if not isinstance(parallel, bool):
         raise _invalid("parallel_tool_calls must be a boolean", "parallel_tool_calls")
-    return Structured(tools, choice, parallel, output, after_tool), definitions.tokens
+    return _structured(tools, choice, parallel, output, after_tool), definitions.tokens
