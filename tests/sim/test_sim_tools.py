@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from sluice.openai import SSEDecoder, decode_chunk
 from sluice.sim import count_tokens
-from sluice.sim._answer import Answer, token_pieces
+from sluice.sim._answer import Answer, build_answer, token_pieces
+from sluice.sim._protocol import RequestError, parse_request
 from sluice.sim._tool_calls import choose_calls
 from sluice.sim._tools import tool_spec
 from tests.sim.test_sim_app import call, make_app
@@ -377,3 +378,120 @@ async def test_streamed_tool_calls_through_mid_stream_faults(fault: str) -> None
     assert done is (fault != "truncate")
     if fault == "length":
         assert b'"finish_reason":"length"' in reply.body
+
+
+_ANY = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+_KEYWORDS = st.sampled_from(
+    [
+        "type",
+        "properties",
+        "required",
+        "items",
+        "enum",
+        "const",
+        "anyOf",
+        "$ref",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "multipleOf",
+        "minItems",
+        "maxItems",
+        "minLength",
+        "additionalProperties",
+        "format",
+        "allOf",
+        "$defs",
+        "uniqueItems",
+        "prefixItems",
+    ]
+)
+_SCHEMA = st.recursive(
+    _ANY,
+    lambda inner: st.dictionaries(_KEYWORDS, inner | _ANY, max_size=4),
+    max_leaves=12,
+)
+_TOOL = st.fixed_dictionaries(
+    {"type": st.just("function") | _ANY},
+    optional={
+        "function": st.fixed_dictionaries(
+            {"name": st.sampled_from(["f", "g"]) | _ANY},
+            optional={"parameters": _SCHEMA, "strict": st.booleans() | _ANY},
+        )
+        | _ANY
+    },
+)
+_TURNS = st.lists(
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["user", "assistant", "tool"])},
+        optional={
+            "content": st.text(max_size=5) | st.none(),
+            "tool_call_id": st.sampled_from(["a", "b"]) | _ANY,
+            "tool_calls": st.lists(
+                st.fixed_dictionaries(
+                    {"id": st.sampled_from(["a", "b"]) | _ANY},
+                    optional={
+                        "function": st.fixed_dictionaries(
+                            {"name": st.just("f") | _ANY, "arguments": st.just("{}") | _ANY}
+                        )
+                        | _ANY
+                    },
+                ),
+                max_size=2,
+            )
+            | _ANY,
+        },
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    tools=st.lists(_TOOL, max_size=3) | _ANY,
+    choice=st.sampled_from(
+        ["auto", "none", "required", {"type": "function", "function": {"name": "f"}}]
+    )
+    | _ANY,
+    output=st.fixed_dictionaries(
+        {"type": st.sampled_from(["json_schema", "json_object", "text"]) | _ANY},
+        optional={
+            "json_schema": st.fixed_dictionaries(
+                {"name": st.just("r") | _ANY}, optional={"schema": _SCHEMA, "strict": st.booleans()}
+            )
+            | _ANY
+        },
+    )
+    | _ANY,
+    messages=_TURNS,
+    fault=st.sampled_from([None, "refusal", "length"]),
+)
+def test_any_tools_and_formats_are_answered_or_refused_with_a_request_error(
+    tools: Any, choice: Any, output: Any, messages: Any, fault: str | None
+) -> None:
+    body = {"model": "m", "messages": messages, "tools": tools, "tool_choice": choice}
+    body["response_format"] = output
+    refused: RequestError | None = None
+    try:
+        inference = parse_request("chat", json.dumps(body).encode())
+        answer = build_answer(inference, 3, fault, lambda: "some text")
+    except RequestError as error:  # anything else fails the test
+        refused = error
+    if refused is not None:
+        assert refused.status == 400
+        return
+    if answer is None:
+        return
+    content, refusal, calls = answer.message(answer.tokens)
+    for made in calls:
+        json.loads(made.arguments)  # whole calls carry valid JSON
+    if content is not None and fault is None:
+        json.loads(content)
+    assert answer.tokens >= 1 or refusal == ""

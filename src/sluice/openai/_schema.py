@@ -365,6 +365,8 @@ def compile_schema(schema: object) -> Callable[[int], Any]:
         maker = _Compiler(schema).maker(schema)
     except RecursionError:  # nesting deeper than the interpreter's stack
         raise SchemaError("the schema nests too deeply to compile") from None
+    except OverflowError:  # bounds over a step so small that the multiples are past counting
+        raise SchemaError("the schema's bounds and multipleOf are out of range") from None
 
     def make(seed: int) -> Any:
         try:

@@ -217,8 +217,9 @@ def number_maker(node: Mapping[str, Any]) -> Leaf:
     if high is not None and start > high:
         start = high - 100
     width = 100.0 if high is None else min(100.0, high - start)
-    inside_low = (low + (high if high is not None else low + 1)) / 2 if low is not None else 0.0
-    inside_high = ((low if low is not None else high - 1) + high) / 2 if high is not None else 0.0
+    # Midpoints halve before adding: near the largest floats a sum would overflow.
+    inside_low = low / 2 + (high if high is not None else low + 1) / 2 if low is not None else 0.0
+    inside_high = (low if low is not None else high - 1) / 2 + high / 2 if high is not None else 0.0
 
     def make(draws: Draws, depth: int) -> float:
         value = round(start + width * (draws.below(10_001) / 10_000), 2)
