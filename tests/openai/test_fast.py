@@ -16,7 +16,14 @@ EXAMPLES: list[tuple[type[Any], dict[str, Any]]] = [
     (ToolCall, {"id": "c1", "name": "f", "arguments": "{}", "type": "function"}),
     (
         Choice,
-        {"index": 0, "text": "hi", "tool_calls": (), "finish_reason": "stop", "reasoning": None},
+        {
+            "index": 0,
+            "text": "hi",
+            "tool_calls": (),
+            "finish_reason": "stop",
+            "reasoning": None,
+            "refusal": None,
+        },
     ),
     (
         ChatDelta,
@@ -28,6 +35,7 @@ EXAMPLES: list[tuple[type[Any], dict[str, Any]]] = [
             "finish_reason": None,
             "usage": None,
             "reasoning": None,
+            "refusal": "no",
         },
     ),
     (Request, {"method": "GET", "url": "http://x/v1/models", "headers": {}, "content": None}),
@@ -48,6 +56,7 @@ EXAMPLES: list[tuple[type[Any], dict[str, Any]]] = [
             "ttfb": 0.25,
             "headers": {},
             "raw": {},
+            "refusal": None,
         },
     ),
     (

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from sluice.openai import ChunkEncoder
-from sluice.sim import SimMetrics
+from sluice.sim import SimMetrics, count_tokens
 from sluice.sim._capacity import ServerQueue
 from sluice.sim._metrics import MetricsRecorder
 from sluice.sim._protocol import RequestError, parse_request
@@ -37,11 +37,21 @@ def test_chat_content_parts_names_and_tools_are_accepted() -> None:
         {"role": "system", "content": "Be brief."},
         {"role": "user", "name": "ann", "content": [{"type": "text", "text": "hello there"}]},
         {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "1"}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "1", "content": "done"},
     ]
     tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
     inference = parse_request("chat", _chat(messages=messages, tools=tools, temperature=0.2))
-    assert inference.prompt_tokens == 3 + (3 + 3) + (3 + 2 + 1) + (3 + 85) + 3
+    assistant = 3 + (1 + 2)  # the call's name and its arguments' two tokens
+    definitions = count_tokens(json.dumps(tools))  # the tools cost their JSON text's tokens
+    expected = (3 + 3) + (3 + 2 + 1) + (3 + 85) + assistant + (3 + 1) + 3 + definitions
+    assert inference.prompt_tokens == expected
 
 
 @pytest.mark.parametrize(

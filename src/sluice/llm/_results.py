@@ -39,6 +39,7 @@ def chat_result(reply: Reply, latency: float) -> ChatResult:
         ttfb=reply.ttfb,
         headers=reply.headers,
         raw=data,
+        refusal=None if first is None else first.refusal,
     )
 
 

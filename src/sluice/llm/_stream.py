@@ -44,6 +44,7 @@ from ._errors import (
     redact,
 )
 from ._loops import ForwardedIterator
+from ._structured import content_json
 from ._transport import Request
 from ._wire import Wire
 
@@ -110,6 +111,7 @@ class ChatStream:
             async for delta in stream:
                 print(delta.text, end="", flush=True)
         print(stream.ttft, max(stream.itl), stream.usage.total_tokens)
+        stream.tool_calls, stream.refusal, stream.json()   # assembled from the deltas
 
     A stream is iterated once. ``async with`` (or ``aclose()``) releases its connection at a
     known point when you stop early; otherwise that happens when the iterator is collected.
@@ -133,6 +135,7 @@ class ChatStream:
         self._iterated = False
         self._stopping = False  # aclose() cancels the pump: a cancellation that is not a timeout
         self._pieces: list[str] = []
+        self._refusal: list[str] = []
         self._calls: dict[int, list[Any]] = {}
         self._gaps: list[float] = []
         self._last = 0.0
@@ -155,6 +158,16 @@ class ChatStream:
         if len(self._pieces) > 1:
             self._pieces[:] = ["".join(self._pieces)]
         return self._pieces[0] if self._pieces else ""
+
+    @property
+    def refusal(self) -> str | None:
+        """The first choice's refusal received so far (None when the model did not refuse)."""
+        return "".join(self._refusal) if self._refusal else None
+
+    def json(self) -> Any:
+        """The text received, decoded from JSON (a ``response_format`` answer); ValueError
+        naming why there is none (a refusal, a cut-off answer, text that is not JSON)."""
+        return content_json(self.text, self.finish_reason, self.refusal)
 
     @property
     def itl(self) -> tuple[float, ...]:
@@ -318,7 +331,7 @@ class ChatStream:
                 secrets=self._wire.secrets_for(self._request),
             ) from exc
         for delta in deltas:
-            if delta.text or delta.tool_calls or delta.reasoning:
+            if delta.text or delta.tool_calls or delta.reasoning or delta.refusal:
                 now = asyncio.get_running_loop().time()
                 if self._content == 0:
                     self.ttft = now - sent
@@ -344,6 +357,8 @@ class ChatStream:
             return
         if delta.text:
             self._pieces.append(delta.text)
+        if delta.refusal:
+            self._refusal.append(delta.refusal)
         if delta.finish_reason is not None:
             self.finish_reason = delta.finish_reason
         for part in delta.tool_calls:

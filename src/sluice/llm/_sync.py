@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
+from typing import Any
 
 from .. import run_sync
 from ..openai import ChatDelta, ToolCall, Usage
@@ -90,6 +91,14 @@ class SyncChatStream:
     @property
     def tool_calls(self) -> tuple[ToolCall, ...]:
         return self.stream.tool_calls
+
+    @property
+    def refusal(self) -> str | None:
+        return self.stream.refusal
+
+    def json(self) -> Any:
+        """The text received, decoded from JSON (see `ChatStream.json`)."""
+        return self.stream.json()
 
     @property
     def request_id(self) -> str | None:

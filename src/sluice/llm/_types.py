@@ -17,17 +17,21 @@ from typing import Any
 
 from .. import GateStatistics
 from ..openai import Choice, RateLimits, ToolCall, Usage
+from ._structured import content_json
 
 __all__ = ["ChatResult", "ClientStatistics", "Embeddings", "RawResult"]
 
 
 @dataclass(frozen=True, slots=True)
 class ChatResult:
-    """A chat completion. ``text``, ``tool_calls`` and ``finish_reason`` are the first
-    choice's; ``choices`` holds all of them (``n > 1``).
+    """A chat completion. ``text``, ``tool_calls``, ``finish_reason`` and ``refusal`` are
+    the first choice's; ``choices`` holds all of them (``n > 1``); ``raw`` is the decoded
+    body as sent. Tool calls carry their arguments as JSON text (``call.parsed_arguments()``
+    decodes them); `json` decodes structured content.
 
         result = await client.chat(model="gpt-4o-mini", messages=[{"role": "user", ...}])
         print(result.text, result.usage.total_tokens if result.usage else "?")
+        calls = {call.name: call.parsed_arguments() for call in result.tool_calls}
     """
 
     text: str
@@ -44,6 +48,14 @@ class ChatResult:
     ttfb: float
     headers: Mapping[str, str] = field(repr=False, compare=False)
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+    refusal: str | None = None
+
+    def json(self) -> Any:
+        """The content decoded from JSON (what ``response_format`` asks for); ValueError
+        naming the reason when there is none (a refusal, an answer cut off by
+        ``max_tokens``, text that is not JSON). Validate it with your own model:
+        ``Answer.model_validate(result.json())``."""
+        return content_json(self.text, self.finish_reason, self.refusal)
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,7 @@ from ._responses_encode import (
     response_object,
     response_usage,
 )
+from ._schema import MAX_VALUES, SchemaError, compile_schema, schema_instance
 from ._sse import (
     DONE,
     DONE_EVENT,
@@ -86,6 +87,7 @@ __all__ = [
     "DONE",
     "DONE_EVENT",
     "MAX_EVENT_SIZE",
+    "MAX_VALUES",
     "TERMINAL_EVENTS",
     "ChatDelta",
     "Choice",
@@ -100,12 +102,14 @@ __all__ = [
     "ResponseOutput",
     "ResponseUsage",
     "SSEDecoder",
+    "SchemaError",
     "ServerSentEvent",
     "ShapeError",
     "ToolCall",
     "ToolCallDelta",
     "Usage",
     "basic_authorization",
+    "compile_schema",
     "decode_chat",
     "decode_chunk",
     "decode_embedding_base64",
@@ -138,6 +142,7 @@ __all__ = [
     "public_url",
     "response_object",
     "response_usage",
+    "schema_instance",
     "split_credentials",
 ]
 

@@ -99,6 +99,11 @@ def _reasoning(message: dict[str, Any]) -> str | None:
     return value if type(value) is str else None
 
 
+def _refusal(message: dict[str, Any]) -> str | None:
+    value = message.get("refusal")
+    return value if type(value) is str else None
+
+
 def _tool_calls(value: object) -> tuple[ToolCall, ...]:
     if not value:
         return ()
@@ -133,6 +138,7 @@ def _choice(raw: object, position: int) -> Choice:
         _tool_calls(calls) if calls else (),
         choice.get("finish_reason"),
         _reasoning(message),
+        _refusal(message),
     )
 
 
@@ -186,6 +192,7 @@ def decode_chunk(data: Mapping[str, Any]) -> list[ChatDelta]:
                 finish_reason=choice.get("finish_reason"),
                 usage=None,
                 reasoning=_reasoning(delta),
+                refusal=_refusal(delta),
             )
         )
     usage = decode_usage(data.get("usage"))

@@ -14,9 +14,9 @@ from __future__ import annotations
 import base64
 import json
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from ._types import Model
+from ._types import Model, ToolCall
 
 __all__ = [
     "ChunkEncoder",
@@ -55,19 +55,32 @@ def encode_completion(
     id: str,
     created: int,
     model: str,
-    text: str,
+    text: str | None,
     finish_reason: str,
     prompt_tokens: int,
     completion_tokens: int,
     system_fingerprint: str | None = None,
+    tool_calls: Sequence[ToolCall] = (),
+    refusal: str | None = None,
 ) -> bytes:
     """A non-streamed ``chat.completion`` (``kind="chat"``) or ``text_completion``
-    (``kind="completion"``) with one choice."""
+    (``kind="completion"``) with one choice. A chat message may hold ``tool_calls`` or a
+    ``refusal`` (its content is then usually None)."""
     choice: dict[str, object]
     if _check_kind(kind):
+        message: dict[str, object] = {"role": "assistant", "content": text, "refusal": refusal}
+        if tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": call.type,
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+                for call in tool_calls
+            ]
         choice = {
             "index": 0,
-            "message": {"role": "assistant", "content": text, "refusal": None},
+            "message": message,
             "logprobs": None,
             "finish_reason": finish_reason,
         }
@@ -189,6 +202,35 @@ class ChunkEncoder:
         """One event carrying ``pieces``: JSON string literals (``json.dumps(text).encode()``),
         sent as one text."""
         return self._choice(_join_strings(pieces), b"null")
+
+    def _chat_delta(self, delta: bytes) -> bytes:
+        return (
+            self._head
+            + b'[{"index":0,"delta":'
+            + delta
+            + b',"logprobs":null,"finish_reason":null}]}\n\n'
+        )
+
+    def refusal(self, pieces: list[bytes]) -> bytes:
+        """A chat event carrying part of a refusal (JSON string literals, as for `content`)."""
+        return self._chat_delta(b'{"refusal":' + _join_strings(pieces) + b"}")
+
+    def tool_call(self, index: int, id: str, name: str, pieces: list[bytes]) -> bytes:
+        """A tool call's first chat event: its ``index``, ``id`` and function ``name``, with
+        the first ``pieces`` of its arguments (none: ``""``)."""
+        arguments = _join_strings(pieces) if pieces else b'""'
+        call = b'{"index":%d,"id":%s,"type":"function","function":{"name":%s,"arguments":%s}}' % (
+            index,
+            _dumps(id),
+            _dumps(name),
+            arguments,
+        )
+        return self._chat_delta(b'{"tool_calls":[' + call + b"]}")
+
+    def tool_arguments(self, index: int, pieces: list[bytes]) -> bytes:
+        """A chat event carrying more of tool call ``index``'s arguments."""
+        call = b'{"index":%d,"function":{"arguments":%s}}' % (index, _join_strings(pieces))
+        return self._chat_delta(b'{"tool_calls":[' + call + b"]}")
 
     def finish(self, reason: str) -> bytes:
         """The event closing the choice with its ``finish_reason``."""

@@ -74,13 +74,15 @@ class ToolCallDelta:
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """One of the ``n`` answers of a chat completion."""
+    """One of the ``n`` answers of a chat completion; ``refusal`` is the model's reason when
+    it declined (structured outputs), with ``text`` empty."""
 
     index: int
     text: str
     tool_calls: tuple[ToolCall, ...]
     finish_reason: str | None
     reasoning: str | None = None
+    refusal: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ class ChatDelta:
     finish_reason: str | None = None
     usage: Usage | None = None
     reasoning: str | None = None
+    refusal: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,10 @@ It answers ``/v1/chat/completions`` (streamed or not), ``/v1/completions``,
 ``/v1/embeddings``, ``/v1/models``, the Responses API ``/v1/responses`` and Anthropic's
 ``/v1/messages`` like a loaded LLM service would: time to first token and inter-token
 latency from a latency model, a capacity with a wait queue, per-key rate limits with each
-API's headers, and seeded or forced faults
-(``x-sim-fault: 429``). Content is deterministic and usage counts match it, so tests and
-benchmarks run on one machine, without network or API key. Needs the ``sim`` extra (uvicorn,
+API's headers, and seeded or forced faults (``x-sim-fault: 429``). Content is deterministic
+and usage counts match it, so tests and benchmarks run on one machine, without network or
+API key. Requests with ``tools`` get schema-valid tool calls, and a ``response_format`` gets
+JSON satisfying its schema (see docs/sim-tools.md). Needs the ``sim`` extra (uvicorn,
 uvloop, httptools).
 
     async with SimServer(SimConfig(ttft=0.05, itl=0.01, rpm=600)) as sim:

@@ -23,6 +23,7 @@ import time
 
 from .._clock import Reader
 from ..openai import Model, encode_error, encode_model, encode_models, format_retry_after
+from ._answer import Answer, build_answer
 from ._anthropic import MESSAGES_PATHS, MessagesEndpoint, SimParts
 from ._body import read_body
 from ._capacity import ServerQueue
@@ -243,7 +244,7 @@ class SimApp:
         number = next(self._ids)
         request_id = b"req_sim%x" % number
         try:
-            inference, fault = await self._admit(kind, scope, receive, forced)
+            inference, fault, answer = await self._admit(kind, scope, receive, forced)
         except UnknownFaultError as exc:
             error = RequestError(400, str(exc), param="x-sim-fault")
             await self._error(send, endpoint, error, self._peek_headers(key, request_id))
@@ -268,7 +269,7 @@ class SimApp:
             if fault in IMMEDIATE_FAULTS:
                 await self._immediate_fault(send, endpoint, fault, key, request_id)
                 return
-        tokens, finish = self._completion_size(inference)
+        tokens, finish = self._completion_size(inference, fault, answer)
         arrival = self._clock()
         headers = [(b"x-request-id", request_id)]
         if self.buckets.enabled:
@@ -307,6 +308,7 @@ class SimApp:
             offset=self.corpus.offset(inference.model, inference.prompt_key),
             tokens=tokens,
             finish_reason=finish,
+            answer=answer,
         )
         exchange = Exchange(receive, send, self._clock)
         self._exchanges.add(exchange)
@@ -324,21 +326,30 @@ class SimApp:
 
     async def _admit(
         self, kind: str, scope: Scope, receive: Receive, forced: bytes | None
-    ) -> tuple[Inference | None, str | None]:
-        """The request, read, parsed and checked, and its fault (``forced``: the raw
-        ``x-sim-fault`` header); (None, None) if the client left first."""
+    ) -> tuple[Inference | None, str | None, Answer | None]:
+        """The request, read, parsed and checked, its fault (``forced``: the raw
+        ``x-sim-fault`` header) and its answer when that is not corpus text; all None if the
+        client left first."""
         config = self.config
         raw = await read_body(
             scope, receive, max_bytes=config.max_body_bytes, time_limit=config.body_timeout
         )
         if raw is None:
-            return None, None
+            return None, None, None
         if kind == "response":
             inference: Inference = parse_responses(raw, config)
         else:
             inference = parse_request(kind, raw, token_limit=config.context_length)
         check_request(inference, config)
-        return inference, self.faults.pick(forced)
+        fault = self.faults.pick(forced)
+        answer = build_answer(inference, config.seed, fault, lambda: self._filler(inference))
+        return inference, fault, answer
+
+    def _filler(self, inference: Inference) -> str:
+        corpus = self.corpus
+        return corpus.text(
+            corpus.offset(inference.model, inference.prompt_key), self.config.output_tokens
+        )
 
     async def _immediate_fault(
         self, send: Send, endpoint: str, fault: str, key: str, request_id: bytes
@@ -350,14 +361,20 @@ class SimApp:
         body = encode_error(message, type_, code=code)
         await self._reply(send, endpoint, status, body, headers=headers)
 
-    def _completion_size(self, inference: Inference) -> tuple[int, str]:
-        """Tokens the answer will have, and its finish reason."""
+    def _completion_size(
+        self, inference: Inference, fault: str | None, answer: Answer | None
+    ) -> tuple[int, str]:
+        """Tokens the answer will have, and its finish reason (``length`` when ``max_tokens``
+        or the ``length`` fault cuts it: the fault keeps half)."""
         if inference.kind == "embedding":
             return 0, "stop"
-        natural = self.config.output_tokens
+        natural = self.config.output_tokens if answer is None else answer.tokens
+        finish = "stop" if answer is None else answer.finish_reason
         if isinstance(inference, ResponsesInference):  # function calls or JSON: their own size
             natural = answer_tokens(inference, natural)
+        if fault == "length":
+            natural, finish = max(1, natural // 2), "length"
         cap = inference.max_tokens
         if cap is not None and cap < natural:
             return cap, "length"
-        return natural, "stop"
+        return natural, finish

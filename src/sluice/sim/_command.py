@@ -164,8 +164,8 @@ def _parse_faults(values: tuple[str, ...]) -> dict[str, float]:
     multiple=True,
     metavar="NAME=P",
     help="Probability of a fault, repeatable or comma-separated (429=0.05,500=0.02): 400, 429, "
-    "500, 503, 529, hang, stall, reset, truncate, malformed, slow. A request forces one with the "
-    "header x-sim-fault: NAME.",
+    "500, 503, 529, hang, stall, reset, truncate, malformed, slow, refusal, length. A request "
+    "forces one with the header x-sim-fault: NAME.",
 )
 @click.option(
     "--max-hang",

@@ -54,6 +54,8 @@ FAULT_NAMES = (
     "truncate",
     "malformed",
     "slow",
+    "refusal",
+    "length",
 )
 JITTER_KINDS = ("constant", "normal", "lognormal")
 

@@ -19,6 +19,8 @@ reset      half the answer, then the connection is dropped
 truncate   half the answer, then a clean end without ``finish_reason``, usage or ``[DONE]``
 malformed  a chunk that is not valid JSON (a non-streamed body that is not valid JSON)
 slow       tokens drip every ``slow_itl`` s (or slower, if ``itl`` is)
+refusal    a chat answer is a refusal (``message.refusal``, content null); others are clean
+length     the answer stops at half its tokens with ``finish_reason: "length"`` (JSON cut off)
 =========  =====================================================================
 
     picker = FaultPicker({"500": 0.1}, seed=1)

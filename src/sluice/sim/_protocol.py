@@ -2,8 +2,9 @@
 come from `sluice.openai`.
 
 Parsing turns a body into an `Inference` (what to answer and how big it is) or raises
-`RequestError` with an OpenAI-shaped error, whatever the body holds. Tool definitions,
-sampling parameters and other fields the simulator does not act on are accepted and ignored.
+`RequestError` with an OpenAI-shaped error, whatever the body holds. Tools, tool turns and
+response formats are read by `_tools`; sampling parameters and other fields the simulator does
+not act on are accepted and ignored.
 
 Counting a prompt's tokens stops once it passes ``token_limit`` (the model's context length):
 beyond it the request is refused anyway, and the count says only "more than the limit".
@@ -21,7 +22,9 @@ from typing import Any
 from ._body import decode_json
 from ._config import MAX_EMBEDDING_DIMENSIONS, MAX_EMBEDDING_INPUTS
 from ._content import count_tokens
+from ._conversation import conversation_tokens
 from ._request_error import RequestError
+from ._tools import Structured, read_structured
 
 __all__ = ["Inference", "RequestError", "parse_request"]
 
@@ -65,6 +68,8 @@ class Inference:
     inputs: list[tuple[bytes, int]] = field(default_factory=list)
     dimensions: int | None = None
     base64: bool = False
+    # Chat only: tools, tool choice and response format, when the request has any.
+    structured: Structured | None = None
 
 
 class _Budget:
@@ -190,9 +195,15 @@ def _parse_chat(body: dict[str, Any], token_limit: int | None) -> Inference:
         tokens.total += _MESSAGE_OVERHEAD + (1 if message.get("name") else 0)
         text = _add_content(message.get("content"), where, tokens)
         key_parts.append(f"{role}\x1f{text}".encode())
-    return Inference(
-        "chat", model, tokens.total, b"\x1e".join(key_parts), stream, include_usage, max_tokens
-    )
+    history_tokens, history_key, after_tool = conversation_tokens(messages)
+    if history_key:
+        key_parts.append(history_key)
+    prompt_key = b"\x1e".join(key_parts)
+    structured, tool_tokens = read_structured(body, prompt_key, after_tool)
+    total = tokens.total + history_tokens + tool_tokens
+    inference = Inference("chat", model, total, prompt_key, stream, include_usage, max_tokens)
+    inference.structured = structured
+    return inference
 
 
 def _token_ids(value: object) -> bool:

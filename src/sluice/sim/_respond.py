@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..openai import DONE_EVENT, ChunkEncoder, encode_completion, encode_embeddings, encode_error
+from ..openai import (
+    DONE_EVENT,
+    ChunkEncoder,
+    ToolCall,
+    encode_completion,
+    encode_embeddings,
+    encode_error,
+)
+from ._answer import Answer
 from ._capacity import ServerQueue
 from ._config import SimConfig
 from ._content import Corpus, embedding
@@ -45,6 +53,7 @@ class Plan:
     offset: int
     tokens: int
     finish_reason: str
+    answer: Answer | None = None  # tool calls, JSON or a refusal; None: corpus text
 
 
 class Responder:
@@ -107,16 +116,24 @@ class Responder:
                 prompt_tokens=inference.prompt_tokens,
                 encoding_format="base64" if inference.base64 else "float",
             )
+        if plan.answer is None:
+            text: str | None = self._corpus.text(plan.offset, plan.tokens)
+            refusal: str | None = None
+            calls: tuple[ToolCall, ...] = ()
+        else:
+            text, refusal, calls = plan.answer.message(plan.tokens)
         return encode_completion(
             inference.kind,
             id=plan.id,
             created=plan.created,
             model=inference.model,
-            text=self._corpus.text(plan.offset, plan.tokens),
+            text=text,
             finish_reason=plan.finish_reason,
             prompt_tokens=inference.prompt_tokens,
             completion_tokens=plan.tokens,
             system_fingerprint=FINGERPRINT,
+            tool_calls=calls,
+            refusal=refusal,
         )
 
     async def _whole(self, exchange: Exchange, plan: Plan, first_token: float) -> None:
@@ -166,19 +183,36 @@ class Responder:
         last = plan.tokens - 1
         pending: list[bytes] = []
         emitted = 0
+        answer = plan.answer
+        if answer is None:
+            pieces = [
+                corpus.json_piece(index, i == 0)
+                for i, index in enumerate(corpus.indices(plan.offset, plan.tokens))
+            ]
+        else:
+            pieces = answer.json_pieces(plan.tokens)
         try:
-            for i, index in enumerate(corpus.indices(plan.offset, plan.tokens)):
+            for i, piece in enumerate(pieces):
                 if i:
                     schedule.advance(latency.inter_token(queue.active, slow=slow))
-                pending.append(corpus.json_piece(index, i == 0))
-                # A chunk goes out when it is full, at the end, or where a fault strikes.
-                if len(pending) < per_chunk and i != last and i + 1 != fault_at:
+                pending.append(piece)
+                # A chunk goes out when it is full, at the end, where a fault strikes, or
+                # where an answer moves to another part (the next tool call, say).
+                if (
+                    len(pending) < per_chunk
+                    and i != last
+                    and i + 1 != fault_at
+                    and (answer is None or not answer.ends_group(i))
+                ):
                     continue
                 if not await exchange.pause_until(schedule.deadline):
                     await self._stopped(exchange, plan)
                     return
                 metrics.lateness(exchange.now() - schedule.deadline)
-                data = templates.content(pending)
+                if answer is None:
+                    data = templates.content(pending)
+                else:
+                    data = answer.event(templates, i + 1 - len(pending), pending)
                 pending = []
                 if continuous:
                     data = templates.with_usage(data, inference.prompt_tokens, i + 1)

@@ -1,0 +1,181 @@
+"""Chat answers that are not corpus text: tool calls, JSON for a response format, refusals.
+
+An answer is a list of one-token units, each on a channel: the content, the refusal, or one
+tool call (whose first unit stands for its id and name, so a call costs one token plus its
+arguments' tokens). Streaming sends units on schedule as the API does: a tool call's first
+event carries its index, id and name, the next ones pieces of its arguments. Cut short (by
+``max_tokens`` or the ``length`` fault), an answer keeps its first units: JSON content or
+arguments end mid-value, and calls not yet begun are left out.
+
+    answer = build_answer(inference, seed=0, fault=None, filler=lambda: "river stone")
+    answer.tokens, answer.finish_reason          # 23, "tool_calls"
+    content, refusal, calls = answer.message(answer.tokens)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+from ..openai import ChunkEncoder, SchemaError, ToolCall, encode_json
+from ._protocol import Inference
+from ._request_error import RequestError
+from ._tool_calls import call_seed, choose_calls
+
+__all__ = ["REFUSAL", "Answer", "build_answer", "token_pieces"]
+
+REFUSAL = "I'm sorry, but I can't help with that request."
+_CONTENT = -1
+_REFUSAL = -2
+# One token each (see _content's tokenizer), with the whitespace before it.
+_PIECE = re.compile(r"\s*(?:\w+|[^\w\s])")
+
+
+def token_pieces(text: str) -> list[str]:
+    """``text`` cut into pieces of one token each, which join back into it."""
+    pieces: list[str] = _PIECE.findall(text)
+    if text[-1:].isspace():  # trailing whitespace belongs to the last token
+        if not pieces:
+            return [text]
+        pieces[-1] += text[len(text.rstrip()) :]
+    return pieces
+
+
+# ASCII text (all generated JSON, mostly) is counted without the regex, by two byte
+# translations: each character that is neither a word character nor a space is a token, and
+# so is each run of word characters (what split() finds once the others are spaces).
+_WORD = frozenset(c for c in range(128) if chr(c).isalnum() or chr(c) == "_")
+_SPACE = frozenset(c for c in range(128) if chr(c).isspace())
+_PUNCTUATION = bytes(c for c in range(128) if c not in _WORD and c not in _SPACE)
+_WORDS_ONLY = bytes(c if c in _WORD else 0x20 for c in range(256))
+
+
+def _token_count(text: str) -> int:
+    """``count_tokens(text)``, faster for ASCII text."""
+    if not text.isascii():
+        return len(token_pieces(text)) if text.strip() else 0
+    raw = text.encode()
+    punctuation = len(raw) - len(raw.translate(None, _PUNCTUATION))
+    return punctuation + len(raw.translate(_WORDS_ONLY).split())
+
+
+class Answer:
+    """One answer: content, a refusal, or tool calls, and its one-token units (made only
+    when needed: to stream it, or to cut it short)."""
+
+    __slots__ = ("_channels", "_starts", "_texts", "calls", "finish_reason", "text", "tokens")
+
+    def __init__(self, text: str, channel: int, calls: tuple[ToolCall, ...] = ()) -> None:
+        self.text = text
+        self.calls = calls
+        self.finish_reason = "tool_calls" if calls else "stop"
+        if calls:  # a call's first unit stands for its id and name
+            self.tokens = sum(1 + _token_count(call.arguments) for call in calls)
+        else:
+            self.tokens = _token_count(text)
+        self._texts: list[str] = []
+        self._channels: list[int] = [channel]
+        self._starts: list[int] = []  # where each call's units begin
+
+    @classmethod
+    def content(cls, text: str) -> Answer:
+        return cls(text, _CONTENT)
+
+    @classmethod
+    def refusal(cls, text: str) -> Answer:
+        return cls(text, _REFUSAL)
+
+    @classmethod
+    def tool_calls(cls, calls: tuple[ToolCall, ...]) -> Answer:
+        return cls("", 0, calls)
+
+    def _units(self) -> tuple[list[str], list[int]]:
+        if self._texts or not self.tokens:
+            return self._texts, self._channels
+        if not self.calls:
+            self._texts = token_pieces(self.text)
+            self._channels = self._channels[:1] * len(self._texts)
+            return self._texts, self._channels
+        texts: list[str] = []
+        channels: list[int] = []
+        for index, call in enumerate(self.calls):
+            pieces = token_pieces(call.arguments)
+            self._starts.append(len(texts))
+            texts += ["", *pieces]
+            channels += [index] * (len(pieces) + 1)
+        self._texts, self._channels = texts, channels
+        return texts, channels
+
+    def json_pieces(self, count: int) -> list[bytes]:
+        """The first ``count`` units as JSON string literals (a call's first unit: empty)."""
+        texts, _ = self._units()
+        return [json.dumps(text).encode() if text else b"" for text in texts[:count]]
+
+    def ends_group(self, position: int) -> bool:
+        """Whether the unit after ``position`` goes to another channel (or starts a call)."""
+        _, channels = self._units()
+        return position + 1 >= len(channels) or channels[position + 1] != channels[position]
+
+    def event(self, chunks: ChunkEncoder, start: int, pieces: list[bytes]) -> bytes:
+        """The stream event for units ``start``... (``pieces``, all on one channel)."""
+        _, channels = self._units()
+        channel = channels[start]
+        if channel == _CONTENT:
+            return chunks.content(pieces)
+        if channel == _REFUSAL:
+            return chunks.refusal(pieces)
+        if start == 0 or channels[start - 1] != channel:
+            call = self.calls[channel]
+            return chunks.tool_call(channel, call.id or "", call.name, pieces[1:])
+        return chunks.tool_arguments(channel, pieces)
+
+    def message(self, count: int) -> tuple[str | None, str | None, tuple[ToolCall, ...]]:
+        """Content, refusal and tool calls of the answer's first ``count`` units."""
+        refused = self._channels[0] == _REFUSAL
+        if count >= self.tokens:
+            if refused:
+                return None, self.text, ()
+            return (None, None, self.calls) if self.calls else (self.text, None, ())
+        texts, _ = self._units()
+        texts = texts[:count]
+        if not self.calls:
+            text = "".join(texts)
+            return (None, text, ()) if refused else (text, None, ())
+        calls = []
+        ends = [*self._starts[1:], len(self._texts)]
+        for call, start, end in zip(self.calls, self._starts, ends, strict=True):
+            if start >= count:
+                break
+            calls.append(ToolCall(call.id, call.name, "".join(texts[start + 1 : end])))
+        return None, None, tuple(calls)
+
+
+def build_answer(
+    inference: Inference, seed: int, fault: str | None, filler: Callable[[], str]
+) -> Answer | None:
+    """The answer to a chat request that asks for tools or a response format, or that gets
+    the ``refusal`` fault; None when corpus text answers it. ``filler`` gives the text a
+    ``json_object`` answer wraps. `RequestError` when a schema cannot be satisfied."""
+    if inference.kind != "chat":
+        return None
+    if fault == "refusal":
+        return Answer.refusal(REFUSAL)
+    spec = inference.structured
+    if spec is None:
+        return None
+    request_seed = call_seed(seed, inference.model, inference.prompt_key)
+    calls = choose_calls(spec.tools, spec.choice, spec.parallel, spec.after_tool, request_seed)
+    if calls:
+        return Answer.tool_calls(calls)
+    output = spec.output
+    if output is None:
+        return None
+    if output.content is None:
+        return Answer.content(encode_json({"answer": filler()}).decode())
+    try:
+        value = output.content(request_seed)
+    except SchemaError as exc:
+        message = f"response_format {output.name!r}: its schema cannot be satisfied: {exc}"
+        raise RequestError(400, message, param="response_format") from None
+    return Answer.content(encode_json(value).decode())
