@@ -102,6 +102,26 @@ def test_server_may_override_retryable() -> None:
     assert error_for_status(500, {"x-should-retry": "false"}, b"", URL).retryable is False
 
 
+def test_a_429_keeps_its_rate_limit_headers_so_a_spent_budget_is_told_apart() -> None:
+    headers = {
+        "x-ratelimit-limit-requests": "600",
+        "x-ratelimit-remaining-requests": "0",
+        "retry-after": "2",
+        "set-cookie": "session=private",
+        "x-request-id": "req_1",
+    }
+    spent = error_for_status(429, headers, b"", URL)
+    assert dict(spent.headers) == {
+        "x-ratelimit-limit-requests": "600",
+        "x-ratelimit-remaining-requests": "0",
+        "retry-after": "2",
+    }
+    assert sluice.classify_error(spent).quota_left is False
+    sporadic = error_for_status(429, {"x-ratelimit-remaining-requests": "12"}, b"", URL)
+    assert sluice.classify_error(sporadic).quota_left is True
+    assert pickle.loads(pickle.dumps(spent)).headers == spent.headers
+
+
 def test_transport_errors_subclass_builtins() -> None:
     assert issubclass(llm.APIConnectionError, ConnectionError)
     assert issubclass(llm.APITimeoutError, TimeoutError)

@@ -70,7 +70,9 @@ class LLMError(SluiceError):
     """Base class of the errors of `sluice.llm`.
 
     ``status`` is the HTTP status (None when no response came), ``request_id`` the server's
-    request id, ``message`` the server's own explanation (or ours when it gave none).
+    request id, ``message`` the server's own explanation (or ours when it gave none),
+    ``headers`` the response's rate-limit and retry headers (what `sluice.classify_error`
+    reads: a 429 whose budget is spent is paced by the rate limit, not a concurrency drop).
 
         try:
             await client.chat(model="m", messages=msgs)
@@ -92,6 +94,7 @@ class LLMError(SluiceError):
         error_type: str | None = None,
         param: str | None = None,
         retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(text)
         self.status = status
@@ -101,6 +104,7 @@ class LLMError(SluiceError):
         self.error_type = error_type
         self.param = param
         self.retry_after = retry_after
+        self.headers: Mapping[str, str] = {} if headers is None else headers
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only constructors do not survive pickling by default (process pools, logs).
@@ -315,6 +319,7 @@ def _status_error(
         error_type=fields.type,
         param=fields.param,
         retry_after=retry_after,
+        headers=_limit_headers(headers),
     )
     should_retry = headers.get("x-should-retry")
     if should_retry == "true":
@@ -322,6 +327,19 @@ def _status_error(
     elif should_retry == "false":
         error.retryable = False
     return error
+
+
+# Only these travel with an error: they say why it was refused and when to come back, and
+# carry nothing private (no cookies, no echoed credentials).
+_LIMIT_HEADER_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "retry-after", "x-should-retry")
+
+
+def _limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {
+        name: value
+        for name, value in headers.items()
+        if name.lower().startswith(_LIMIT_HEADER_PREFIXES)
+    }
 
 
 def malformed(
