@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,25 @@ async def test_a_fixed_concurrency_is_kept(tmp_path: Path) -> None:
         assert statistics.concurrency_limit == 5
     finally:
         await client.aclose()
+
+
+async def test_a_pinned_rate_bursts_a_second_of_requests(tmp_path: Path) -> None:
+    options = BatchOptions.make(
+        tmp_path / "in.jsonl", tmp_path / "out.jsonl", base_url=URL, rpm=6000, concurrency=500
+    )
+    client = options.make_client(lambda: False, set())
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []
+
+    async def call() -> None:
+        starts.append(loop.time())
+
+    try:
+        origin = loop.time()
+        await asyncio.gather(*(client.gate.run(call) for _ in range(102)))
+    finally:
+        await client.aclose()
+    offsets = sorted(start - origin for start in starts)
+    # 6000 a minute: the 100 of its first second at once, then one every 10 ms.
+    assert offsets[:100] == [0.0] * 100
+    assert offsets[100:] == pytest.approx([0.01, 0.02])

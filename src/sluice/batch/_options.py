@@ -76,6 +76,11 @@ def _check_cache(
     return path
 
 
+def _second_of(rpm: float | None) -> int:
+    """A second of a per-minute request rate, in whole requests (at least one)."""
+    return 1 if rpm is None else max(1, int(rpm / 60.0))
+
+
 def _positive(name: str, value: float | None) -> None:
     if value is not None and (isinstance(value, bool) or not value > 0):
         raise ConfigError(f"{name} must be a number > 0 or None (no limit), got {value!r}")
@@ -235,7 +240,10 @@ class BatchOptions:
                 self.base_url,
                 self.api_key,
                 concurrency=concurrency,
-                rate=Rate(rpm=self.rpm, tpm=self.tpm),
+                # A second's burst, as providers enforce a minute's limit and as a learned
+                # limit bursts (see LEARNED_BURST_SECONDS): burst 1 would leave the bucket the
+                # server starts with unused.
+                rate=Rate(rpm=self.rpm, tpm=self.tpm, burst=_second_of(self.rpm)),
                 max_connections=self.window,
                 transport=transport,
                 shared=self.shared,
