@@ -32,7 +32,7 @@ _JOB_FILE = "job.json"
 def shard_of(custom_id: str, count: int) -> int:
     """The shard (``0 .. count-1``) of ``custom_id``: the same on every run and machine.
 
-    shard_of("q17", 4)    # 2, always
+    shard_of("q1", 4)    # 0, on every run and machine
     """
     digest = hashlib.blake2b(custom_id.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") % count
