@@ -138,3 +138,54 @@ async def test_a_changed_input_is_refused_by_its_shard(
             await sluice.batch.run_ray(source, out, base_url=sim.base_url, shared=redis_url)
         assert sim.metrics().total_requests == 8
     assert sorted(output_ids(out)) == sorted(f"q{i}" for i in range(8))
+
+
+_DRIVER = """
+import asyncio, sys
+import sluice.batch
+source, out, url, redis_url, address = sys.argv[1:]
+asyncio.run(sluice.batch.run_ray(source, out, base_url=url, workers=2, shared=redis_url,
+                                 rpm=1200, address=address))
+"""
+
+
+async def test_a_killed_driver_resumes_from_the_shards_journals(
+    tmp_path: Path, ray_cluster: Any, redis_url: str
+) -> None:
+    """kill -9 of a driver (joined to this cluster): Ray ends its actors with it; the next
+    run sends what had not been answered, and no id gets two lines."""
+    import sys
+
+    source = write_chat_input(tmp_path / "in.jsonl", 40)
+    out = tmp_path / "out.jsonl"
+    address = ray_cluster.get_runtime_context().gcs_address
+    async with SimServer(SimConfig(ttft=0.02)) as sim:
+        args = [str(source), str(out), sim.base_url, redis_url, address]
+        driver = await asyncio.create_subprocess_exec(sys.executable, "-c", _DRIVER, *args)
+        try:
+            await _wait_for_requests(sim, 12)
+        finally:
+            driver.kill()  # SIGKILL
+            async with asyncio.timeout(10):
+                await driver.wait()
+        await _quiet(sim)  # the actors are gone: nothing more arrives
+        before = sim.metrics().total_requests
+        assert before < 40
+        again = await sluice.batch.run_ray(
+            source, out, base_url=sim.base_url, workers=2, shared=redis_url, rpm=1200
+        )
+        total = sim.metrics().total_requests
+    assert again.skipped_already_done >= 10
+    assert total - before == again.sent
+    assert 40 <= total <= 40 + 4  # the few in flight at the kill, at 20 requests a second
+    ids = output_ids(out)
+    assert len(ids) == len(set(ids)) == 40
+
+
+async def _quiet(sim: SimServer) -> None:
+    """Until no request has arrived for half a second (bounded)."""
+    async with asyncio.timeout(20):
+        seen = -1
+        while sim.metrics().total_requests != seen:
+            seen = sim.metrics().total_requests
+            await asyncio.sleep(0.5)
