@@ -147,3 +147,25 @@ async def _quiet(sim: SimServer) -> None:
         while sim.metrics().total_requests != seen:
             seen = sim.metrics().total_requests
             await asyncio.sleep(0.2)
+
+
+async def test_the_other_settings_reach_every_shard(tmp_path: Path, fake_ray: FakeRay) -> None:
+    """A cost cap (divided), prices and a cache file: what each shard spent adds up, and a
+    second job on the same cache sends nothing."""
+    source = write_chat_input(tmp_path / "in.jsonl", 12)
+    prices = {"sim-model": {"input": 1.0, "output": 2.0}}
+    notices: list[str] = []
+    settings = {"rpm": 6e4, "prices": prices, "max_cost": 10.0, "cache": tmp_path / "c.sqlite"}
+    async with SimServer(SimConfig()) as sim:
+        first = await sluice.batch.run_ray(
+            source, tmp_path / "a.jsonl", base_url=sim.base_url, notice=notices.append, **settings
+        )
+        second = await sluice.batch.run_ray(
+            source, tmp_path / "b.jsonl", base_url=sim.base_url, **settings
+        )
+        assert sim.metrics().total_requests == 12
+    assert any("max_cost=$5" in notice for notice in notices)
+    assert first.spent_usd is not None
+    assert first.spent_usd > 0
+    assert second.cache_hits == 12
+    assert sorted(output_ids(tmp_path / "b.jsonl")) == sorted(f"q{i}" for i in range(12))

@@ -11,6 +11,7 @@ import pytest
 
 import sluice
 import sluice.batch
+import sluice.stores
 from sluice.batch._input import parse_line
 from sluice.batch._journal import JournalState
 from sluice.batch._merge import combine, combine_progress, merge_files
@@ -104,8 +105,20 @@ def test_limits_are_divided_only_without_a_shared_redis() -> None:
     assert "rpm=100" in alone.describe(4)
     one = ShardLimits.of(1, rpm=None, tpm=None, concurrency=None, shared=None)
     assert not one.divided
+    assert one.describe(1) is None
     with pytest.raises(sluice.ConfigError, match="give shared= a Redis URL"):
         ShardLimits.of(2, rpm=None, tpm=None, concurrency=None, shared=None)
+
+
+def test_a_cost_cap_is_divided_even_through_a_shared_redis() -> None:
+    limits = ShardLimits.of(4, rpm=None, tpm=None, concurrency=None, shared="redis://h/0",
+                            max_cost=10.0)  # fmt: skip
+    assert limits.max_cost == 2.5
+    assert not limits.divided
+    notice = limits.describe(4)
+    assert notice is not None
+    assert "spending is not shared" in notice
+    assert "max_cost=$2.5" in notice
 
 
 def test_the_merge_takes_each_parts_whole_lines(tmp_path: Path) -> None:
@@ -140,8 +153,8 @@ def _result(tmp_path: Path, **counts: object) -> BatchResult:
 
 def test_results_and_progress_add_up(tmp_path: Path) -> None:
     layout = ShardLayout.of(tmp_path / "out.jsonl", 2)
-    first = _result(tmp_path, lines=10, done=7, failed=1, sent=8)
-    second = _result(tmp_path, lines=5, done=5, sent=5, malformed=1)
+    first = _result(tmp_path, lines=10, done=7, failed=1, sent=8, spent_usd=0.5, cache_hits=2)
+    second = _result(tmp_path, lines=5, done=5, sent=5, malformed=1, spent_usd=None)
     second = dataclasses.replace(second, stopped="interrupted")
     total = combine([first, second], layout, elapsed=3.0)
     assert (total.lines, total.done, total.failed, total.sent, total.malformed) == (
@@ -152,6 +165,7 @@ def test_results_and_progress_add_up(tmp_path: Path) -> None:
         1,
     )
     assert total.stopped == "interrupted"
+    assert (total.spent_usd, total.cache_hits) == (0.5, 2)
     assert total.output == tmp_path / "out.jsonl"
     assert total.failed_path == tmp_path / "out.failed.jsonl"
     assert not total.succeeded
@@ -182,6 +196,12 @@ def test_bad_arguments_are_refused_before_ray_is_needed(tmp_path: Path) -> None:
         _job(tmp_path, workers=0)
     with pytest.raises(sluice.ConfigError, match="not client="):
         _job(tmp_path, client=object())
+    with pytest.raises(sluice.ConfigError, match="needs no Ray"):
+        _job(tmp_path, dry_run=True)
+    with pytest.raises(sluice.ConfigError, match="not kept across shards"):
+        _job(tmp_path, ordered=True)
+    with pytest.raises(sluice.ConfigError, match="takes a file path"):
+        _job(tmp_path, cache=sluice.stores.MemoryStore())
     with pytest.raises(sluice.ConfigError, match="is not a file"):
         make_job(tmp_path / "missing.jsonl", tmp_path / "o.jsonl", workers=1, address=None,
                  num_cpus=1, start_timeout=1, stop_timeout=1, progress=None,

@@ -93,11 +93,16 @@ def combine(results: Sequence[BatchResult], layout: ShardLayout, elapsed: float)
         repeated_lines=sum(result.repeated_lines for result in results),
         stopped=stopped,
         elapsed=elapsed,
+        spent_usd=_total([result.spent_usd for result in results]),
+        cache_hits=sum(result.cache_hits for result in results),
     )
 
 
 def combine_progress(progresses: Sequence[Progress], elapsed: float) -> Progress:
-    """The job's progress from its shards' latest ones."""
+    """The job's progress from its shards' latest ones (the limits as the first shard shows
+    them: the same for all through a shared Redis, a share of the job's otherwise)."""
+    totals = [progress.total for progress in progresses]
+    etas = [progress.eta_seconds for progress in progresses if progress.eta_seconds is not None]
     return Progress(
         done=sum(progress.done for progress in progresses),
         failed=sum(progress.failed for progress in progresses),
@@ -105,4 +110,16 @@ def combine_progress(progresses: Sequence[Progress], elapsed: float) -> Progress
         skipped_already_done=sum(progress.skipped_already_done for progress in progresses),
         elapsed=elapsed,
         per_minute=sum(p.per_minute for p in progresses if not math.isnan(p.per_minute)),
+        total=None if None in totals else sum(total for total in totals if total is not None),
+        tokens_per_minute=sum(progress.tokens_per_minute for progress in progresses),
+        spent_usd=_total([progress.spent_usd for progress in progresses]),
+        projected_usd=_total([progress.projected_usd for progress in progresses]),
+        eta_seconds=max(etas) if etas else None,
+        limits=next((progress.limits for progress in progresses if progress.limits), ""),
     )
+
+
+def _total(amounts: Sequence[float | None]) -> float | None:
+    """The sum of the amounts known; None if none is."""
+    known = [amount for amount in amounts if amount is not None]
+    return sum(known) if known else None

@@ -60,14 +60,15 @@ class RunRay:
     limits: ShardLimits
     address: str | None
     num_cpus: float
-    max_failures: int | str | None
+    settings: dict[str, Any]  # run's arguments for every shard, the limits aside
     start_timeout: float
     stop_timeout: float
 
     async def go(self) -> BatchResult:
         self.layout.claim()
-        if self.limits.divided:
-            self.options.notice(self.limits.describe(self.layout.count))
+        divided = self.limits.describe(self.layout.count)
+        if divided is not None:
+            self.options.notice(divided)
         ray = import_ray()
         started_here = not ray.is_initialized()
         if started_here:
@@ -81,24 +82,21 @@ class RunRay:
                 ray.shutdown()
 
     def _spec(self, index: int) -> ShardSpec:
-        options, limits = self.options, self.limits
-        assert options.base_url is not None  # BatchOptions.make without client=
+        limits = self.limits
+        settings = dict(
+            self.settings,
+            rpm=limits.rpm,
+            tpm=limits.tpm,
+            concurrency=limits.concurrency or "auto",
+            max_cost=limits.max_cost,
+        )
         return ShardSpec(
             index=index,
             count=self.layout.count,
-            input=str(options.input.resolve()),
+            input=str(self.options.input.resolve()),
             part=str(self.layout.part(index).resolve()),
-            base_url=options.base_url,
-            api_key=options.api_key,
-            rpm=limits.rpm,
-            tpm=limits.tpm,
-            concurrency=limits.concurrency,
-            window=options.window,
-            retry_failed=options.retry_failed,
-            max_failures=self.max_failures,
-            dedup=options.dedup,
-            shared=options.shared,
-            progress_every=options.progress_every,
+            progress_every=self.options.progress_every,
+            settings=settings,
         )
 
     async def _run(self, ray: Any) -> BatchResult:
@@ -246,11 +244,7 @@ def make_job(
     **settings: Any,
 ) -> RunRay:
     """Check everything a Ray run needs (before Ray is imported)."""
-    if settings.get("client") is not None:
-        raise ConfigError(
-            "run_ray(...) builds a client in each worker: give base_url= and the limits, "
-            "not client="
-        )
+    _refuse_what_shards_cannot_do(settings)
     options = BatchOptions.make(input, output, progress=progress, **settings)
     check_input(options.input)
     for name, value in (
@@ -267,17 +261,42 @@ def make_job(
         tpm=options.tpm,
         concurrency=options.concurrency,
         shared=options.shared,
+        max_cost=options.max_cost,
     )
+    driver_only = ("progress_every", "notice", "stop_event")
+    for name in ("cache", "prices"):  # files the workers open, wherever their cwd is
+        if isinstance(settings.get(name), str | Path):
+            settings[name] = str(Path(settings[name]).resolve())
     return RunRay(
         options=options,
         layout=layout,
         limits=limits,
         address=address,
         num_cpus=float(num_cpus),
-        max_failures=settings.get("max_failures"),
+        settings={name: value for name, value in settings.items() if name not in driver_only},
         start_timeout=float(start_timeout),
         stop_timeout=float(stop_timeout),
     )
+
+
+def _refuse_what_shards_cannot_do(settings: dict[str, Any]) -> None:
+    if settings.get("client") is not None:
+        raise ConfigError(
+            "run_ray(...) builds a client in each worker: give base_url= and the limits, "
+            "not client="
+        )
+    if settings.get("dry_run"):
+        raise ConfigError("a dry run sends nothing and needs no Ray: run it without --ray")
+    if settings.get("ordered"):
+        raise ConfigError(
+            "ordered output is not kept across shards: run without --ray, or join the "
+            "output on custom_id"
+        )
+    cache = settings.get("cache")
+    if cache is not None and not isinstance(cache, str | Path):
+        raise ConfigError(
+            f"run_ray(cache=...) takes a file path each worker opens, got {type(cache).__name__}"
+        )
 
 
 async def run_ray(

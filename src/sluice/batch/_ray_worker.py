@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from ._options import BatchOptions
 from ._result import BatchResult, Progress
@@ -22,23 +23,16 @@ __all__ = ["ShardSpec", "ShardWorker"]
 
 @dataclass(frozen=True, slots=True)
 class ShardSpec:
-    """What one shard's actor needs to run its part (sent to it by value)."""
+    """What one shard's actor needs to run its part (sent to it by value): ``settings`` are
+    `run`'s arguments for this shard (its limits among them), less those that stay with the
+    driver (progress, notices, the stop event)."""
 
     index: int
     count: int
     input: str
     part: str
-    base_url: str
-    api_key: str | None
-    rpm: float | None
-    tpm: float | None
-    concurrency: int | None
-    window: int | None
-    retry_failed: bool
-    max_failures: int | str | None
-    dedup: bool
-    shared: str | None
     progress_every: float
+    settings: dict[str, Any]
 
 
 class ShardWorker:
@@ -58,20 +52,11 @@ class ShardWorker:
         options = BatchOptions.make(
             spec.input,
             spec.part,
-            base_url=spec.base_url,
-            api_key=spec.api_key,
-            rpm=spec.rpm,
-            tpm=spec.tpm,
-            concurrency=spec.concurrency or "auto",
-            window=spec.window,
-            retry_failed=spec.retry_failed,
-            max_failures=spec.max_failures,
-            dedup=spec.dedup,
             progress=self._keep_progress,
             progress_every=spec.progress_every,
             notice=self._notices.append,
             stop_event=self._stop,
-            shared=spec.shared,
+            **spec.settings,
         )
         result = await run_batch(options, keep=ShardFilter(spec.index, spec.count))
         return result, self._notices

@@ -136,12 +136,14 @@ class ShardLimits:
     """The limits one shard's runner is given.
 
     Through a shared Redis every shard's gate is the same gate, so each is given the job's
-    limits whole; without it each shard is on its own, so the pinned rates and a fixed
-    concurrency are divided among the shards (``divided`` says so)."""
+    rates and concurrency whole; without it each shard is on its own, so the pinned rates and
+    a fixed concurrency are divided among the shards (``divided`` says so). The spending is
+    not shared through Redis: a ``max_cost`` is always divided."""
 
     rpm: float | None
     tpm: float | None
     concurrency: int | None
+    max_cost: float | None
     divided: bool
 
     @classmethod
@@ -153,9 +155,11 @@ class ShardLimits:
         tpm: float | None,
         concurrency: int | None,
         shared: str | None,
+        max_cost: float | None = None,
     ) -> ShardLimits:
+        cost = None if max_cost is None else max_cost / shards
         if shared is not None or shards == 1:
-            return cls(rpm, tpm, concurrency, divided=False)
+            return cls(rpm, tpm, concurrency, cost, divided=False)
         if rpm is None and tpm is None:
             raise ConfigError(
                 f"{shards} workers without shared='redis://...' would each learn the limits "
@@ -166,19 +170,27 @@ class ShardLimits:
             rpm / shards if rpm is not None else None,
             tpm / shards if tpm is not None else None,
             math.ceil(concurrency / shards) if concurrency is not None else None,
+            cost,
             divided=True,
         )
 
-    def describe(self, shards: int) -> str:
-        """The notice given when the limits are divided."""
-        parts = [
-            f"{name}={value:g}"
-            for name, value in (("rpm", self.rpm), ("tpm", self.tpm))
-            if value is not None
-        ]
-        if self.concurrency is not None:
-            parts.append(f"concurrency={self.concurrency}")
+    def describe(self, shards: int) -> str | None:
+        """The notice given when limits are divided (None when none is)."""
+        parts = []
+        if self.divided:
+            parts += [
+                f"{name}={value:g}"
+                for name, value in (("rpm", self.rpm), ("tpm", self.tpm))
+                if value is not None
+            ]
+            if self.concurrency is not None:
+                parts.append(f"concurrency={self.concurrency}")
+        if self.max_cost is not None and shards > 1:
+            parts.append(f"max_cost=${self.max_cost:.4g}")
+        if not parts:
+            return None
+        why = "no shared Redis" if self.divided else "spending is not shared"
         return (
-            f"no shared Redis: each of the {shards} workers is given 1/{shards} of the limits "
+            f"{why}: each of the {shards} workers is given 1/{shards} of the limits "
             f"({', '.join(parts)})"
         )
