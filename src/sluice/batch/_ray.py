@@ -202,7 +202,8 @@ class _Shards:
         except TimeoutError:
             return
         latest = [item for item in found if isinstance(item, Progress)]
-        progress(combine_progress(latest, time.monotonic() - self.started))
+        if latest:  # none before the shards' first report
+            progress(combine_progress(latest, time.monotonic() - self.started))
 
 
 def _future(ref: Any) -> asyncio.Future[Any]:
