@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --quiet --disable-pip-version-check
 # Modules that make up the core (standard library only); the coverage floor applies to them.
 NOT_CORE := */sluice/cli/*,*/sluice/llm/*,*/sluice/sim/*,*/sluice/bench/*
 
-.PHONY: demo test lint typecheck unit bench clean chromium redis-server
+.PHONY: demo test test-ray lint typecheck unit bench clean chromium redis-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,12 @@ typecheck: $(VENV)/.test-installed
 unit: $(VENV)/.test-installed
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage report --omit='$(NOT_CORE)' --fail-under=90
+
+# The Ray tests are opt-in (a local cluster takes seconds and most of a gigabyte): this target
+# installs the ray extra (about 260 MB, not part of `all`) and runs them.
+test-ray: $(VENV)/.test-installed redis-server
+	$(PIP) install -e '.[ray]'
+	SLUICE_RAY_TESTS=1 $(BIN)/pytest tests/batch/test_ray.py
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python benchmarks/run_all.py

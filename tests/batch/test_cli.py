@@ -52,3 +52,16 @@ def test_usage_errors(tmp_path: Path) -> None:
         cli, ["run", str(tmp_path / "nope.jsonl"), "--base-url", "x", "-o", "o"]
     )
     assert missing.exit_code == 2
+
+
+def test_ray_options_are_checked_before_ray_starts(tmp_path: Path) -> None:
+    runner = CliRunner()
+    source = write_chat_input(tmp_path / "in.jsonl", 1)
+    base = ["run", str(source), "--base-url", "http://127.0.0.1:9/v1", "-o", str(tmp_path / "o")]
+    alone = runner.invoke(cli, [*base, "--workers", "2"])
+    assert alone.exit_code == 2
+    assert "give --ray too" in alone.output
+    unshared = runner.invoke(cli, [*base, "--ray", "--workers", "2"])
+    assert unshared.exit_code == 2
+    assert "give shared= a Redis URL" in unshared.output
+    assert not (tmp_path / "o.shards").exists()

@@ -66,6 +66,21 @@ async def test_a_concurrency_limit_holds_across_gates(redis_url: str) -> None:
         assert first.statistics().shared.held_here == 0  # type: ignore[union-attr]
 
 
+async def test_an_adaptive_limit_gets_its_local_permits_back(redis_url: str) -> None:
+    """Under an `Adaptive` limit a call holds a shared lease and a local permit: both come
+    back, so callers past the initial limit are let in, not left waiting."""
+    adaptive = sluice.Adaptive(max=64, initial=4)
+    async with pair(redis_url, concurrency=adaptive) as (first, _):
+
+        async def work() -> None:
+            await asyncio.sleep(0.01)
+
+        async with asyncio.timeout(10):
+            await asyncio.gather(*(first.run(work) for _ in range(12)))
+        stats = first.statistics()
+        assert (stats.succeeded, stats.in_flight, stats.waiting) == (12, 0, 0)
+
+
 async def test_statistics_show_the_leases_held_everywhere(redis_url: str) -> None:
     async with pair(redis_url, concurrency=4) as (first, second):
         release = asyncio.Event()

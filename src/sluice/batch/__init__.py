@@ -19,6 +19,7 @@ built-in table or ``prices=``) could pass a sum; ``dry_run=True`` sends nothing 
 a run would send and cost.
 
 From the shell: ``sluice run requests.jsonl --base-url URL --output answers.jsonl``.
+On a Ray cluster (extra ``ray``): `run_ray`, or ``sluice run ... --ray``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ._estimate import Estimate
 from ._input import ENDPOINTS, Malformed, Request, read_input
 from ._options import BatchOptions, parse_max_failures
 from ._prices import BUILTIN_PRICES, Price, PricesSource
+from ._ray import run_ray
 from ._result import BatchResult, Progress
 from ._runner import run_batch
 from ._spend import DEFAULT_OUTPUT_TOKENS
@@ -51,6 +53,7 @@ __all__ = [
     "parse_max_failures",
     "read_input",
     "run",
+    "run_ray",
     "run_sync",
 ]
 

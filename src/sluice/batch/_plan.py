@@ -14,7 +14,7 @@ goes (`pending`), so a million requests are never held as objects.
 from __future__ import annotations
 
 import array
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,10 +52,17 @@ class Plan:
 
     @classmethod
     def make(
-        cls, input_path: Path, state: JournalState, journal_path: Path, *, retry_failed: bool
+        cls,
+        input_path: Path,
+        state: JournalState,
+        journal_path: Path,
+        *,
+        retry_failed: bool,
+        keep: Callable[[Request | Malformed], bool] | None = None,
     ) -> Plan:
         """Read the input once; refuse one custom_id with two bodies, in the input or
-        between the input and the journal."""
+        between the input and the journal. With ``keep``, only the entries it keeps are
+        this plan's (one shard of a job split by custom_id)."""
         plan = cls(input_path)
         fingerprints, first_lines = plan.fingerprints, dict[str, int]()
         done, done_lines, failed = state.done, state.done_lines, state.failed
@@ -65,11 +72,14 @@ class Plan:
                 start, offset = offset, offset + len(raw)
                 if not raw.strip():
                     continue
-                plan.lines += 1
                 if line_digest(raw) in done_lines:
+                    plan.lines += 1
                     plan.skipped_done += 1
                     continue
                 entry = parse_line(raw, number)
+                if keep is not None and not keep(entry):
+                    continue
+                plan.lines += 1
                 if isinstance(entry, Malformed):
                     plan.malformed += 1
                     plan._add(start, number)

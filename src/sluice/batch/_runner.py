@@ -43,8 +43,11 @@ _RECENT = 1024  # answers kept to serve a repeated body that arrives after its f
 _MIN_FINISHED_FOR_SHARE = 20
 
 
-async def run_batch(options: BatchOptions) -> BatchResult:
-    """Run the batch described by ``options`` to its end (or until stopped)."""
+async def run_batch(
+    options: BatchOptions, keep: Callable[[Request | Malformed], bool] | None = None
+) -> BatchResult:
+    """Run the batch described by ``options`` to its end (or until stopped); with ``keep``,
+    only the input entries it keeps (a shard's)."""
     if options.dry_run:
         return await asyncio.to_thread(dry_run, options)
     input_path = check_input(options.input)
@@ -65,6 +68,7 @@ async def run_batch(options: BatchOptions) -> BatchResult:
             state,
             options.journal_path,
             retry_failed=options.retry_failed,
+            keep=keep,
         )
         spending = Spending.start(options.prices, options.max_cost, plan.models)
     except BaseException:

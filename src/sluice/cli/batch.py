@@ -26,7 +26,7 @@ from typing import Any
 import click
 
 from .._errors import ConfigError
-from ..batch import BatchResult, Progress, parse_max_failures
+from ..batch import BatchResult, Progress, parse_max_failures, run_ray
 from ..batch import run as run_batch
 from ._batch_config import ConfigFileError, load_config
 from ._params import DURATION, Interrupted
@@ -179,6 +179,20 @@ def _reporter(
     "the cost range.",
 )
 @click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="",
+    metavar="[ADDRESS]",
+    help="Spread the job over a Ray cluster (needs aiosluice[ray]): this machine's, or the "
+    "one at ADDRESS. With --workers > 1 give --shared, or --rpm/--tpm (then divided).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="With --ray: the shards, one async actor each (default 2; keep it to resume).",
+)
+@click.option(
     "--progress-every",
     type=DURATION,
     default=5.0,
@@ -206,11 +220,15 @@ def run(
     max_cost: float | None,
     prices: Path | None,
     dry_run: bool,
+    ray_address: str | None,
+    workers: int | None,
     progress_every: float,
 ) -> None:
     """Send every request of INPUT (OpenAI Batch API JSONL, or plain bodies) that has no
     answer in OUTPUT yet, at the provider's limits. Run it again to resume: answered ids are
     never sent twice. Ctrl-C stops sending and lets what is in flight finish."""
+    if workers is not None and ray_address is None:
+        raise click.UsageError("--workers spreads a job over Ray: give --ray too")
     options: dict[str, Any] = {
         "base_url": base_url,
         "api_key": _api_key(ctx, api_key_env),
@@ -228,6 +246,10 @@ def run(
         "prices": prices,
         "dry_run": dry_run,
     }
+    if ray_address is not None:  # the same job on Ray: the address and workers, then run's
+        options["on_ray"] = {"address": ray_address or None}
+        if workers is not None:
+            options["on_ray"]["workers"] = workers
     try:
         with _reporter(no_panel or dry_run, input, output, progress_every) as (progress, every):
             result = asyncio.run(
@@ -248,7 +270,9 @@ def run(
     sys.exit(0 if result.succeeded else 1)
 
 
-async def _run(input: Path, output: Path, **options: object) -> BatchResult:
+async def _run(
+    input: Path, output: Path, on_ray: dict[str, object] | None = None, **options: object
+) -> BatchResult:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -266,8 +290,11 @@ async def _run(input: Path, output: Path, **options: object) -> BatchResult:
     def notice(message: str) -> None:
         click.echo(message, err=True)
 
+    if on_ray is not None:  # the same job on Ray: the workers and address, then run's arguments
+        options.update(on_ray)
+    runner = run_batch if on_ray is None else run_ray
     try:
-        return await run_batch(
+        return await runner(
             input,
             output,
             notice=notice,

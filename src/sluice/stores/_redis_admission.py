@@ -221,7 +221,8 @@ class SharedAdmission:
         lease = call.lease
         if lease is not None:
             call.lease = None
-            call.permit = None
+            if call.permit is self:  # an adaptive limit's local permit is freed after this
+                call.permit = None
             self._shared.outbox.release(lease)
 
     def released(self, count: int) -> None:
