@@ -125,7 +125,7 @@ async def test_progress_reports_tokens_money_eta_and_limits(tmp_path: Path) -> N
     seen: list[Progress] = []
     async with SimServer(SimConfig(ttft=0.02)) as sim:
         await sluice.batch.run(source, tmp_path / "out.jsonl", base_url=sim.base_url,
-                               rpm=60_000, prices=PRICES, progress=seen.append,
+                               rpm=1200, prices=PRICES, progress=seen.append,
                                progress_every=0.01)  # fmt: skip
         metrics = sim.metrics()
     last = seen[-1]
@@ -135,7 +135,7 @@ async def test_progress_reports_tokens_money_eta_and_limits(tmp_path: Path) -> N
     assert last.projected_usd == pytest.approx(last.spent_usd)  # nothing remains
     assert last.eta_seconds == 0
     assert last.tokens_per_minute > 0
-    assert "rpm 60000" in last.limits
+    assert "rpm 1200" in last.limits
     assert "concurrency" in last.limits
     middle = [p for p in seen if 0 < p.done < 40]
     assert middle, "no progress was reported while the run went"

@@ -183,7 +183,7 @@ async def test_a_stop_sends_nothing_waiting_in_the_gate(tmp_path: Path) -> None:
         answered = sim.metrics().total_requests
         assert first.stopped == "interrupted"
         assert answered == first.sent == first.done
-        assert answered <= 5  # 300/min for 0.5 s, plus the first request's burst
+        assert answered <= 8  # 300/min: a second's burst (5) at once, then 5 a second
         assert first.not_sent >= 30
         second = await sluice.batch.run(source, out, base_url=sim.base_url)
         assert second.sent == 60 - answered
@@ -293,3 +293,35 @@ def test_a_client_and_a_shared_url_are_not_given_together(tmp_path: Path) -> Non
     client = Client("http://127.0.0.1:9/v1")
     with pytest.raises(sluice.ConfigError, match="shared"):
         sluice.batch.run_sync(source, tmp_path / "out.jsonl", client=client, shared="redis://x")
+
+
+async def test_with_nothing_pinned_the_first_answer_s_limits_pace_the_rest(
+    tmp_path: Path,
+) -> None:
+    """The first request goes alone; the rates its headers report are pinned, so the rest
+    starts at the full window, paced, instead of growing from a small blind start."""
+    source = write_chat_input(tmp_path / "in.jsonl", 30)
+    seen: list[sluice.batch.Progress] = []
+    async with SimServer(SimConfig(rpm=6000, tpm=600_000)) as sim:
+        result = await sluice.batch.run(
+            source, tmp_path / "out.jsonl", base_url=sim.base_url, window=64, progress=seen.append
+        )
+        refused = sim.metrics().status_count(429)
+    assert result.succeeded
+    assert result.sent == 30
+    assert refused == 0
+    assert "rpm 6000" in seen[-1].limits
+    assert "tpm 600000" in seen[-1].limits
+    assert "concurrency 64" in seen[-1].limits  # the window: not the blind start's 16
+
+
+async def test_with_no_limits_reported_the_adaptive_limit_starts_small(tmp_path: Path) -> None:
+    source = write_chat_input(tmp_path / "in.jsonl", 20)
+    seen: list[sluice.batch.Progress] = []
+    async with SimServer(SimConfig()) as sim:
+        result = await sluice.batch.run(
+            source, tmp_path / "out.jsonl", base_url=sim.base_url, window=64, progress=seen.append
+        )
+    assert result.succeeded
+    assert "rpm" not in seen[-1].limits
+    assert "concurrency 16" in seen[-1].limits

@@ -220,22 +220,37 @@ class BatchOptions:
             cache=cache,
         )
 
-    def make_client(self, stopped: Callable[[], bool], on_wire: set[asyncio.Task[Any]]) -> Client:
+    @property
+    def paced(self) -> bool:
+        """Whether a rate is pinned (``rpm`` or ``tpm``)."""
+        return bool(self.rpm or self.tpm)
+
+    def make_client(
+        self,
+        stopped: Callable[[], bool],
+        on_wire: set[asyncio.Task[Any]],
+        *,
+        rpm: float | None = None,
+        tpm: float | None = None,
+    ) -> Client:
         """The client the run sends through: adaptive concurrency unless pinned, the rates
-        given (else learned from the server's headers), the client's retries and breaker;
-        nothing is sent once ``stopped()``."""
+        given (``rpm``/``tpm`` here override the options': the rates a first answer taught),
+        else learned from the server's headers, the client's retries and breaker; nothing is
+        sent once ``stopped()``."""
         assert self.base_url is not None  # checked by make()
+        rpm = rpm or self.rpm
+        tpm = tpm or self.tpm
         # A pinned rate spaces the requests from the first one, so the adaptive limit can
         # start at the window: starting it small would hold the run below the rate for the
         # seconds it takes to grow, and a rate of burst 1 never makes that time up. With no
         # rate known before the first answer's headers, a small start bounds the blind burst.
-        paced = bool(self.rpm or self.tpm)
+        paced = bool(rpm or tpm)
         initial = self.window if paced else min(16, self.window)
         concurrency = self.concurrency or Adaptive(max=self.window, initial=initial)
         inner = AiohttpTransport(max_connections=self.window)
         transport = StoppableTransport(inner, stopped, on_wire)
         # With `shared`, every runner on the same Redis and base URL shares the limits.
-        if self.rpm or self.tpm:
+        if paced:
             return Client(
                 self.base_url,
                 self.api_key,
@@ -243,7 +258,7 @@ class BatchOptions:
                 # A second's burst, as providers enforce a minute's limit and as a learned
                 # limit bursts (see LEARNED_BURST_SECONDS): burst 1 would leave the bucket the
                 # server starts with unused.
-                rate=Rate(rpm=self.rpm, tpm=self.tpm, burst=_second_of(self.rpm)),
+                rate=Rate(rpm=rpm, tpm=tpm, burst=_second_of(rpm)),
                 max_connections=self.window,
                 transport=transport,
                 shared=self.shared,

@@ -16,7 +16,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable, Generator
 from typing import Any
@@ -27,11 +26,12 @@ from ._cache import Answer, AnswerCache
 from ._dry_run import dry_run
 from ._input import Malformed, Request
 from ._journal import Failure, Journal
-from ._meter import Recent, limits_text
+from ._meter import Recent
 from ._options import BatchOptions
 from ._order import InputOrder
 from ._output import FailedFile, OutputFile, output_line, output_truncated
 from ._plan import Plan, check_input
+from ._report import progress_of, result_of
 from ._result import BatchResult, Progress
 from ._spend import Spending
 from ._stop import NotSent
@@ -39,6 +39,7 @@ from ._stop import NotSent
 __all__ = ["run_batch"]
 
 logger = logging.getLogger("sluice.batch")
+Entries = Generator[Request | Malformed, None, None]
 _RECENT = 1024  # answers kept to serve a repeated body that arrives after its first finished
 _MIN_FINISHED_FOR_SHARE = 20
 
@@ -149,6 +150,8 @@ class _Run:
                 helpers.append(asyncio.create_task(self._report(options.progress)))
             if options.stop_event is not None:
                 helpers.append(asyncio.create_task(self._watch(options.stop_event)))
+            if options.client is None and not options.paced and options.shared is None:
+                client = self.client = await self._learn_first(entries, client)
             async with asyncio.TaskGroup() as group:
                 for _ in range(options.window):
                     group.create_task(self._work(entries, client))
@@ -168,7 +171,7 @@ class _Run:
                     await client.aclose()
         if options.progress is not None:
             options.progress(self.snapshot())
-        return self._result()
+        return result_of(self)
 
     def is_stopped(self) -> bool:
         """Whether to send nothing more (a stop asked for by ``stop_event`` included)."""
@@ -197,18 +200,46 @@ class _Run:
         self.stop("interrupted")
 
     # ------------------------------------------------------------------ workers
-    async def _work(
-        self, entries: Generator[Request | Malformed, None, None], client: Client
-    ) -> None:
-        order = self.order
+    async def _learn_first(self, entries: Entries, client: Client) -> Client:
+        """With no rate pinned: send alone until one request has been answered, then pin
+        the rates its headers taught the gate. The rest starts at the full window, paced from
+        its first request, rather than from a small blind start that grows for seconds (and
+        whose waiters, their rate slots booked, go out in bursts as the limit grows)."""
+        while self.sent == 0 and not self.is_stopped():
+            request = await self._next_request(entries)
+            if request is None:
+                return client
+            await self._send(request, client)
+        learned = client.statistics().gate.rate
+        if learned is None or self.is_stopped():
+            return client  # no x-ratelimit-* headers: the adaptive limit finds its way
+        per_second = learned.requests_per_second
+        rpm = None if per_second is None else per_second * 60.0
+        pinned = self.options.make_client(
+            self.is_stopped, self.on_wire, rpm=rpm, tpm=learned.tokens_per_minute
+        )
+        await client.aclose()
+        return pinned
+
+    async def _work(self, entries: Entries, client: Client) -> None:
         while not self.is_stopped():
+            request = await self._next_request(entries)
+            if request is None:
+                return
+            await self._send(request, client)
+
+    async def _next_request(self, entries: Entries) -> Request | None:
+        """The next request to send (malformed lines recorded on the way), or None at the
+        end or on a stop."""
+        order = self.order
+        while True:
             if order is not None:
                 await order.room()  # the hold is full: wait for the head of the order
                 if self.is_stopped():
-                    return
+                    return None
             entry = next(entries, None)
             if entry is None:
-                return
+                return None
             if isinstance(entry, Malformed):
                 self.malformed += 1
                 self.failed_file.add(entry.line, entry.custom_id, entry.error_class, entry.message)
@@ -217,7 +248,7 @@ class _Run:
                 continue
             if order is not None:
                 order.take(entry.custom_id)
-            await self._send(entry, client)
+            return entry
 
     async def _send(self, request: Request, client: Client) -> None:
         digest = request.fingerprint
@@ -342,54 +373,7 @@ class _Run:
             progress(self.snapshot())
 
     def snapshot(self) -> Progress:
-        now = time.monotonic()
-        elapsed = now - self.started
-        rate = self.sent / elapsed * 60 if elapsed > 0 else math.nan
-        failed = self.failed + self.malformed + self.carried
-        spending = self.spending
-        finished = self.done + self.failed
-        per_second, tokens_per_minute = self.rates.rates(now, finished, spending.tokens)
-        remaining = max(0, self.total - self.done - failed)
-        eta = remaining / per_second if per_second > 0 else (0.0 if not remaining else None)
-        spent = spending.spent_usd
-        projected = None
-        if spent is not None and spending.answers:
-            projected = spent + spent / spending.answers * remaining
-        return Progress(
-            done=self.done,
-            failed=failed,
-            in_flight=self.in_flight,
-            skipped_already_done=self.skipped_done,
-            elapsed=elapsed,
-            per_minute=rate,
-            total=self.total,
-            tokens_per_minute=tokens_per_minute,
-            spent_usd=spent,
-            projected_usd=projected,
-            eta_seconds=eta,
-            limits="" if self.client is None else limits_text(self.client.statistics().gate),
-        )
-
-    def _result(self) -> BatchResult:
-        options = self.options
-        return BatchResult(
-            output=options.output,
-            failed_path=options.failed_path,
-            journal_path=options.journal_path,
-            lines=self.plan.lines,
-            sent=self.sent,
-            not_sent=self.not_sent,
-            done=self.done,
-            failed=self.failed + self.carried,
-            malformed=self.malformed,
-            skipped_already_done=self.skipped_done,
-            deduplicated=self.deduplicated,
-            repeated_lines=self.repeats,
-            stopped=self.stopped,
-            elapsed=time.monotonic() - self.started,
-            spent_usd=self.spending.spent_usd,
-            cache_hits=self.cache.hits if self.cache is not None else 0,
-        )
+        return progress_of(self)
 
 
 def _fields(failure: Failure) -> tuple[str, str, bool]:
