@@ -24,6 +24,7 @@ from .. import is_retryable
 from ..llm import APIStatusError, Client, RawResult
 from ._cache import Answer, AnswerCache
 from ._dry_run import dry_run
+from ._fail_fast import FailFast, fixed_outside_the_input
 from ._input import Malformed, Request
 from ._journal import Failure, Journal
 from ._meter import Recent
@@ -124,6 +125,7 @@ class _Run:
         self.recent: collections.OrderedDict[bytes, Answer] = collections.OrderedDict()
         self.order = InputOrder(options.ordered_hold) if options.ordered else None
         self.cache: AnswerCache | None = None
+        self.fail_fast = FailFast()
         self.started = time.monotonic()
         self.rates = Recent(self.started)
         self.total = len(plan.todo) + len(plan.carried)
@@ -295,12 +297,20 @@ class _Run:
             self.sent += 1
             self.spending.fail(reservation, answered=isinstance(exc, APIStatusError))
             followers = self.leaders.pop(digest, [])
-            failure = Failure(request.line, type(exc).__name__, str(exc), is_retryable(exc))
+            status = exc.status if isinstance(exc, APIStatusError) else None
+            # A key refused is fixed outside the input: the next run sends these again.
+            retryable = is_retryable(exc) or fixed_outside_the_input(status)
+            failure = Failure(request.line, type(exc).__name__, str(exc), retryable)
             self._fail(request, failure, attempts=1)
             for follower in followers:
                 self._fail(follower, Failure(follower.line, *_fields(failure)), attempts=0)
+            said = exc.message if isinstance(exc, APIStatusError) else str(exc)
+            reason = self.fail_fast.failed(status, said)
+            if reason is not None:
+                self.stop(reason)
         else:
             self.spending.settle(request, reservation, result.usage)
+            self.fail_fast.succeeded()
             answer = Answer(result.status, result.request_id, result.body)
             self._answered(request, answer, attempts=1)
             if self.cache is not None:
