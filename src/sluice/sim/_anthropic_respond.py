@@ -66,7 +66,12 @@ def _chunks(
                 continue
             text = "".join(pending)
             pending = []
-            delta = events.json_delta(index, text) if block.json else events.text_delta(index, text)
+            if not text and block.json:
+                delta = b""  # only a call's head: its block opens, no input yet
+            elif block.json:
+                delta = events.json_delta(index, text)
+            else:
+                delta = events.text_delta(index, text)
             chunks[position - 1] = (
                 opening + delta + (events.block_stop(index) if i == last else b"")
             )

@@ -25,6 +25,7 @@ from ..openai import (
     encode_json,
     function_call_item,
     message_item,
+    refusal_item,
     response_object,
     response_usage,
 )
@@ -48,7 +49,9 @@ _MID_STREAM = frozenset({"stall", "reset", "truncate", "malformed"})
 
 @dataclass(slots=True)
 class _Item:
-    """One output item of the answer: a message or a function call, one token per piece."""
+    """One output item of the answer, one token per text: a message (its content part an
+    ``output_text`` or a ``refusal``) or a function call (its first text, standing for the
+    call's id and name, empty)."""
 
     kind: str
     id: str
@@ -56,20 +59,24 @@ class _Item:
     quoted: list[bytes] | None = None  # the texts as JSON string literals, when known
     name: str = ""
     call_id: str = ""
+    part: str = "output_text"
 
     @property
     def pieces(self) -> list[bytes]:
-        """The texts as JSON string literals (made when a stream first needs them)."""
+        """The texts as JSON string literals (made when a stream first needs them; the
+        empty head of a call: empty)."""
         if self.quoted is None:
-            self.quoted = [_quote(text) for text in self.texts]
+            self.quoted = [_quote(text) if text else b"" for text in self.texts]
         return self.quoted
 
     def body(self, status: str, tokens: int | None = None) -> dict[str, Any]:
         """The item as sent, with its first ``tokens`` tokens (all by default)."""
         text = "".join(self.texts[:tokens])
-        if self.kind == "message":
-            return message_item(self.id, text, status)
-        return function_call_item(self.id, self.call_id, self.name, text, status)
+        if self.kind == "function_call":
+            return function_call_item(self.id, self.call_id, self.name, text, status)
+        if self.part == "refusal":
+            return refusal_item(self.id, text, status)
+        return message_item(self.id, text, status)
 
 
 _QUOTED: dict[str, bytes] = {}  # JSON and argument pieces repeat: braces, quotes, names
@@ -86,28 +93,25 @@ def _quote(text: str) -> bytes:
 
 
 def answer_output(inference: ResponsesInference, plan: Plan, corpus: Corpus) -> list[_Item]:
-    """The output items of ``plan``, cut to its ``tokens`` (the ``max_output_tokens`` cap)."""
+    """The output items of ``plan``, cut to its ``tokens`` (the ``max_output_tokens`` cap
+    or the ``length`` fault)."""
     suffix = plan.id.partition("_")[2]
-    budget = plan.tokens
+    answer = plan.answer
+    if answer is None:  # corpus text
+        quoted = None
+        if inference.stream:  # the corpus keeps its pieces quoted: cheaper than quoting them
+            indices = corpus.indices(plan.offset, plan.tokens)
+            quoted = [corpus.json_piece(index, i == 0) for i, index in enumerate(indices)]
+        return [_Item("message", f"msg_{suffix}", corpus.pieces(plan.offset, plan.tokens), quoted)]
     items: list[_Item] = []
-    for number, ((name, _), pieces) in enumerate(
-        zip(inference.calls, inference.pieces, strict=False)
-    ):
-        texts = pieces[:budget]
-        if not texts:
-            break
-        budget -= len(texts)
-        item_id, call_id = f"fc_{suffix}_{number}", f"call_{suffix}_{number}"
-        items.append(_Item("function_call", item_id, texts, None, name, call_id))
-    if items:
-        return items
-    if inference.json_text is not None:
-        return [_Item("message", f"msg_{suffix}", inference.pieces[0][:budget])]
-    quoted = None
-    if inference.stream:  # the corpus keeps its pieces quoted: cheaper than quoting them
-        indices = corpus.indices(plan.offset, budget)
-        quoted = [corpus.json_piece(index, i == 0) for i, index in enumerate(indices)]
-    return [_Item("message", f"msg_{suffix}", corpus.pieces(plan.offset, budget), quoted)]
+    for number, (kind, call, texts) in enumerate(answer.runs(plan.tokens)):
+        if call is not None:
+            item_id, call_id = f"fc_{suffix}_{number}", f"call_{suffix}_{number}"
+            items.append(_Item("function_call", item_id, texts, None, call.name, call_id))
+        else:
+            part = "refusal" if kind == "refusal" else "output_text"
+            items.append(_Item("message", f"msg_{suffix}", texts, part=part))
+    return items
 
 
 class ResponsesResponder:
@@ -273,15 +277,22 @@ class _EventStream:
         stream ended early (a fault, the client gone, the server closing)."""
         events = self.events
         message = item.kind == "message"
+        refusal = item.part == "refusal"
         added = item.body("in_progress", 0)
         out = [events.event("response.output_item.added", output_index=index, item=added)]
         where = {"item_id": item.id, "output_index": index}
-        part = {"type": "output_text", "annotations": [], "text": ""}
+        part: dict[str, Any] = (
+            {"type": "refusal", "refusal": ""}
+            if refusal
+            else {"type": "output_text", "annotations": [], "text": ""}
+        )
         if message:
             out.append(
                 events.event("response.content_part.added", **where, content_index=0, part=part)
             )
-        delta = events.text_delta if message else events.arguments_delta
+            delta = events.refusal_delta if refusal else events.text_delta
+        else:
+            delta = events.arguments_delta
         responder, exchange, plan = self._responder, self._exchange, self._plan
         latency, queue, schedule = responder.latency, responder.queue, self._schedule
         slow = plan.fault == "slow"
@@ -300,7 +311,8 @@ class _EventStream:
                 await responder.stopped(exchange, plan)
                 return False
             lateness(exchange.now() - schedule.deadline)
-            data = delta(item_id, index, chunk)
+            sent = chunk if message else [piece for piece in chunk if piece]  # a call's head
+            data = delta(item_id, index, sent) if sent else b""
             if out:
                 data = b"".join(out) + data
                 out = []
@@ -310,13 +322,18 @@ class _EventStream:
             if reached == fault_at and not await self._fault(delta(item_id, index, [])):
                 return False
         text = "".join(item.texts)
-        if message:
+        if refusal:
+            out.append(
+                events.event("response.refusal.done", **where, content_index=0, refusal=text)
+            )
+        elif message:
             out.append(
                 events.event(
                     "response.output_text.done", **where, content_index=0, text=text, logprobs=[]
                 )
             )
-            done_part = {**part, "text": text}
+        if message:
+            done_part = {**part, "refusal" if refusal else "text": text}
             out.append(
                 events.event("response.content_part.done", **where, content_index=0, part=done_part)
             )
