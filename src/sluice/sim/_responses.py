@@ -32,10 +32,11 @@ from ..openai import (
 from ._capacity import ServerQueue
 from ._config import SimConfig
 from ._content import Corpus
-from ._exchange import Exchange, SimulatedReset
+from ._delivery import GO, STOPPED, hang_over, mid_stream_fault, send_whole, stop_exchange
+from ._exchange import Exchange
 from ._latency import LatencyModel, TokenSchedule
 from ._metrics import MetricsRecorder
-from ._respond import JSON_HEADER, Plan
+from ._respond import Plan
 from ._responses_request import ResponsesInference
 
 __all__ = ["ResponsesResponder", "answer_output"]
@@ -136,12 +137,10 @@ class ResponsesResponder:
     async def serve(self, exchange: Exchange, plan: Plan) -> None:
         inference = plan.inference
         assert isinstance(inference, ResponsesInference)  # routed here by kind
-        start = exchange.now()
-        if plan.fault == "hang":
-            if not await exchange.pause_until(start + self.config.max_hang):
-                await self.stopped(exchange, plan)
-                return
-            start = exchange.now()
+        start = await hang_over(exchange, plan.fault, self.config.max_hang)
+        if start is None:
+            await self.stopped(exchange, plan)
+            return
         ttft = self.latency.time_to_first_token(inference.prompt_tokens, self.queue.active)
         items = answer_output(inference, plan, self.corpus)
         if inference.stream:
@@ -173,16 +172,8 @@ class ResponsesResponder:
 
     async def stopped(self, exchange: Exchange, plan: Plan) -> None:
         """End an exchange whose pause was cut short: nothing if the client left."""
-        if exchange.disconnected:
-            return
-        if not exchange.started:
-            body = encode_error("the simulator is shutting down", "server_error", code="shutdown")
-            headers = [JSON_HEADER, (b"content-length", b"%d" % len(body)), *plan.headers]
-            self.metrics.response(plan.endpoint, 503)
-            await exchange.start(503, headers)
-            await exchange.body(body)
-        else:
-            await exchange.body(b"")
+        body = encode_error("the simulator is shutting down", "server_error", code="shutdown")
+        await stop_exchange(exchange, self.metrics, plan.endpoint, plan.headers, body)
 
     async def _whole(
         self,
@@ -202,21 +193,8 @@ class ResponsesResponder:
         metrics.lateness(exchange.now() - deadline)
         metrics.completion_tokens += plan.tokens
         body = encode_json(self._response(plan, inference, items, plan.tokens))
-        if fault == "truncate":
-            body = body[: len(body) // 2]
-        elif fault == "malformed":
-            body = body[:-1] + b",}"  # a trailing comma: looks complete, is not JSON
-        headers = [JSON_HEADER, (b"content-length", b"%d" % len(body)), *plan.headers]
-        metrics.response(plan.endpoint, 200)
-        await exchange.start(200, headers)
-        if fault == "stall":
-            stalled = await exchange.pause_until(exchange.now() + self.config.max_hang)
-            if not stalled and exchange.disconnected:
-                return
-        elif fault == "reset":
-            await exchange.body(body[: len(body) // 2], more=True)
-            raise SimulatedReset("simulated connection reset")
-        await exchange.body(body)
+        max_hang = self.config.max_hang
+        await send_whole(exchange, metrics, plan.endpoint, body, plan.headers, fault, max_hang)
 
     async def _stream(
         self,
@@ -350,17 +328,12 @@ class _EventStream:
     async def _fault(self, sample: bytes) -> bool:
         """The mid-stream fault, half-way through; False when it ends the stream.
         ``sample`` is an event to cut in half for ``malformed``."""
-        exchange, fault = self._exchange, self._plan.fault
-        if fault == "truncate":
-            await exchange.body(b"")
-            return False
-        if fault == "reset":
-            raise SimulatedReset("simulated connection reset")
-        if fault == "malformed":
-            await exchange.body(sample[: len(sample) // 2] + b"\n\n", more=True)
-        elif fault == "stall":
-            if not await exchange.pause_until(exchange.now() + self._responder.config.max_hang):
-                await self._responder.stopped(exchange, self._plan)
-                return False
-            self._schedule.deadline = exchange.now()  # the rest follows, shifted by the stall
-        return True
+        exchange, responder = self._exchange, self._responder
+        malformed = sample[: len(sample) // 2] + b"\n\n"
+        max_hang = responder.config.max_hang
+        struck = await mid_stream_fault(
+            exchange, self._plan.fault, malformed, self._schedule, max_hang
+        )
+        if struck == STOPPED:
+            await responder.stopped(exchange, self._plan)
+        return struck == GO
