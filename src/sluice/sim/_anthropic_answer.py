@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from ._answer import Answer as CallAnswer
 from ._answer import token_pieces
 from ._anthropic_request import MessagesRequest
 from ._content import Corpus, count_tokens
@@ -102,13 +103,15 @@ def plan_answer(
     calls = choose_calls(spec.tools, spec.choice, spec.parallel, spec.after_tool, request_seed)
     if not calls:
         return _text(request, corpus, offset, output_tokens)
+    tokens = CallAnswer.tool_calls(calls).tokens
     blocks = []
     for index, call in enumerate(calls):
-        pieces = ["", *token_pieces(call.arguments)]  # the head: the block's id and name
+        # Streamed, a call's input goes a token at a time after its head (id and name);
+        # whole, only its token count matters.
+        pieces = ["", *token_pieces(call.arguments)] if request.stream else []
         head = {"type": "tool_use", "id": f"{tool_id}_{index}", "name": call.name}
         whole = {**head, "input": json.loads(call.arguments)}
         blocks.append(Block(whole, {**head, "input": {}}, pieces, True))
-    tokens = sum(len(block.pieces) for block in blocks)
     if tokens > request.max_tokens:
         # The calls would not fit: the model is cut off while still writing (max_tokens).
         return _text(request, corpus, offset, request.max_tokens + 1)

@@ -28,7 +28,14 @@ from typing import Any
 from ._body import decode_json
 from ._content import count_tokens
 from ._request_error import RequestError
-from ._tools import Definitions, Structured, cached_definitions, make_structured, tool_spec
+from ._tools import (
+    Definitions,
+    Structured,
+    ToolSpec,
+    cached_definitions,
+    make_structured,
+    tool_spec,
+)
 
 __all__ = ["MessagesRequest", "parse_messages"]
 
@@ -168,34 +175,45 @@ def _system(body: dict[str, Any], tokens: _Tokens) -> str:
     raise _invalid("system", "Input should be a valid string or a list of text blocks")
 
 
-def _tools(body: dict[str, Any], tokens: _Tokens) -> list[dict[str, Any]]:
-    """Count the tools; the custom ones (those the simulator may call)."""
-    tools = body.get("tools")
-    if tools is None:
-        return []
-    if not isinstance(tools, list):
-        raise _invalid("tools", "Input should be a valid list")
-    custom: list[dict[str, Any]] = []
+def _definitions(tools: list[Any]) -> Definitions:
+    """The custom tools (those the simulator may call), checked and compiled, and the tokens
+    all the definitions cost (each one's JSON)."""
+    specs = []
+    tokens = 0
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
             raise _invalid(f"tools.{i}.name", "Field required (a string)")
-        tokens.add(json.dumps(tool, default=str))
+        tokens += count_tokens(json.dumps(tool, default=str))
         if tool.get("type") not in (None, "custom"):
             continue  # a server tool: run by the provider, never by the simulator
         if not _TOOL_NAME.match(tool["name"]):
             raise _invalid(
                 f"tools.{i}.name", "String should match pattern '^[a-zA-Z0-9_-]{1,128}$'"
             )
-        if not isinstance(tool.get("input_schema"), dict):
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict):
             raise _invalid(f"tools.{i}.input_schema", "Field required (a JSON schema object)")
-        custom.append(tool)
-    return custom
+        specs.append(tool_spec(tool["name"], schema, tool.get("strict") is True))
+    return Definitions(tuple(specs), None, tokens)
+
+
+def _tools(body: dict[str, Any], tokens: _Tokens) -> tuple[ToolSpec, ...]:
+    """Count the tools (compiled once per distinct definition); the custom ones."""
+    tools = body.get("tools")
+    if tools is None:
+        return ()
+    if not isinstance(tools, list):
+        raise _invalid("tools", "Input should be a valid list")
+    key = ("messages", *(str(t.get("name")) if isinstance(t, dict) else "" for t in tools))
+    definitions = cached_definitions(key, tools, None, lambda: _definitions(tools), "tools")
+    tokens.total += definitions.tokens
+    return definitions.tools
 
 
 def _structured(
-    body: dict[str, Any], tools: list[dict[str, Any]], answered: bool
+    body: dict[str, Any], tools: tuple[ToolSpec, ...], answered: bool
 ) -> Structured | None:
-    """The custom tools, compiled once per distinct definition, and the choice among them."""
+    """The choice among the custom tools (None: a text answer)."""
     choice = body.get("tool_choice") or {"type": "auto"}
     kind = choice.get("type") if isinstance(choice, dict) else None
     if kind not in _CHOICES:
@@ -208,21 +226,12 @@ def _structured(
     chosen = "required" if kind == "any" else "auto"
     if kind == "tool":
         chosen = choice.get("name")  # type: ignore[assignment]
-        if not any(tool["name"] == chosen for tool in tools):
+        if not any(tool.name == chosen for tool in tools):
             raise _invalid("tool_choice.name", f"no tool named {chosen!r} in tools")
     serial = choice.get("disable_parallel_tool_use", False)
     if not isinstance(serial, bool):
         raise _invalid("tool_choice.disable_parallel_tool_use", "Input should be a valid boolean")
-
-    def build() -> Definitions:
-        specs = tuple(
-            tool_spec(t["name"], t["input_schema"], t.get("strict") is True) for t in tools
-        )
-        return Definitions(specs, None, 0)
-
-    key = ("messages", *(tool["name"] for tool in tools))
-    specs = cached_definitions(key, tools, None, build, "tools").tools
-    return make_structured(specs, chosen, not serial, None, answered)
+    return make_structured(tools, chosen, not serial, None, answered)
 
 
 def _stop_sequences(body: dict[str, Any]) -> tuple[str, ...]:

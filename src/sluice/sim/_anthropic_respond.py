@@ -111,7 +111,7 @@ class MessagesResponder:
     async def _whole(self, exchange: Exchange, plan: MessagesPlan, first_token: float) -> None:
         answer = plan.answer
         deadline = first_token + self._latency.decode_time(
-            answer.pieces, self._queue.active, slow=plan.fault == "slow"
+            answer.output_tokens, self._queue.active, slow=plan.fault == "slow"
         )
         if not await exchange.pause_until(deadline):
             await self._stopped(exchange, plan)

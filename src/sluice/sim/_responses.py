@@ -105,6 +105,18 @@ def answer_output(inference: ResponsesInference, plan: Plan, corpus: Corpus) -> 
             quoted = [corpus.json_piece(index, i == 0) for i, index in enumerate(indices)]
         return [_Item("message", f"msg_{suffix}", corpus.pieces(plan.offset, plan.tokens), quoted)]
     items: list[_Item] = []
+    if not inference.stream and plan.tokens >= answer.tokens:  # whole: no need of tokens
+        content, refusal, calls = answer.message(plan.tokens)
+        for number, made in enumerate(calls):
+            item_id, call_id = f"fc_{suffix}_{number}", f"call_{suffix}_{number}"
+            items.append(
+                _Item("function_call", item_id, [made.arguments], None, made.name, call_id)
+            )
+        if refusal is not None:
+            items.append(_Item("message", f"msg_{suffix}", [refusal], part="refusal"))
+        elif content is not None:
+            items.append(_Item("message", f"msg_{suffix}", [content]))
+        return items
     for number, (kind, call, texts) in enumerate(answer.runs(plan.tokens)):
         if call is not None:
             item_id, call_id = f"fc_{suffix}_{number}", f"call_{suffix}_{number}"
@@ -153,12 +165,15 @@ class ResponsesResponder:
     ) -> dict[str, Any]:
         """The finished response object, its items and usage as far as ``emitted`` tokens."""
         incomplete = plan.finish_reason == "length"
-        output = []
-        left = emitted
-        for position, item in enumerate(items):
-            cut = incomplete and position == len(items) - 1
-            output.append(item.body("incomplete" if cut else "completed", left))
-            left -= len(item.texts)
+        if not incomplete and emitted == plan.tokens:  # whole (its items may not be in tokens)
+            output = [item.body("completed") for item in items]
+        else:
+            output = []
+            left = emitted
+            for position, item in enumerate(items):
+                cut = incomplete and position == len(items) - 1
+                output.append(item.body("incomplete" if cut else "completed", left))
+                left -= len(item.texts)
         return response_object(
             id=plan.id,
             created_at=plan.created,
