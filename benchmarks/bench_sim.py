@@ -297,8 +297,7 @@ def bench_wrk(workdir: Path) -> None:
     for command in dict.fromkeys(commands):
         print(f"    {command}")
     print(
-        "    (wrk scripts rowN.lua: POST of the row's body, WRK_ROWS in "
-        "benchmarks/bench_sim.py)\n"
+        "    (wrk scripts rowN.lua: POST of the row's body, WRK_ROWS in benchmarks/bench_sim.py)\n"
     )
 
 
