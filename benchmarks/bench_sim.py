@@ -1,9 +1,11 @@
 """How fast is the simulator itself? (So benchmarks measure the system under test, not it.)
 
-1. Non-streamed chat completions at zero latency, driven by wrk (one thread, 50 connections),
-   with the simulator in a child process pinned to CPU 0 and wrk pinned to CPU 1: plain chat,
-   then requests with tools (answered with generated tool calls) and with a strict
-   json_schema response format, each as a ratio to plain chat's rate in the same run.
+1. Non-streamed answers at zero latency, driven by wrk (one thread, 50 connections), with the
+   simulator in a child process pinned to CPU 0 and wrk pinned to CPU 1, a row per endpoint
+   and feature: plain chat, chat with two tools (answered with two generated parallel calls),
+   chat with a strict json_schema response format, the Responses API (text, the same tools,
+   the same schema as text.format) and the Messages API (text, the same tools), each as a
+   ratio of simulator CPU to plain chat's in the same run.
 2. Streaming capacity: N concurrent streams at 20 ms inter-token latency, driven by an aiohttp
    client in this process (pinned to CPU 1). Reports the simulator's own emission lateness
    (from its /metrics), the inter-token gaps the client observed, and the simulator's CPU use.
@@ -94,6 +96,69 @@ SCHEMA_BODY = {
         "json_schema": {"name": "forecast", "schema": FORECAST_SCHEMA, "strict": True},
     },
 }
+
+
+def responses_tool(tool: dict[str, object]) -> dict[str, object]:
+    """A chat tool in the Responses API's shape."""
+    function = tool["function"]
+    assert isinstance(function, dict)
+    return {"type": "function", **function}
+
+
+def messages_tool(tool: dict[str, object]) -> dict[str, object]:
+    """A chat tool in the Messages API's shape."""
+    function = tool["function"]
+    assert isinstance(function, dict)
+    return {"name": function["name"], "input_schema": function["parameters"]}
+
+
+CHAT_TOOLS = TOOLS_BODY["tools"]
+assert isinstance(CHAT_TOOLS, list)
+RESPONSES_BODY: dict[str, object] = {
+    "model": "sim-model",
+    "max_output_tokens": 16,
+    "input": "Say hello.",
+}
+RESPONSES_TOOLS_BODY = {
+    **RESPONSES_BODY,
+    "max_output_tokens": 64,
+    "tools": [responses_tool(tool) for tool in CHAT_TOOLS],
+}
+RESPONSES_SCHEMA_BODY = {
+    **RESPONSES_BODY,
+    "max_output_tokens": 64,
+    "text": {
+        "format": {
+            "type": "json_schema",
+            "name": "forecast",
+            "schema": FORECAST_SCHEMA,
+            "strict": True,
+        }
+    },
+}
+MESSAGES_BODY: dict[str, object] = {
+    "model": "sim-model",
+    "max_tokens": 16,
+    "messages": [{"role": "user", "content": "Say hello."}],
+}
+MESSAGES_TOOLS_BODY = {
+    **MESSAGES_BODY,
+    "max_tokens": 64,
+    "tools": [messages_tool(tool) for tool in CHAT_TOOLS],
+}
+CHAT_PATH = "/v1/chat/completions"
+# (row, simulator settings, path, body): plain chat first, the baseline of the ratios.
+WRK_ROWS: list[tuple[str, SimConfig, str, dict[str, object]]] = [
+    ("chat", SimConfig(), CHAT_PATH, CHAT_BODY),
+    ("chat + rpm/tpm headers", SimConfig(rpm=10**9, tpm=10**12), CHAT_PATH, CHAT_BODY),
+    ("chat + 2 tools (2 parallel calls)", SimConfig(), CHAT_PATH, TOOLS_BODY),
+    ("chat + json_schema (strict)", SimConfig(), CHAT_PATH, SCHEMA_BODY),
+    ("responses", SimConfig(), "/v1/responses", RESPONSES_BODY),
+    ("responses + 2 tools (2 parallel calls)", SimConfig(), "/v1/responses", RESPONSES_TOOLS_BODY),
+    ("responses + json_schema (strict)", SimConfig(), "/v1/responses", RESPONSES_SCHEMA_BODY),
+    ("messages", SimConfig(), "/v1/messages", MESSAGES_BODY),
+    ("messages + 2 tools (2 parallel calls)", SimConfig(), "/v1/messages", MESSAGES_TOOLS_BODY),
+]
 
 
 def lua_script(body: dict[str, object]) -> str:
@@ -198,13 +263,7 @@ def run_wrk(url: str, script: Path) -> WrkResult:
 
 
 def bench_wrk(workdir: Path) -> None:
-    setups = [
-        ("zero latency", SimConfig(), CHAT_BODY),
-        ("zero latency + rpm/tpm headers", SimConfig(rpm=10**9, tpm=10**12), CHAT_BODY),
-        ("zero latency + 2 tools (2 parallel calls)", SimConfig(), TOOLS_BODY),
-        ("zero latency + json_schema (strict)", SimConfig(), SCHEMA_BODY),
-    ]
-    print(f"## Non-streamed chat completions (wrk -t1 -c50 -d{WRK_SECONDS}s)\n")
+    print(f"## Non-streamed answers by endpoint (wrk -t1 -c50 -d{WRK_SECONDS}s)\n")
     print(
         "requests/s depends on how much of its CPU the simulator gets on a shared machine; "
         "requests per CPU-second of the simulator does not, and its ratio to plain chat is "
@@ -217,13 +276,13 @@ def bench_wrk(workdir: Path) -> None:
     print("|---|---|---|---|---|---|---|---|")
     commands: list[str] = []
     baseline: float | None = None
-    for index, (name, config, body) in enumerate(setups):
-        script = workdir / f"chat{index}.lua"
+    for index, (name, config, path, body) in enumerate(WRK_ROWS):
+        script = workdir / f"row{index}.lua"
         script.write_text(lua_script(body))
         with start_sim(config) as sim:
             before = process_cpu_seconds(sim.pid)
             started = time.monotonic()
-            result = run_wrk(sim.base_url + "/chat/completions", script)
+            result = run_wrk(sim.base_url.removesuffix("/v1") + path, script)
             cpu_seconds = process_cpu_seconds(sim.pid) - before
             cpu = cpu_seconds / (time.monotonic() - started)
             commands += [sim_command(sim), result.command]
@@ -238,8 +297,7 @@ def bench_wrk(workdir: Path) -> None:
     for command in dict.fromkeys(commands):
         print(f"    {command}")
     print(
-        "    (wrk scripts chatN.lua: POST of a 16-token chat completion; the tools and "
-        "json_schema rows add the bodies in benchmarks/bench_sim.py)\n"
+        "    (wrk scripts rowN.lua: POST of the row's body, WRK_ROWS in benchmarks/bench_sim.py)\n"
     )
 
 

@@ -101,3 +101,25 @@ def test_sync_twins_over_loopback() -> None:
         sluice.run_sync(sim.__aexit__, None, None, None)
     assert final.text == result.text
     assert count_tokens(result.text) == 5
+
+
+async def test_a_refusal_and_a_cut_answer_arrive_as_the_api_sends_them() -> None:
+    async with SimServer(SimConfig(output_tokens=10)) as sim, Client(sim.base_url) as client:
+        refused = await client.responses(
+            model="sim-model", input="Hi", extra_headers=fault("refusal")
+        )
+        async with client.stream_responses(
+            model="sim-model", input="Hi", extra_headers=fault("refusal")
+        ) as stream:
+            kinds = [event.type async for event in stream]
+        cut = await client.responses(model="sim-model", input="Hi", extra_headers=fault("length"))
+    assert refused.refusal
+    assert not refused.text
+    assert "response.refusal.delta" in kinds
+    assert stream.output is not None
+    assert stream.output.refusal == refused.refusal
+    assert stream.ttft is not None  # a refusal delta is content: timed, and not retried past it
+    assert cut.status == "incomplete"
+    assert cut.incomplete_reason == "max_output_tokens"
+    assert cut.usage is not None
+    assert cut.usage.output_tokens == count_tokens(cut.text) == 5

@@ -27,6 +27,7 @@ EXPECTED = {
     "function_call_item",
     "message_item",
     "response_object",
+    "refusal_item",
     "response_usage",
     "MAX_VALUES",
     "ChatDelta",

@@ -8,12 +8,12 @@ import json
 import re
 from typing import Any
 
+import jsonschema
 import pytest
 
 from sluice.sim import count_tokens
 from sluice.sim._anthropic_request import parse_messages
 from sluice.sim._request_error import RequestError
-from sluice.sim._tool_input import sample_input
 
 from .test_sim_app import Reply, call, make_app
 
@@ -112,22 +112,41 @@ async def test_max_tokens_and_stop_sequences() -> None:
     assert stopped["usage"]["output_tokens"] == count_tokens(cut)  # type: ignore[index]
 
 
-async def test_tools_give_a_tool_use_block_and_a_tool_result_ends_the_turn() -> None:
+def compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+async def test_tools_give_tool_use_blocks_and_a_tool_result_ends_the_turn() -> None:
     app = make_app(output_tokens=6)
     reply = (await call(app, "/v1/messages", ask(tools=[WEATHER, CLOCK]))).json()
     assert reply["stop_reason"] == "tool_use"
-    (use,) = reply["content"]  # type: ignore[misc]
-    assert (use["type"], use["name"]) == ("tool_use", "get_weather")
-    assert use["input"] == {"city": "sim", "days": 2, "unit": "celsius"}
-    assert reply["usage"]["output_tokens"] == count_tokens(json.dumps(use["input"]))  # type: ignore[index]
+    uses = reply["content"]
+    assert isinstance(uses, list)
+    # Two tools and parallel use allowed: both are called, as chat calls two.
+    assert sorted(use["name"] for use in uses) == ["get_time", "get_weather"]
+    schemas = {tool["name"]: tool["input_schema"] for tool in (WEATHER, CLOCK)}
+    for use in uses:
+        assert use["type"] == "tool_use"
+        jsonschema.validate(use["input"], schemas[use["name"]])
+    assert len({use["id"] for use in uses}) == 2
+    cost = sum(1 + count_tokens(compact(use["input"])) for use in uses)
+    assert reply["usage"]["output_tokens"] == cost  # type: ignore[index]
+    again = (await call(app, "/v1/messages", ask(tools=[WEATHER, CLOCK]))).json()
+    assert [use["input"] for use in again["content"]] == [use["input"] for use in uses]  # type: ignore[union-attr]
+    serial = {"type": "auto", "disable_parallel_tool_use": True}
+    one = (await call(app, "/v1/messages", ask(tools=[WEATHER, CLOCK], tool_choice=serial))).json()
+    assert len(one["content"]) == 1  # type: ignore[arg-type]
     follow_up = ask(
         tools=[WEATHER, CLOCK],
         messages=[
             {"role": "user", "content": "Weather in Oslo?"},
-            {"role": "assistant", "content": [use]},
+            {"role": "assistant", "content": uses},
             {
                 "role": "user",
-                "content": [{"type": "tool_result", "tool_use_id": use["id"], "content": "Sun"}],
+                "content": [
+                    {"type": "tool_result", "tool_use_id": use["id"], "content": "Sun"}
+                    for use in uses
+                ],
             },
         ],
     )
@@ -136,7 +155,8 @@ async def test_tools_give_a_tool_use_block_and_a_tool_result_ends_the_turn() -> 
     assert answer["content"][0]["type"] == "text"  # type: ignore[index]
     # tool_choice: a named tool, any, or none.
     named = ask(tools=[WEATHER, CLOCK], tool_choice={"type": "tool", "name": "get_time"})
-    assert (await call(app, "/v1/messages", named)).json()["content"][0]["input"] == {}  # type: ignore[index]
+    [clock] = (await call(app, "/v1/messages", named)).json()["content"]  # type: ignore[misc]
+    assert (clock["name"], clock["input"]) == ("get_time", {})
     forced = {**follow_up, "tool_choice": {"type": "any"}}
     assert (await call(app, "/v1/messages", forced)).json()["stop_reason"] == "tool_use"
     silent = ask(tools=[WEATHER], tool_choice={"type": "none"})
@@ -151,8 +171,13 @@ async def test_a_streamed_tool_call_sends_its_input_as_json_deltas() -> None:
     assert opening["content_block"]["input"] == {}
     partial = [d["delta"] for _, n, d in events if n == "content_block_delta"]
     assert {delta["type"] for delta in partial} == {"input_json_delta"}
-    assert json.loads("".join(d["partial_json"] for d in partial))["city"] == "sim"
+    assert all(delta["partial_json"] for delta in partial)
+    streamed = json.loads("".join(d["partial_json"] for d in partial))
+    jsonschema.validate(streamed, WEATHER["input_schema"])
+    whole = (await call(app, "/v1/messages", ask(tools=[WEATHER]))).json()
+    assert whole["content"][0]["input"] == streamed  # type: ignore[index]
     assert events[-2][2]["delta"]["stop_reason"] == "tool_use"
+    assert events[-2][2]["usage"]["output_tokens"] == 1 + count_tokens(compact(streamed))
 
 
 @pytest.mark.parametrize(
@@ -298,32 +323,3 @@ def test_parse_counts_blocks_and_tool_results() -> None:
     assert request.input_tokens == 3 + 2 + 3 + 1 + 85
     with pytest.raises(RequestError, match=r"^system: Input should be"):
         parse_messages(json.dumps({**body, "system": 3}).encode())
-
-
-def test_sample_inputs_follow_the_schema() -> None:
-    schema = {
-        "type": "object",
-        "properties": {
-            "when": {"type": "string", "format": "date"},
-            "tags": {"type": "array", "items": {"type": "string", "minLength": 5}, "minItems": 2},
-            "ratio": {"type": "number", "maximum": 0.5},
-            "flag": {"type": ["null", "boolean"]},
-            "pick": {"anyOf": [{"type": "integer", "exclusiveMinimum": 3}, {"type": "string"}]},
-            "nested": {"type": "object", "properties": {"n": {"const": 7}}},
-        },
-    }
-    assert sample_input(schema) == {
-        "when": "2025-01-01",
-        "tags": ["simxx", "simxx"],
-        "ratio": 0.5,
-        "flag": True,
-        "pick": 4,
-        "nested": {"n": 7},
-    }
-    deep: dict[str, Any] = {}
-    cursor = deep
-    for _ in range(20):
-        cursor["type"] = "array"
-        cursor["items"] = {}
-        cursor = cursor["items"]
-    assert sample_input(deep) is not None  # bounded, not recursing forever

@@ -4,9 +4,11 @@ token counting, and its errors and retries through the simulator's faults."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import anthropic
+import jsonschema
 import pytest
 
 from sluice.sim import SimConfig, SimServer, count_tokens
@@ -72,7 +74,10 @@ async def _tool_round_trip(client: anthropic.AsyncAnthropic) -> None:
     assert call.stop_reason == "tool_use"
     use = call.content[0]
     assert isinstance(use, anthropic.types.ToolUseBlock)
-    assert use.input == {"city": "sim", "unit": "celsius"}
+    jsonschema.validate(use.input, WEATHER["input_schema"])
+    assert call.usage.output_tokens == 1 + count_tokens(
+        json.dumps(use.input, separators=(",", ":"))
+    )
     async with client.messages.stream(
         model=MODEL, max_tokens=200, tools=[WEATHER], messages=asked
     ) as stream:

@@ -139,6 +139,39 @@ async def test_the_sync_client_creates_and_streams() -> None:
         assert count_tokens(text) == 5
 
 
+async def test_parse_surfaces_a_refusal_and_the_length_fault_an_incomplete_answer() -> None:
+    async with SimServer(SimConfig(output_tokens=12)) as sim, client(sim) as sdk:
+        refused = await sdk.responses.parse(
+            model="sim-model",
+            input="A book?",
+            text_format=Card,
+            extra_headers={"x-sim-fault": "refusal"},
+        )
+        assert refused.output_parsed is None
+        [message] = refused.output
+        assert message.type == "message"
+        [part] = message.content
+        assert part.type == "refusal"
+        assert part.refusal
+
+        async with sdk.responses.stream(
+            model="sim-model", input="Hi", extra_headers={"x-sim-fault": "refusal"}
+        ) as stream:
+            kinds = [event.type async for event in stream]
+            final = await stream.get_final_response()
+        assert "response.refusal.delta" in kinds
+        assert final.output[0].content[0].type == "refusal"  # type: ignore[union-attr]
+
+        cut = await sdk.responses.create(
+            model="sim-model", input="Hi", extra_headers={"x-sim-fault": "length"}
+        )
+        assert cut.status == "incomplete"
+        assert cut.incomplete_details is not None
+        assert cut.incomplete_details.reason == "max_output_tokens"
+        assert cut.usage is not None
+        assert cut.usage.output_tokens == count_tokens(cut.output_text) == 6
+
+
 def _seed_failing_once() -> int:
     """A seed whose fault draws are a 429, then none (the server draws the same way)."""
     for seed in range(1000):

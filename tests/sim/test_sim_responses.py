@@ -131,7 +131,8 @@ async def test_function_tools_get_schema_valid_calls_and_the_follow_up_gets_text
     assert len(arguments["city"]) <= 12
     assert 1 <= arguments["days"] <= 7
     assert arguments["unit"] in ("C", "F")
-    assert body["usage"]["output_tokens"] == count_tokens(item["arguments"])  # type: ignore[index]
+    # as on chat: a call costs one token (its id and name) and its arguments' tokens
+    assert body["usage"]["output_tokens"] == 1 + count_tokens(item["arguments"])  # type: ignore[index]
     again = (await call(app, "/v1/responses", request(tools=[TOOL]))).json()
     repeated = again["output"][0]  # type: ignore[index]
     assert repeated["arguments"] == item["arguments"]  # the same request, the same arguments
@@ -144,8 +145,14 @@ async def test_function_tools_get_schema_valid_calls_and_the_follow_up_gets_text
     follow = (await call(app, "/v1/responses", request(input=history, tools=[TOOL]))).json()
     assert follow["output"][0]["type"] == "message"  # type: ignore[index]
     assert count_tokens(text_of(follow)) == 5
-    # 3 to prime, each item 3 + its text: "hi", name + arguments, "sunny"
-    expected = 3 + 4 + (3 + 1 + count_tokens(item["arguments"])) + 4
+    # 3 to prime, each item 3 + its text: "hi", name + arguments, "sunny"; the tools' JSON
+    expected = (
+        3
+        + 4
+        + (3 + 1 + count_tokens(item["arguments"]))
+        + 4
+        + count_tokens(json.dumps([TOOL], separators=(",", ":")))
+    )
     assert follow["usage"]["input_tokens"] == expected  # type: ignore[index]
     required = request(input=history, tools=[TOOL], tool_choice="required")
     forced = (await call(app, "/v1/responses", required)).json()
@@ -179,7 +186,7 @@ async def test_streamed_function_calls_send_argument_deltas() -> None:
     assert set(json.loads(done["arguments"])) == {"city", "days", "unit"}
     final = sent[-1]["response"]
     assert final["output"][0]["arguments"] == done["arguments"]
-    assert final["usage"]["output_tokens"] == count_tokens(done["arguments"])
+    assert final["usage"]["output_tokens"] == 1 + count_tokens(done["arguments"])
 
 
 async def test_structured_text_follows_the_schema() -> None:
@@ -188,6 +195,7 @@ async def test_structured_text_follows_the_schema() -> None:
         "type": "object",
         "properties": {"name": {"type": "string"}, "tags": {"type": "array", "items": {}}},
         "required": ["name", "tags"],
+        "additionalProperties": False,
     }
     form = {"format": {"type": "json_schema", "name": "card", "schema": schema, "strict": True}}
     body = (await call(app, "/v1/responses", request(text=form))).json()
@@ -264,3 +272,64 @@ async def test_unknown_paths_answer_404_and_known_ones_405_for_a_wrong_method() 
     assert posted.status == 405
     assert posted.headers[b"allow"] == b"GET, HEAD"
     assert (await call(app, "/responses", request())).status == 200  # a base URL without /v1
+
+
+async def test_two_tools_get_parallel_calls_unless_parallel_calls_are_off() -> None:
+    app = make_app()
+    other = {**TOOL, "name": "other"}
+    both = (await call(app, "/v1/responses", request(tools=[TOOL, other]))).json()
+    names = [item["name"] for item in both["output"]]  # type: ignore[attr-defined]
+    assert sorted(names) == ["lookup", "other"]  # as chat: two distinct tools
+    single = request(tools=[TOOL, other], parallel_tool_calls=False)
+    assert len((await call(app, "/v1/responses", single)).json()["output"]) == 1  # type: ignore[arg-type]
+
+
+async def test_strict_formats_and_tools_follow_chats_strict_rules() -> None:
+    app = make_app()
+    loose = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+    form = {"format": {"type": "json_schema", "name": "card", "schema": loose, "strict": True}}
+    refused = await call(app, "/v1/responses", request(text=form))
+    assert refused.status == 400
+    error: dict[str, Any] = refused.json()["error"]  # type: ignore[assignment]
+    assert error["param"] == "text.format"
+    assert "additionalProperties" in error["message"]
+    tool = {**TOOL, "strict": True}
+    refused = await call(app, "/v1/responses", request(tools=[tool]))
+    assert refused.status == 400
+    assert refused.json()["error"]["param"] == "tools"  # type: ignore[index]
+
+
+async def test_the_refusal_fault_answers_with_a_refusal_part() -> None:
+    app = make_app(output_tokens=9)
+    fault = {"x-sim-fault": "refusal"}
+    body = (await call(app, "/v1/responses", request(), fault)).json()
+    [item] = body["output"]  # type: ignore[misc]
+    [part] = item["content"]
+    assert part["type"] == "refusal"
+    assert part["refusal"]
+    assert body["status"] == "completed"
+    assert body["usage"]["output_tokens"] == count_tokens(part["refusal"])  # type: ignore[index]
+    sent = events(await call(app, "/v1/responses", request(stream=True), fault))
+    kinds = [e["type"] for e in sent]
+    assert "response.output_text.delta" not in kinds
+    deltas = "".join(e["delta"] for e in sent if e["type"] == "response.refusal.delta")
+    [done] = [e for e in sent if e["type"] == "response.refusal.done"]
+    assert deltas == done["refusal"] == part["refusal"]
+    assert sent[-1]["response"]["output"][0]["content"][0] == part
+
+
+async def test_the_length_fault_keeps_half_the_answer_as_incomplete() -> None:
+    app = make_app(output_tokens=10)
+    fault = {"x-sim-fault": "length"}
+    body = (await call(app, "/v1/responses", request(), fault)).json()
+    assert body["status"] == "incomplete"
+    assert body["incomplete_details"] == {"reason": "max_output_tokens"}
+    assert count_tokens(text_of(body)) == body["usage"]["output_tokens"] == 5  # type: ignore[index]
+    called = (await call(app, "/v1/responses", request(tools=[TOOL]), fault)).json()
+    [item] = called["output"]  # type: ignore[misc]
+    assert item["status"] == "incomplete"
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(item["arguments"])  # the arguments end mid-value
+    sent = events(await call(app, "/v1/responses", request(tools=[TOOL], stream=True), fault))
+    assert sent[-1]["type"] == "response.incomplete"
+    assert sent[-1]["response"]["output"][0]["arguments"] == item["arguments"]

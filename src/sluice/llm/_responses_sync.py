@@ -7,19 +7,15 @@ portal loop (and from there on the loop that owns the client)::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from types import TracebackType
 
 from .. import run_sync
 from ..openai import FunctionCall, ResponseEvent, ResponseOutput, ResponseUsage
 from ._responses_stream import ResponseStream
+from ._sync_steps import SyncSteps
 
 __all__ = ["SyncResponseStream"]
-
-
-async def _open(stream: ResponseStream) -> AsyncIterator[ResponseEvent]:
-    """The stream's iterator, made on a loop (it starts there, or on the owning one)."""
-    return aiter(stream)
 
 
 class SyncResponseStream:
@@ -33,27 +29,14 @@ class SyncResponseStream:
 
     def __init__(self, stream: ResponseStream) -> None:
         self.stream = stream
-        self._events: AsyncIterator[ResponseEvent] | None = None
+        self._steps = SyncSteps(stream)
 
     def __iter__(self) -> Iterator[ResponseEvent]:
-        events = self._events = run_sync(_open, self.stream)
-        try:
-            while True:
-                try:
-                    event = run_sync(events.__anext__)
-                except StopAsyncIteration:
-                    return
-                yield event
-        finally:
-            self.close()
+        return iter(self._steps)
 
     def close(self) -> None:
         """Stop the stream and release its connection (idempotent)."""
-        events, self._events = self._events, None
-        close = getattr(events, "aclose", None)
-        if close is not None:  # finish the async generator on the loop it runs on
-            run_sync(close)
-        run_sync(self.stream.aclose)
+        self._steps.close()
 
     def final(self) -> ResponseOutput:
         """Iterate what is left and return the finished response."""

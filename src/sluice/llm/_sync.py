@@ -8,20 +8,15 @@ it::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
-from .. import run_sync
 from ..openai import ChatDelta, ToolCall, Usage
 from ._stream import ChatStream
+from ._sync_steps import SyncSteps
 
 __all__ = ["SyncChatStream"]
-
-
-async def _open(stream: ChatStream) -> AsyncIterator[ChatDelta]:
-    """The stream's iterator, made on a loop (it starts there, or on the owning one)."""
-    return aiter(stream)
 
 
 class SyncChatStream:
@@ -35,27 +30,14 @@ class SyncChatStream:
 
     def __init__(self, stream: ChatStream) -> None:
         self.stream = stream
-        self._deltas: AsyncIterator[ChatDelta] | None = None
+        self._steps = SyncSteps(stream)
 
     def __iter__(self) -> Iterator[ChatDelta]:
-        deltas = self._deltas = run_sync(_open, self.stream)
-        try:
-            while True:
-                try:
-                    delta = run_sync(deltas.__anext__)
-                except StopAsyncIteration:
-                    return
-                yield delta
-        finally:
-            self.close()
+        return iter(self._steps)
 
     def close(self) -> None:
         """Stop the stream and release its connection (idempotent)."""
-        deltas, self._deltas = self._deltas, None
-        close = getattr(deltas, "aclose", None)
-        if close is not None:  # finish the async generator on the loop it runs on
-            run_sync(close)
-        run_sync(self.stream.aclose)
+        self._steps.close()
 
     def __enter__(self) -> SyncChatStream:
         return self

@@ -58,6 +58,7 @@ from ._responses_encode import (
     encode_response,
     function_call_item,
     message_item,
+    refusal_item,
     response_object,
     response_usage,
 )
@@ -140,6 +141,7 @@ __all__ = [
     "parse_request_id",
     "parse_retry_after",
     "public_url",
+    "refusal_item",
     "response_object",
     "response_usage",
     "schema_instance",

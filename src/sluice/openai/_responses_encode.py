@@ -25,6 +25,7 @@ __all__ = [
     "encode_response",
     "function_call_item",
     "message_item",
+    "refusal_item",
     "response_object",
     "response_usage",
 ]
@@ -64,6 +65,12 @@ def response_usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
 def message_item(id: str, text: str | None, status: str) -> dict[str, Any]:
     """An assistant ``message`` item; ``text=None`` gives it no content part yet."""
     content = [] if text is None else [{"type": "output_text", "annotations": [], "text": text}]
+    return {"id": id, "type": "message", "status": status, "role": "assistant", "content": content}
+
+
+def refusal_item(id: str, refusal: str, status: str) -> dict[str, Any]:
+    """An assistant ``message`` item whose content is a ``refusal`` part."""
+    content = [{"type": "refusal", "refusal": refusal}]
     return {"id": id, "type": "message", "status": status, "role": "assistant", "content": content}
 
 
@@ -157,6 +164,11 @@ class ResponseEventEncoder:
         """``response.output_text.delta`` of ``pieces`` (JSON string literals, joined)."""
         delta = b',"content_index":0,"delta":' + _join_strings(pieces) + b',"logprobs":[]'
         return self._delta(b"response.output_text.delta", item_id, output_index, delta)
+
+    def refusal_delta(self, item_id: str, output_index: int, pieces: list[bytes]) -> bytes:
+        """``response.refusal.delta`` of ``pieces`` (JSON string literals, joined)."""
+        delta = b',"content_index":0,"delta":' + _join_strings(pieces)
+        return self._delta(b"response.refusal.delta", item_id, output_index, delta)
 
     def arguments_delta(self, item_id: str, output_index: int, pieces: list[bytes]) -> bytes:
         """``response.function_call_arguments.delta`` of ``pieces`` (JSON string literals)."""

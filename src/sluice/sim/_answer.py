@@ -1,4 +1,5 @@
-"""Chat answers that are not corpus text: tool calls, JSON for a response format, refusals.
+"""Answers that are not corpus text: tool calls, JSON for a structured output, refusals
+(chat and the Responses API alike; the Messages API takes its calls from `_tool_calls` too).
 
 An answer is a list of one-token units, each on a channel: the content, the refusal, or one
 tool call (whose first unit stands for its id and name, so a call costs one token plus its
@@ -26,6 +27,8 @@ from ._tool_calls import call_seed, choose_calls
 __all__ = ["REFUSAL", "Answer", "build_answer", "token_pieces"]
 
 REFUSAL = "I'm sorry, but I can't help with that request."
+# The kinds of request a structured answer serves, and the parameter naming their format.
+_STRUCTURED_KINDS = {"chat": "response_format", "response": "text.format"}
 _CONTENT = -1
 _REFUSAL = -2
 # One token each (see _content's tokenizer), with the whitespace before it.
@@ -130,6 +133,28 @@ class Answer:
             return chunks.tool_call(channel, call.id or "", call.name, pieces[1:])
         return chunks.tool_arguments(channel, pieces)
 
+    def runs(self, count: int) -> list[tuple[str, ToolCall | None, list[str]]]:
+        """The first ``count`` units in runs of one channel: ``("content", None, texts)``,
+        ``("refusal", None, texts)`` or ``("call", call, texts)``, whose first text (the
+        unit standing for the call's id and name) is empty."""
+        texts, channels = self._units()
+        runs: list[tuple[str, ToolCall | None, list[str]]] = []
+        start = 0
+        count = min(count, len(texts))
+        while start < count:
+            channel = channels[start]
+            end = start + 1
+            while end < count and channels[end] == channel:  # each call has its own channel
+                end += 1
+            if channel == _CONTENT:
+                runs.append(("content", None, texts[start:end]))
+            elif channel == _REFUSAL:
+                runs.append(("refusal", None, texts[start:end]))
+            else:
+                runs.append(("call", self.calls[channel], texts[start:end]))
+            start = end
+        return runs
+
     def message(self, count: int) -> tuple[str | None, str | None, tuple[ToolCall, ...]]:
         """Content, refusal and tool calls of the answer's first ``count`` units."""
         refused = self._channels[0] == _REFUSAL
@@ -154,10 +179,10 @@ class Answer:
 def build_answer(
     inference: Inference, seed: int, fault: str | None, filler: Callable[[], str]
 ) -> Answer | None:
-    """The answer to a chat request that asks for tools or a response format, or that gets
-    the ``refusal`` fault; None when corpus text answers it. ``filler`` gives the text a
-    ``json_object`` answer wraps. `RequestError` when a schema cannot be satisfied."""
-    if inference.kind != "chat":
+    """The answer to a chat or Responses request that asks for tools or a structured output,
+    or that gets the ``refusal`` fault; None when corpus text answers it. ``filler`` gives the
+    text a ``json_object`` answer wraps. `RequestError` when a schema cannot be satisfied."""
+    if inference.kind not in _STRUCTURED_KINDS:
         return None
     if fault == "refusal":
         return Answer.refusal(REFUSAL)
@@ -176,6 +201,7 @@ def build_answer(
     try:
         value = output.content(request_seed)
     except SchemaError as exc:
-        message = f"response_format {output.name!r}: its schema cannot be satisfied: {exc}"
-        raise RequestError(400, message, param="response_format") from None
+        param = _STRUCTURED_KINDS[inference.kind]
+        message = f"{param} {output.name!r}: its schema cannot be satisfied: {exc}"
+        raise RequestError(400, message, param=param) from None
     return Answer.content(encode_json(value).decode())

@@ -226,13 +226,18 @@ class MessagesEndpoint:
                     send, endpoint, RequestError(status, message), request_id, headers
                 )
                 return
-        answer = plan_answer(
-            request,
-            parts.corpus,
-            parts.corpus.offset(request.model, request.prompt_key),
-            output_tokens=parts.config.output_tokens,
-            tool_id=f"toolu_sim{number:x}",
-        )
+        try:
+            answer = plan_answer(
+                request,
+                parts.corpus,
+                parts.corpus.offset(request.model, request.prompt_key),
+                output_tokens=parts.config.output_tokens,
+                tool_id=f"toolu_sim{number:x}",
+                seed=parts.config.seed,
+            )
+        except RequestError as exc:  # a tool's schema asks for more than can be made
+            await self._error(send, endpoint, exc, request_id, self._peek_headers(key, request_id))
+            return
         arrival = parts.clock()
         headers = [(b"request-id", request_id.encode())]
         if parts.buckets.enabled:

@@ -3,28 +3,27 @@ units the latency model times), the stop reason and the output tokens.
 
 Text comes from the corpus like every answer: ``output_tokens`` tokens (the config's), fewer
 when ``max_tokens`` is lower (``max_tokens``), cut before the first stop sequence it contains
-(``stop_sequence``), else ``end_turn``. A tool call is one ``tool_use`` block whose input is
-made from the tool's schema, its JSON streamed a token at a time (``tool_use``); when the
-input needs more tokens than ``max_tokens`` allows, the answer is text (``max_tokens``).
+(``stop_sequence``), else ``end_turn``. Tool calls are chosen and their inputs made as on
+chat (`_tool_calls`): a ``tool_use`` block each, costing one token (its id and name) and its
+input's JSON, which streams a token at a time (``tool_use``); when the calls need more tokens
+than ``max_tokens`` allows, the answer is text (``max_tokens``).
 
-    answer = plan_answer(request, corpus, offset, output_tokens=16, tool_id="toolu_sim1")
+    answer = plan_answer(request, corpus, offset, output_tokens=16, tool_id="toolu_sim1", seed=0)
     answer.stop_reason, answer.output_tokens   # "end_turn", 16
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
+from ._answer import Answer as CallAnswer
+from ._answer import token_pieces
 from ._anthropic_request import MessagesRequest
 from ._content import Corpus, count_tokens
-from ._tool_input import sample_input
+from ._tool_calls import call_seed, choose_calls
 
 __all__ = ["Answer", "Block", "plan_answer"]
-
-# One token of JSON, with the whitespace before it: the pieces join back into the JSON text.
-_JSON_TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +33,7 @@ class Block:
     whole: dict[str, object]
     opening: dict[str, object]
     pieces: list[str]
-    json: bool  # pieces are input_json_delta (else text_delta)
+    json: bool  # pieces are input_json_delta (else text_delta); the first, empty, is the head
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,17 +87,32 @@ def _text(request: MessagesRequest, corpus: Corpus, offset: int, output_tokens: 
 
 
 def plan_answer(
-    request: MessagesRequest, corpus: Corpus, offset: int, *, output_tokens: int, tool_id: str
+    request: MessagesRequest,
+    corpus: Corpus,
+    offset: int,
+    *,
+    output_tokens: int,
+    tool_id: str,
+    seed: int,
 ) -> Answer:
-    """The answer to ``request`` (see the module docstring)."""
-    tool = request.tool
-    if tool is None:
+    """The answer to ``request`` (see the module docstring); ``seed``: the simulator's."""
+    spec = request.structured
+    if spec is None:
         return _text(request, corpus, offset, output_tokens)
-    value = sample_input(tool.schema)
-    pieces = _JSON_TOKEN.findall(json.dumps(value))
-    if len(pieces) > request.max_tokens:
-        # The call would not fit: the model is cut off while still writing (max_tokens).
+    request_seed = call_seed(seed, request.model, request.prompt_key)
+    calls = choose_calls(spec.tools, spec.choice, spec.parallel, spec.after_tool, request_seed)
+    if not calls:
+        return _text(request, corpus, offset, output_tokens)
+    tokens = CallAnswer.tool_calls(calls).tokens
+    blocks = []
+    for index, call in enumerate(calls):
+        # Streamed, a call's input goes a token at a time after its head (id and name);
+        # whole, only its token count matters.
+        pieces = ["", *token_pieces(call.arguments)] if request.stream else []
+        head = {"type": "tool_use", "id": f"{tool_id}_{index}", "name": call.name}
+        whole = {**head, "input": json.loads(call.arguments)}
+        blocks.append(Block(whole, {**head, "input": {}}, pieces, True))
+    if tokens > request.max_tokens:
+        # The calls would not fit: the model is cut off while still writing (max_tokens).
         return _text(request, corpus, offset, request.max_tokens + 1)
-    head = {"type": "tool_use", "id": tool_id, "name": tool.name}
-    block = Block({**head, "input": value}, {**head, "input": {}}, pieces, True)
-    return Answer([block], "tool_use", None, len(pieces))
+    return Answer(blocks, "tool_use", None, tokens)

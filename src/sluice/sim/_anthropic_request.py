@@ -7,11 +7,11 @@ the endpoint), whatever it holds; messages name the field the way Anthropic's AP
 plus its text (tool inputs and results as their JSON or text, 85 per image or document), the
 system prompt, each tool's JSON definition, and 3 to prime the reply.
 
-Tools: with ``tool_choice`` ``any`` or ``tool`` the answer is always a ``tool_use`` block (of
-the first custom tool, or the named one); with ``auto`` (the default) it is one unless the
-last user turn carries ``tool_result`` blocks, which the answer then reads as done (text);
-with ``none`` it is text. Server tools (a ``type`` other than ``custom``) are accepted and
-never called.
+Tools are read into the values chat's are (`_tools`) and answered by the same rule
+(`_tool_calls`): ``tool_choice`` ``auto`` (the default), ``any`` (chat's ``required``), ``tool``
+(a named function) or ``none``; several ``tool_use`` blocks unless ``disable_parallel_tool_use``;
+under ``auto`` a last user turn carrying ``tool_result`` blocks is answered in text. Server
+tools (a ``type`` other than ``custom``) are accepted and never called.
 
     request = parse_messages(b'{"model": "m", "max_tokens": 9, "messages": '
                              b'[{"role": "user", "content": "hi"}]}')
@@ -28,8 +28,16 @@ from typing import Any
 from ._body import decode_json
 from ._content import count_tokens
 from ._request_error import RequestError
+from ._tools import (
+    Definitions,
+    Structured,
+    ToolSpec,
+    cached_definitions,
+    make_structured,
+    tool_spec,
+)
 
-__all__ = ["MessagesRequest", "ToolCall", "parse_messages"]
+__all__ = ["MessagesRequest", "parse_messages"]
 
 _MESSAGE_OVERHEAD = 3
 _REPLY_PRIMING = 3
@@ -38,14 +46,6 @@ _ROLES = ("user", "assistant")
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _CHOICES = ("auto", "any", "tool", "none")
 _MAX_STOP_SEQUENCES = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCall:
-    """The tool the answer calls, and the schema its input is made from."""
-
-    name: str
-    schema: object
 
 
 @dataclass(slots=True)
@@ -58,7 +58,7 @@ class MessagesRequest:
     prompt_key: bytes
     stream: bool = False
     stop_sequences: tuple[str, ...] = ()
-    tool: ToolCall | None = None
+    structured: Structured | None = None
 
 
 def _invalid(path: str, problem: str) -> RequestError:
@@ -175,49 +175,63 @@ def _system(body: dict[str, Any], tokens: _Tokens) -> str:
     raise _invalid("system", "Input should be a valid string or a list of text blocks")
 
 
-def _tools(body: dict[str, Any], tokens: _Tokens) -> list[dict[str, Any]]:
-    """Count the tools; the custom ones (those the simulator may call)."""
-    tools = body.get("tools")
-    if tools is None:
-        return []
-    if not isinstance(tools, list):
-        raise _invalid("tools", "Input should be a valid list")
-    custom: list[dict[str, Any]] = []
+def _definitions(tools: list[Any]) -> Definitions:
+    """The custom tools (those the simulator may call), checked and compiled, and the tokens
+    all the definitions cost (each one's JSON)."""
+    specs = []
+    tokens = 0
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
             raise _invalid(f"tools.{i}.name", "Field required (a string)")
-        tokens.add(json.dumps(tool, default=str))
+        tokens += count_tokens(json.dumps(tool, default=str))
         if tool.get("type") not in (None, "custom"):
             continue  # a server tool: run by the provider, never by the simulator
         if not _TOOL_NAME.match(tool["name"]):
             raise _invalid(
                 f"tools.{i}.name", "String should match pattern '^[a-zA-Z0-9_-]{1,128}$'"
             )
-        if not isinstance(tool.get("input_schema"), dict):
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict):
             raise _invalid(f"tools.{i}.input_schema", "Field required (a JSON schema object)")
-        custom.append(tool)
-    return custom
+        specs.append(tool_spec(tool["name"], schema, tool.get("strict") is True))
+    return Definitions(tuple(specs), None, tokens)
 
 
-def _tool_call(
-    body: dict[str, Any], tools: list[dict[str, Any]], answered: bool
-) -> ToolCall | None:
+def _tools(body: dict[str, Any], tokens: _Tokens) -> tuple[ToolSpec, ...]:
+    """Count the tools (compiled once per distinct definition); the custom ones."""
+    tools = body.get("tools")
+    if tools is None:
+        return ()
+    if not isinstance(tools, list):
+        raise _invalid("tools", "Input should be a valid list")
+    key = ("messages", *(str(t.get("name")) if isinstance(t, dict) else "" for t in tools))
+    definitions = cached_definitions(key, tools, None, lambda: _definitions(tools), "tools")
+    tokens.total += definitions.tokens
+    return definitions.tools
+
+
+def _structured(
+    body: dict[str, Any], tools: tuple[ToolSpec, ...], answered: bool
+) -> Structured | None:
+    """The choice among the custom tools (None: a text answer)."""
     choice = body.get("tool_choice") or {"type": "auto"}
     kind = choice.get("type") if isinstance(choice, dict) else None
     if kind not in _CHOICES:
         raise _invalid("tool_choice.type", f"Input should be one of {', '.join(_CHOICES)}")
-    if kind == "none" or not tools or (kind == "auto" and answered):
-        if kind in ("any", "tool") and not tools:
-            raise _invalid("tool_choice", f"tool_choice {kind!r} needs at least one custom tool")
+    if kind in ("any", "tool") and not tools:
+        raise _invalid("tool_choice", f"tool_choice {kind!r} needs at least one custom tool")
+    if kind == "none" or not tools:
         return None
-    tool = tools[0]
+    assert isinstance(choice, dict)
+    chosen = "required" if kind == "any" else "auto"
     if kind == "tool":
-        name = choice.get("name")
-        named = [t for t in tools if t["name"] == name]
-        if not named:
-            raise _invalid("tool_choice.name", f"no tool named {name!r} in tools")
-        tool = named[0]
-    return ToolCall(tool["name"], tool["input_schema"])
+        chosen = choice.get("name")  # type: ignore[assignment]
+        if not any(tool.name == chosen for tool in tools):
+            raise _invalid("tool_choice.name", f"no tool named {chosen!r} in tools")
+    serial = choice.get("disable_parallel_tool_use", False)
+    if not isinstance(serial, bool):
+        raise _invalid("tool_choice.disable_parallel_tool_use", "Input should be a valid boolean")
+    return make_structured(tools, chosen, not serial, None, answered)
 
 
 def _stop_sequences(body: dict[str, Any]) -> tuple[str, ...]:
@@ -261,5 +275,5 @@ def parse_messages(
         prompt_key=b"\x1e".join([f"system\x1f{system}".encode(), *parts]),
         stream=stream,
         stop_sequences=_stop_sequences(body),
-        tool=_tool_call(body, tools, answered),
+        structured=_structured(body, tools, answered),
     )

@@ -19,13 +19,13 @@ from ._anthropic_request import MessagesRequest
 from ._anthropic_wire import MessageEvents, encode_error, encode_message
 from ._capacity import ServerQueue
 from ._config import SimConfig
-from ._exchange import Exchange, SimulatedReset
+from ._delivery import GO, STOPPED, hang_over, mid_stream_fault, send_whole, stop_exchange
+from ._exchange import Exchange
 from ._latency import LatencyModel, TokenSchedule
 from ._metrics import MetricsRecorder
 
 __all__ = ["MessagesPlan", "MessagesResponder"]
 
-_JSON = (b"content-type", b"application/json")
 _STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -66,7 +66,12 @@ def _chunks(
                 continue
             text = "".join(pending)
             pending = []
-            delta = events.json_delta(index, text) if block.json else events.text_delta(index, text)
+            if not text and block.json:
+                delta = b""  # only a call's head: its block opens, no input yet
+            elif block.json:
+                delta = events.json_delta(index, text)
+            else:
+                delta = events.text_delta(index, text)
             chunks[position - 1] = (
                 opening + delta + (events.block_stop(index) if i == last else b"")
             )
@@ -88,12 +93,10 @@ class MessagesResponder:
         self._queue = queue
 
     async def serve(self, exchange: Exchange, plan: MessagesPlan) -> None:
-        start = exchange.now()
-        if plan.fault == "hang":
-            if not await exchange.pause_until(start + self._config.max_hang):
-                await self._stopped(exchange, plan)
-                return
-            start = exchange.now()
+        start = await hang_over(exchange, plan.fault, self._config.max_hang)
+        if start is None:
+            await self._stopped(exchange, plan)
+            return
         ttft = self._latency.time_to_first_token(plan.request.input_tokens, self._queue.active)
         if plan.request.stream:
             await self._stream(exchange, plan, TokenSchedule(start, ttft))
@@ -102,21 +105,13 @@ class MessagesResponder:
 
     async def _stopped(self, exchange: Exchange, plan: MessagesPlan) -> None:
         """End an exchange whose pause was cut short: nothing if the client left."""
-        if exchange.disconnected:
-            return
-        if not exchange.started:
-            body = encode_error(503, "the simulator is shutting down", plan.request_id)
-            headers = [_JSON, (b"content-length", b"%d" % len(body)), *plan.headers]
-            self._metrics.response(plan.endpoint, 503)
-            await exchange.start(503, headers)
-            await exchange.body(body)
-        else:
-            await exchange.body(b"")
+        body = encode_error(503, "the simulator is shutting down", plan.request_id)
+        await stop_exchange(exchange, self._metrics, plan.endpoint, plan.headers, body)
 
     async def _whole(self, exchange: Exchange, plan: MessagesPlan, first_token: float) -> None:
         answer = plan.answer
         deadline = first_token + self._latency.decode_time(
-            answer.pieces, self._queue.active, slow=plan.fault == "slow"
+            answer.output_tokens, self._queue.active, slow=plan.fault == "slow"
         )
         if not await exchange.pause_until(deadline):
             await self._stopped(exchange, plan)
@@ -133,21 +128,8 @@ class MessagesResponder:
             input_tokens=plan.request.input_tokens,
             output_tokens=answer.output_tokens,
         )
-        fault = plan.fault
-        if fault == "truncate":
-            body = body[: len(body) // 2]
-        elif fault == "malformed":
-            body = body[:-1] + b",}"  # a trailing comma: looks complete, is not JSON
-        metrics.response(plan.endpoint, 200)
-        await exchange.start(200, [_JSON, (b"content-length", b"%d" % len(body)), *plan.headers])
-        if fault == "stall":
-            stalled = await exchange.pause_until(exchange.now() + self._config.max_hang)
-            if not stalled and exchange.disconnected:
-                return
-        elif fault == "reset":
-            await exchange.body(body[: len(body) // 2], more=True)
-            raise SimulatedReset("simulated connection reset")
-        await exchange.body(body)
+        max_hang = self._config.max_hang
+        await send_whole(exchange, metrics, plan.endpoint, body, plan.headers, plan.fault, max_hang)
 
     async def _stream(
         self, exchange: Exchange, plan: MessagesPlan, schedule: TokenSchedule
@@ -178,18 +160,12 @@ class MessagesResponder:
                 await exchange.body(data or b"", more=True)
                 emitted = i + 1 if total else 0
                 if emitted and emitted == fault_at:
-                    if fault == "truncate":
-                        await exchange.body(b"")
-                        return
-                    if fault == "reset":
-                        raise SimulatedReset("simulated connection reset")
-                    if fault == "malformed":
-                        await exchange.body(_MALFORMED, more=True)
-                    elif fault == "stall":
-                        if not await exchange.pause_until(exchange.now() + self._config.max_hang):
+                    max_hang = self._config.max_hang
+                    struck = await mid_stream_fault(exchange, fault, _MALFORMED, schedule, max_hang)
+                    if struck != GO:
+                        if struck == STOPPED:
                             await self._stopped(exchange, plan)
-                            return
-                        schedule.deadline = exchange.now()
+                        return
             finish = events.finish(answer.stop_reason, answer.stop_sequence, answer.output_tokens)
             await exchange.body(finish)
         finally:

@@ -39,7 +39,7 @@ from ._protocol import Inference, parse_request
 from ._request_error import RequestError
 from ._respond import Plan, Responder
 from ._responses import ResponsesResponder
-from ._responses_request import ResponsesInference, answer_tokens, parse_responses
+from ._responses_request import parse_responses
 
 __all__ = ["SimApp"]
 
@@ -370,8 +370,6 @@ class SimApp:
             return 0, "stop"
         natural = self.config.output_tokens if answer is None else answer.tokens
         finish = "stop" if answer is None else answer.finish_reason
-        if isinstance(inference, ResponsesInference):  # function calls or JSON: their own size
-            natural = answer_tokens(inference, natural)
         if fault == "length":
             natural, finish = max(1, natural // 2), "length"
         cap = inference.max_tokens

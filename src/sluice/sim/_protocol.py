@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._body import decode_json
+from ._chat_tools import read_structured
 from ._config import MAX_EMBEDDING_DIMENSIONS, MAX_EMBEDDING_INPUTS
 from ._content import count_tokens
 from ._conversation import conversation_tokens
 from ._request_error import RequestError
-from ._tools import Structured, read_structured
+from ._tools import Structured
 
 __all__ = ["Inference", "RequestError", "parse_request"]
 

@@ -23,7 +23,16 @@ from ._answer import Answer
 from ._capacity import ServerQueue
 from ._config import SimConfig
 from ._content import Corpus, embedding
-from ._exchange import Exchange, SimulatedReset
+from ._delivery import (
+    GO,
+    JSON_HEADER,
+    STOPPED,
+    hang_over,
+    mid_stream_fault,
+    send_whole,
+    stop_exchange,
+)
+from ._exchange import Exchange
 from ._latency import LatencyModel, TokenSchedule
 from ._metrics import MetricsRecorder
 from ._protocol import Inference
@@ -32,7 +41,6 @@ __all__ = ["FINGERPRINT", "JSON_HEADER", "Plan", "Responder", "malformed_event"]
 
 FINGERPRINT = "fp_sim"
 
-JSON_HEADER = (b"content-type", b"application/json")
 _STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -76,12 +84,10 @@ class Responder:
         self._queue = queue
 
     async def serve(self, exchange: Exchange, plan: Plan) -> None:
-        start = exchange.now()
-        if plan.fault == "hang":
-            if not await exchange.pause_until(start + self._config.max_hang):
-                await self._stopped(exchange, plan)
-                return
-            start = exchange.now()
+        start = await hang_over(exchange, plan.fault, self._config.max_hang)
+        if start is None:
+            await self._stopped(exchange, plan)
+            return
         ttft = self._latency.time_to_first_token(plan.inference.prompt_tokens, self._queue.active)
         if plan.inference.stream:
             await self._stream(exchange, plan, TokenSchedule(start, ttft))
@@ -90,16 +96,8 @@ class Responder:
 
     async def _stopped(self, exchange: Exchange, plan: Plan) -> None:
         """End an exchange whose pause was cut short: nothing if the client left."""
-        if exchange.disconnected:
-            return
-        if not exchange.started:
-            body = encode_error("the simulator is shutting down", "server_error", code="shutdown")
-            headers = [JSON_HEADER, (b"content-length", b"%d" % len(body)), *plan.headers]
-            self._metrics.response(plan.endpoint, 503)
-            await exchange.start(503, headers)
-            await exchange.body(body)
-        else:
-            await exchange.body(b"")
+        body = encode_error("the simulator is shutting down", "server_error", code="shutdown")
+        await stop_exchange(exchange, self._metrics, plan.endpoint, plan.headers, body)
 
     def _body(self, plan: Plan) -> bytes:
         inference = plan.inference
@@ -147,22 +145,8 @@ class Responder:
         metrics.lateness(exchange.now() - deadline)
         metrics.completion_tokens += plan.tokens
         body = self._body(plan)
-        fault = plan.fault
-        if fault == "truncate":
-            body = body[: len(body) // 2]
-        elif fault == "malformed":
-            body = body[:-1] + b",}"  # a trailing comma: looks complete, is not JSON
-        headers = [JSON_HEADER, (b"content-length", b"%d" % len(body)), *plan.headers]
-        metrics.response(plan.endpoint, 200)
-        await exchange.start(200, headers)
-        if fault == "stall":
-            stalled = await exchange.pause_until(exchange.now() + self._config.max_hang)
-            if not stalled and exchange.disconnected:
-                return
-        elif fault == "reset":
-            await exchange.body(body[: len(body) // 2], more=True)
-            raise SimulatedReset("simulated connection reset")
-        await exchange.body(body)
+        max_hang = self._config.max_hang
+        await send_whole(exchange, metrics, plan.endpoint, body, plan.headers, plan.fault, max_hang)
 
     async def _stream(self, exchange: Exchange, plan: Plan, schedule: TokenSchedule) -> None:
         inference = plan.inference
@@ -179,7 +163,7 @@ class Responder:
         fault_at = (plan.tokens + 1) // 2 if fault in _MID_STREAM else 0
         slow = fault == "slow"
         continuous = inference.continuous_usage
-        per_chunk = self._config.tokens_per_chunk
+        per_chunk, max_hang = self._config.tokens_per_chunk, self._config.max_hang
         last = plan.tokens - 1
         pending: list[bytes] = []
         emitted = 0
@@ -226,19 +210,12 @@ class Responder:
                 await exchange.body(data, more=True)
                 emitted = i + 1
                 if emitted == fault_at:
-                    if fault == "truncate":
-                        await exchange.body(b"")
-                        return
-                    if fault == "reset":
-                        raise SimulatedReset("simulated connection reset")
-                    if fault == "malformed":
-                        await exchange.body(malformed_event(templates), more=True)
-                    elif fault == "stall":
-                        if not await exchange.pause_until(exchange.now() + self._config.max_hang):
+                    bad = malformed_event(templates)
+                    struck = await mid_stream_fault(exchange, fault, bad, schedule, max_hang)
+                    if struck != GO:
+                        if struck == STOPPED:
                             await self._stopped(exchange, plan)
-                            return
-                        # The rest of the answer follows on a schedule shifted by the stall.
-                        schedule.deadline = exchange.now()
+                        return
             tail = templates.finish(plan.finish_reason)
             if continuous:
                 tail = templates.with_usage(tail, inference.prompt_tokens, emitted)

@@ -25,16 +25,18 @@ from ..openai import (
     encode_json,
     function_call_item,
     message_item,
+    refusal_item,
     response_object,
     response_usage,
 )
 from ._capacity import ServerQueue
 from ._config import SimConfig
 from ._content import Corpus
-from ._exchange import Exchange, SimulatedReset
+from ._delivery import GO, STOPPED, hang_over, mid_stream_fault, send_whole, stop_exchange
+from ._exchange import Exchange
 from ._latency import LatencyModel, TokenSchedule
 from ._metrics import MetricsRecorder
-from ._respond import JSON_HEADER, Plan
+from ._respond import Plan
 from ._responses_request import ResponsesInference
 
 __all__ = ["ResponsesResponder", "answer_output"]
@@ -48,7 +50,9 @@ _MID_STREAM = frozenset({"stall", "reset", "truncate", "malformed"})
 
 @dataclass(slots=True)
 class _Item:
-    """One output item of the answer: a message or a function call, one token per piece."""
+    """One output item of the answer, one token per text: a message (its content part an
+    ``output_text`` or a ``refusal``) or a function call (its first text, standing for the
+    call's id and name, empty)."""
 
     kind: str
     id: str
@@ -56,20 +60,24 @@ class _Item:
     quoted: list[bytes] | None = None  # the texts as JSON string literals, when known
     name: str = ""
     call_id: str = ""
+    part: str = "output_text"
 
     @property
     def pieces(self) -> list[bytes]:
-        """The texts as JSON string literals (made when a stream first needs them)."""
+        """The texts as JSON string literals (made when a stream first needs them; the
+        empty head of a call: empty)."""
         if self.quoted is None:
-            self.quoted = [_quote(text) for text in self.texts]
+            self.quoted = [_quote(text) if text else b"" for text in self.texts]
         return self.quoted
 
     def body(self, status: str, tokens: int | None = None) -> dict[str, Any]:
         """The item as sent, with its first ``tokens`` tokens (all by default)."""
         text = "".join(self.texts[:tokens])
-        if self.kind == "message":
-            return message_item(self.id, text, status)
-        return function_call_item(self.id, self.call_id, self.name, text, status)
+        if self.kind == "function_call":
+            return function_call_item(self.id, self.call_id, self.name, text, status)
+        if self.part == "refusal":
+            return refusal_item(self.id, text, status)
+        return message_item(self.id, text, status)
 
 
 _QUOTED: dict[str, bytes] = {}  # JSON and argument pieces repeat: braces, quotes, names
@@ -86,28 +94,37 @@ def _quote(text: str) -> bytes:
 
 
 def answer_output(inference: ResponsesInference, plan: Plan, corpus: Corpus) -> list[_Item]:
-    """The output items of ``plan``, cut to its ``tokens`` (the ``max_output_tokens`` cap)."""
+    """The output items of ``plan``, cut to its ``tokens`` (the ``max_output_tokens`` cap
+    or the ``length`` fault)."""
     suffix = plan.id.partition("_")[2]
-    budget = plan.tokens
+    answer = plan.answer
+    if answer is None:  # corpus text
+        quoted = None
+        if inference.stream:  # the corpus keeps its pieces quoted: cheaper than quoting them
+            indices = corpus.indices(plan.offset, plan.tokens)
+            quoted = [corpus.json_piece(index, i == 0) for i, index in enumerate(indices)]
+        return [_Item("message", f"msg_{suffix}", corpus.pieces(plan.offset, plan.tokens), quoted)]
     items: list[_Item] = []
-    for number, ((name, _), pieces) in enumerate(
-        zip(inference.calls, inference.pieces, strict=False)
-    ):
-        texts = pieces[:budget]
-        if not texts:
-            break
-        budget -= len(texts)
-        item_id, call_id = f"fc_{suffix}_{number}", f"call_{suffix}_{number}"
-        items.append(_Item("function_call", item_id, texts, None, name, call_id))
-    if items:
+    if not inference.stream and plan.tokens >= answer.tokens:  # whole: no need of tokens
+        content, refusal, calls = answer.message(plan.tokens)
+        for number, made in enumerate(calls):
+            item_id, call_id = f"fc_{suffix}_{number}", f"call_{suffix}_{number}"
+            items.append(
+                _Item("function_call", item_id, [made.arguments], None, made.name, call_id)
+            )
+        if refusal is not None:
+            items.append(_Item("message", f"msg_{suffix}", [refusal], part="refusal"))
+        elif content is not None:
+            items.append(_Item("message", f"msg_{suffix}", [content]))
         return items
-    if inference.json_text is not None:
-        return [_Item("message", f"msg_{suffix}", inference.pieces[0][:budget])]
-    quoted = None
-    if inference.stream:  # the corpus keeps its pieces quoted: cheaper than quoting them
-        indices = corpus.indices(plan.offset, budget)
-        quoted = [corpus.json_piece(index, i == 0) for i, index in enumerate(indices)]
-    return [_Item("message", f"msg_{suffix}", corpus.pieces(plan.offset, budget), quoted)]
+    for number, (kind, call, texts) in enumerate(answer.runs(plan.tokens)):
+        if call is not None:
+            item_id, call_id = f"fc_{suffix}_{number}", f"call_{suffix}_{number}"
+            items.append(_Item("function_call", item_id, texts, None, call.name, call_id))
+        else:
+            part = "refusal" if kind == "refusal" else "output_text"
+            items.append(_Item("message", f"msg_{suffix}", texts, part=part))
+    return items
 
 
 class ResponsesResponder:
@@ -132,12 +149,10 @@ class ResponsesResponder:
     async def serve(self, exchange: Exchange, plan: Plan) -> None:
         inference = plan.inference
         assert isinstance(inference, ResponsesInference)  # routed here by kind
-        start = exchange.now()
-        if plan.fault == "hang":
-            if not await exchange.pause_until(start + self.config.max_hang):
-                await self.stopped(exchange, plan)
-                return
-            start = exchange.now()
+        start = await hang_over(exchange, plan.fault, self.config.max_hang)
+        if start is None:
+            await self.stopped(exchange, plan)
+            return
         ttft = self.latency.time_to_first_token(inference.prompt_tokens, self.queue.active)
         items = answer_output(inference, plan, self.corpus)
         if inference.stream:
@@ -150,12 +165,15 @@ class ResponsesResponder:
     ) -> dict[str, Any]:
         """The finished response object, its items and usage as far as ``emitted`` tokens."""
         incomplete = plan.finish_reason == "length"
-        output = []
-        left = emitted
-        for position, item in enumerate(items):
-            cut = incomplete and position == len(items) - 1
-            output.append(item.body("incomplete" if cut else "completed", left))
-            left -= len(item.texts)
+        if not incomplete and emitted == plan.tokens:  # whole (its items may not be in tokens)
+            output = [item.body("completed") for item in items]
+        else:
+            output = []
+            left = emitted
+            for position, item in enumerate(items):
+                cut = incomplete and position == len(items) - 1
+                output.append(item.body("incomplete" if cut else "completed", left))
+                left -= len(item.texts)
         return response_object(
             id=plan.id,
             created_at=plan.created,
@@ -169,16 +187,8 @@ class ResponsesResponder:
 
     async def stopped(self, exchange: Exchange, plan: Plan) -> None:
         """End an exchange whose pause was cut short: nothing if the client left."""
-        if exchange.disconnected:
-            return
-        if not exchange.started:
-            body = encode_error("the simulator is shutting down", "server_error", code="shutdown")
-            headers = [JSON_HEADER, (b"content-length", b"%d" % len(body)), *plan.headers]
-            self.metrics.response(plan.endpoint, 503)
-            await exchange.start(503, headers)
-            await exchange.body(body)
-        else:
-            await exchange.body(b"")
+        body = encode_error("the simulator is shutting down", "server_error", code="shutdown")
+        await stop_exchange(exchange, self.metrics, plan.endpoint, plan.headers, body)
 
     async def _whole(
         self,
@@ -198,21 +208,8 @@ class ResponsesResponder:
         metrics.lateness(exchange.now() - deadline)
         metrics.completion_tokens += plan.tokens
         body = encode_json(self._response(plan, inference, items, plan.tokens))
-        if fault == "truncate":
-            body = body[: len(body) // 2]
-        elif fault == "malformed":
-            body = body[:-1] + b",}"  # a trailing comma: looks complete, is not JSON
-        headers = [JSON_HEADER, (b"content-length", b"%d" % len(body)), *plan.headers]
-        metrics.response(plan.endpoint, 200)
-        await exchange.start(200, headers)
-        if fault == "stall":
-            stalled = await exchange.pause_until(exchange.now() + self.config.max_hang)
-            if not stalled and exchange.disconnected:
-                return
-        elif fault == "reset":
-            await exchange.body(body[: len(body) // 2], more=True)
-            raise SimulatedReset("simulated connection reset")
-        await exchange.body(body)
+        max_hang = self.config.max_hang
+        await send_whole(exchange, metrics, plan.endpoint, body, plan.headers, fault, max_hang)
 
     async def _stream(
         self,
@@ -273,15 +270,22 @@ class _EventStream:
         stream ended early (a fault, the client gone, the server closing)."""
         events = self.events
         message = item.kind == "message"
+        refusal = item.part == "refusal"
         added = item.body("in_progress", 0)
         out = [events.event("response.output_item.added", output_index=index, item=added)]
         where = {"item_id": item.id, "output_index": index}
-        part = {"type": "output_text", "annotations": [], "text": ""}
+        part: dict[str, Any] = (
+            {"type": "refusal", "refusal": ""}
+            if refusal
+            else {"type": "output_text", "annotations": [], "text": ""}
+        )
         if message:
             out.append(
                 events.event("response.content_part.added", **where, content_index=0, part=part)
             )
-        delta = events.text_delta if message else events.arguments_delta
+            delta = events.refusal_delta if refusal else events.text_delta
+        else:
+            delta = events.arguments_delta
         responder, exchange, plan = self._responder, self._exchange, self._plan
         latency, queue, schedule = responder.latency, responder.queue, self._schedule
         slow = plan.fault == "slow"
@@ -300,7 +304,8 @@ class _EventStream:
                 await responder.stopped(exchange, plan)
                 return False
             lateness(exchange.now() - schedule.deadline)
-            data = delta(item_id, index, chunk)
+            sent = chunk if message else [piece for piece in chunk if piece]  # a call's head
+            data = delta(item_id, index, sent) if sent else b""
             if out:
                 data = b"".join(out) + data
                 out = []
@@ -310,13 +315,18 @@ class _EventStream:
             if reached == fault_at and not await self._fault(delta(item_id, index, [])):
                 return False
         text = "".join(item.texts)
-        if message:
+        if refusal:
+            out.append(
+                events.event("response.refusal.done", **where, content_index=0, refusal=text)
+            )
+        elif message:
             out.append(
                 events.event(
                     "response.output_text.done", **where, content_index=0, text=text, logprobs=[]
                 )
             )
-            done_part = {**part, "text": text}
+        if message:
+            done_part = {**part, "refusal" if refusal else "text": text}
             out.append(
                 events.event("response.content_part.done", **where, content_index=0, part=done_part)
             )
@@ -333,17 +343,12 @@ class _EventStream:
     async def _fault(self, sample: bytes) -> bool:
         """The mid-stream fault, half-way through; False when it ends the stream.
         ``sample`` is an event to cut in half for ``malformed``."""
-        exchange, fault = self._exchange, self._plan.fault
-        if fault == "truncate":
-            await exchange.body(b"")
-            return False
-        if fault == "reset":
-            raise SimulatedReset("simulated connection reset")
-        if fault == "malformed":
-            await exchange.body(sample[: len(sample) // 2] + b"\n\n", more=True)
-        elif fault == "stall":
-            if not await exchange.pause_until(exchange.now() + self._responder.config.max_hang):
-                await self._responder.stopped(exchange, self._plan)
-                return False
-            self._schedule.deadline = exchange.now()  # the rest follows, shifted by the stall
-        return True
+        exchange, responder = self._exchange, self._responder
+        malformed = sample[: len(sample) // 2] + b"\n\n"
+        max_hang = responder.config.max_hang
+        struck = await mid_stream_fault(
+            exchange, self._plan.fault, malformed, self._schedule, max_hang
+        )
+        if struck == STOPPED:
+            await responder.stopped(exchange, self._plan)
+        return struck == GO

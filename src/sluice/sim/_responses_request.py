@@ -1,48 +1,54 @@
-"""``POST /v1/responses`` bodies as the simulator reads them: checked, counted, and their
-answer planned (text, structured JSON, or function calls).
+"""``POST /v1/responses`` bodies as the simulator reads them: checked and counted, their
+tools and text format read into the values chat's are (`_tools`).
 
 ``input`` is a string (one user message) or a list of items: messages (``role`` and
 ``content``, a string or ``input_text`` / ``output_text`` / ``input_image`` / ``input_file``
 parts), ``function_call`` and ``function_call_output`` items; ``reasoning`` items are
 accepted and cost nothing. Tokens are counted as for chat: 3 per item plus its text (a
 function call: its name and arguments; an image or file part: 85), ``instructions`` as one
-more message, plus 3 to prime the reply. A string input with ``instructions`` therefore costs
-what the same system and user messages cost on chat, and gets the same text.
+more message, the function tools' JSON, plus 3 to prime the reply. A string input with
+``instructions`` therefore costs what the same system and user messages cost on chat, and
+gets the same text.
 
-The answer: with function ``tools`` and ``tool_choice`` other than ``"none"``, function calls
-(from the `ToolCaller`), except that under ``"auto"`` a turn ending in a
-``function_call_output`` is answered in text, so an agent loop ends. With
-``text.format`` ``json_schema`` or ``json_object``, JSON text. Otherwise corpus text, as chat.
+The answer follows chat's rules (`_tool_calls`, `_answer`): function ``tools`` with
+``tool_choice`` and ``parallel_tool_calls``, a turn ending in a ``function_call_output``
+answered in text under ``"auto"``, ``text.format`` ``json_schema`` (``strict`` checked as
+chat checks it) or ``json_object``; hosted tools are accepted and never called.
 
     inference = parse_responses(body, config)
-    inference.prompt_tokens, inference.calls, inference.json_text
+    inference.prompt_tokens, inference.structured
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..openai import encode_json
 from ..openai._responses_encode import ECHOED
 from ._body import decode_json
 from ._config import SimConfig
-from ._function_calls import ToolCaller, simple_tool_calls
+from ._content import count_tokens
 from ._protocol import _MESSAGE_OVERHEAD, _REPLY_PRIMING, Inference, _Budget, _model, _shown
 from ._request_error import RequestError
-from ._tool_input import sample_input
+from ._tools import (
+    Definitions,
+    OutputFormat,
+    Structured,
+    ToolSpec,
+    cached_definitions,
+    check_name,
+    make_structured,
+    schema_format,
+    tool_spec,
+)
 
-__all__ = ["ResponsesInference", "answer_tokens", "parse_responses", "token_pieces"]
+__all__ = ["ResponsesInference", "parse_responses"]
 
 _ROLES = frozenset({"user", "system", "developer", "assistant"})
 _MEDIA_TOKENS = 85
 _MIN_OUTPUT_TOKENS = 16  # the API refuses a smaller max_output_tokens
 _FORMATS = ("text", "json_object", "json_schema")
-_PIECE = re.compile(
-    r"\s*(?:\w+|[^\w\s])"
-)  # one token of the simulator's tokenizer, and the space before it
 
 
 def _invalid(message: str, param: str = "input") -> RequestError:
@@ -51,15 +57,9 @@ def _invalid(message: str, param: str = "input") -> RequestError:
 
 @dataclass(slots=True)
 class ResponsesInference(Inference):
-    """A parsed Responses request. ``calls`` are the function calls the answer makes
-    (name, arguments JSON); ``json_text`` the structured output it gives; neither: text.
-    ``pieces`` holds the one-token pieces of each call's arguments, or of the JSON text.
-    ``echo`` holds the settings the response object repeats."""
+    """A parsed Responses request; ``echo`` holds the settings the response repeats."""
 
     echo: dict[str, Any] = field(default_factory=dict)
-    calls: list[tuple[str, str]] = field(default_factory=list)
-    json_text: str | None = None
-    pieces: list[list[str]] = field(default_factory=list)
 
 
 def _text(value: object, where: str) -> str:
@@ -177,58 +177,98 @@ def _max_output_tokens(body: dict[str, Any]) -> int | None:
     return value
 
 
-def _tools(body: dict[str, Any]) -> tuple[list[dict[str, Any]], object]:
-    """The function tools and the tool choice, in the chat shape `ToolCaller` takes."""
-    raw = body.get("tools") or []
+def _function_tools(raw: object) -> tuple[ToolSpec, ...]:
     if not isinstance(raw, list):
         raise _invalid("tools must be a list", "tools")
-    tools: list[dict[str, Any]] = []
+    specs: list[ToolSpec] = []
     for i, tool in enumerate(raw):
         if not isinstance(tool, dict):
             raise _invalid(f"tools[{i}] must be an object", "tools")
         if tool.get("type") != "function":
             continue  # hosted tools (web search, files...) are never called by the simulator
-        name = tool.get("name")
-        if not isinstance(name, str) or not name:
-            raise _invalid(f"tools[{i}].name must be a non-empty string", "tools")
-        function = {key: tool[key] for key in ("name", "description", "parameters") if key in tool}
-        tools.append({"type": "function", "function": function})
-    choice = body.get("tool_choice", "auto")
-    if isinstance(choice, dict) and choice.get("type") == "function":
-        name = choice.get("name")
-        if name not in {tool["function"]["name"] for tool in tools}:
+        name = check_name(tool.get("name"), f"tools[{i}].name", "tools")
+        parameters = tool.get("parameters")
+        if parameters is not None and not isinstance(parameters, dict):
+            raise _invalid(f"tools[{i}].parameters must be a JSON Schema object", "tools")
+        specs.append(tool_spec(name, parameters, tool.get("strict") is True))
+    if len({spec.name for spec in specs}) != len(specs):
+        raise _invalid("tools: two tools share a name", "tools")
+    return tuple(specs)
+
+
+def _output(form: object) -> OutputFormat | None:
+    form = form or {"type": "text"}
+    kind = form.get("type") if isinstance(form, dict) else None
+    if not isinstance(form, dict) or kind not in _FORMATS:
+        raise _invalid(f"text.format.type must be one of {', '.join(_FORMATS)}", "text.format")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return OutputFormat("json_object")
+    schema = form.get("schema")
+    if not isinstance(schema, dict):
+        raise _invalid("text.format json_schema needs a 'name' and a 'schema'", "text.format")
+    name = check_name(form.get("name"), "text.format.name", "text.format")
+    return schema_format(name, schema, form.get("strict") is True, "text.format")
+
+
+def _choice(value: object, tools: tuple[ToolSpec, ...]) -> str:
+    if isinstance(value, dict) and value.get("type") == "function":
+        name = value.get("name")
+        if name not in {tool.name for tool in tools}:
             raise _invalid(
                 f"tool_choice names {_shown(name)}, which is not in tools", "tool_choice"
             )
-        return tools, {"type": "function", "function": {"name": name}}
-    if choice not in ("auto", "none", "required"):
-        choice = "auto"  # allowed_tools, hosted tool choices: the simulator decides as for auto
-    if choice == "required" and not tools:
+        return str(name)
+    if value not in ("auto", "none", "required"):
+        return "auto"  # allowed_tools, hosted tool choices: the simulator decides as for auto
+    if value == "required" and not tools:
         raise _invalid("tool_choice 'required' needs at least one function tool", "tool_choice")
-    return tools, choice
+    return str(value)
 
 
-def _format(body: dict[str, Any]) -> dict[str, Any]:
-    text = body.get("text") or {}
+def _names(raw_tools: object, form: object) -> tuple[str, ...]:
+    names = ["responses"]
+    for tool in raw_tools if isinstance(raw_tools, list) else ():
+        name = tool.get("name") if isinstance(tool, dict) else None
+        names.append(name if isinstance(name, str) else "")
+    name = form.get("name") if isinstance(form, dict) else None
+    names.append(name if isinstance(name, str) else "")
+    return tuple(names)
+
+
+def _structured(body: dict[str, Any], after_tool: bool) -> tuple[Structured | None, int]:
+    """The function tools, tool choice and text format (None: plain text), as chat's, and
+    the prompt tokens the tool definitions cost."""
+    raw_tools = body.get("tools") or []
+    text = body.get("text")
     form = text.get("format") if isinstance(text, dict) else None
-    form = form or {"type": "text"}
-    if not isinstance(form, dict) or form.get("type") not in _FORMATS:
-        raise _invalid(f"text.format.type must be one of {', '.join(_FORMATS)}", "text.format")
-    named = isinstance(form.get("name"), str) and isinstance(form.get("schema"), dict)
-    if form["type"] == "json_schema" and not named:
-        raise _invalid("text.format json_schema needs a 'name' and a 'schema'", "text.format")
-    return form
+    choice = body.get("tool_choice", "auto")
+    if not raw_tools and form is None:
+        _choice(choice, ())  # a choice that needs tools is refused
+        return None, 0
+
+    def build() -> Definitions:
+        tools = _function_tools(raw_tools)
+        tokens = count_tokens(encode_json(raw_tools).decode()) if tools else 0
+        return Definitions(tools, _output(form), tokens)
+
+    param = "tools" if raw_tools else "text.format"
+    definitions = cached_definitions(_names(raw_tools, form), raw_tools, form, build, param)
+    tools = definitions.tools
+    choice = _choice(choice, tools)  # refused if it needs tools that are not there
+    if not tools:
+        choice = "none"  # a text format alone: its JSON answers
+    parallel = body.get("parallel_tool_calls", True)
+    if not isinstance(parallel, bool):
+        raise _invalid("parallel_tool_calls must be a boolean", "parallel_tool_calls")
+    spec = make_structured(tools, choice, parallel, definitions.output, after_tool)
+    return spec, definitions.tokens
 
 
-def _seed(config: SimConfig, model: str, key: bytes) -> int:
-    digest = hashlib.blake2b(f"{config.seed}\x00{model}\x00".encode() + key, digest_size=8)
-    return int.from_bytes(digest.digest(), "little")
-
-
-def parse_responses(
-    raw: bytes, config: SimConfig, tool_caller: ToolCaller = simple_tool_calls
-) -> ResponsesInference:
-    """Check a Responses request body and plan its answer; `RequestError` if it is bad."""
+def parse_responses(raw: bytes, config: SimConfig) -> ResponsesInference:
+    """Check a Responses request body and read what its answer is made of; `RequestError`
+    if it is bad."""
     body = decode_json(raw)
     model = _model(body)
     stream = body.get("stream") or False
@@ -238,47 +278,10 @@ def parse_responses(
     _number(body, "top_p", 1)
     cap = _max_output_tokens(body)
     prompt_tokens, key, answered = _prompt(body, config.context_length)
-    tools, choice = _tools(body)
-    form = _format(body)
-    seed = _seed(config, model, key)
-    calls: list[tuple[str, str]] = []
-    if tools and not (choice == "auto" and answered):
-        calls = tool_caller(tools, choice, seed)
-        if body.get("parallel_tool_calls") is False:
-            calls = calls[:1]
-    json_text = None
-    if not calls and form["type"] != "text":
-        schema = form.get("schema") if form["type"] == "json_schema" else None
-        value = sample_input(schema or {"properties": {"answer": {"type": "string"}}})
-        json_text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    structured, tool_tokens = _structured(body, answered)
     echo = {name: body[name] for name in ECHOED if name in body}
-    return ResponsesInference(
-        "response",
-        model,
-        prompt_tokens,
-        key,
-        stream,
-        max_tokens=cap,
-        echo=echo,
-        calls=calls,
-        json_text=json_text,
-        pieces=[token_pieces(text) for text in ([a for _, a in calls] or [json_text or ""])],
+    inference = ResponsesInference(
+        "response", model, prompt_tokens + tool_tokens, key, stream, max_tokens=cap, echo=echo
     )
-
-
-def token_pieces(text: str) -> list[str]:
-    """``text`` cut into one-token pieces that join back into it (trailing space goes with
-    the last piece)."""
-    pieces = _PIECE.findall(text)
-    rest = len(text) - sum(map(len, pieces))
-    if rest and pieces:
-        pieces[-1] += text[-rest:]
-    return pieces
-
-
-def answer_tokens(inference: ResponsesInference, text_tokens: int) -> int:
-    """Output tokens of the whole planned answer: the calls' arguments, the JSON text, or
-    ``text_tokens`` of corpus text."""
-    if inference.calls or inference.json_text is not None:
-        return sum(map(len, inference.pieces))
-    return text_tokens
+    inference.structured = structured
+    return inference
