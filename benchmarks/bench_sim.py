@@ -5,7 +5,8 @@
    and feature: plain chat, chat with two tools (answered with two generated parallel calls),
    chat with a strict json_schema response format, the Responses API (text, the same tools,
    the same schema as text.format) and the Messages API (text, the same tools), each as a
-   ratio of simulator CPU to plain chat's in the same run.
+   ratio of simulator CPU to plain chat's in the same run, beside what each row's requests
+   and answers weigh (bytes, output tokens): the rows differ in load, not only in feature.
 2. Streaming capacity: N concurrent streams at 20 ms inter-token latency, driven by an aiohttp
    client in this process (pinned to CPU 1). Reports the simulator's own emission lateness
    (from its /metrics), the inter-token gaps the client observed, and the simulator's CPU use.
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -230,6 +232,31 @@ class WrkResult:
     command: str
 
 
+@dataclass
+class Sample:
+    """One answer of a row, taken before its wrk run: what a request and its answer weigh."""
+
+    request_bytes: int
+    answer_bytes: int
+    completion_tokens: int
+
+
+def sample(url: str, body: dict[str, object]) -> Sample:
+    """One request of the row (the body wrk sends), its answer's size and output tokens."""
+    data = json.dumps(body, separators=(",", ":")).encode()
+    request = urllib.request.Request(
+        url,
+        data,
+        {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"},
+    )
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
+    with direct.open(request, timeout=10) as response:
+        answer = response.read()
+    usage = json.loads(answer)["usage"]
+    tokens = usage.get("completion_tokens", usage.get("output_tokens", 0))
+    return Sample(len(data), len(answer), int(tokens))
+
+
 def run_wrk(url: str, script: Path) -> WrkResult:
     command = [
         *pin(CLIENT_CPU),
@@ -270,19 +297,28 @@ def bench_wrk(workdir: Path) -> None:
         "the throughput ratio when the simulator is saturated (target: <= 1.5x).\n"
     )
     print(
-        "| setup | requests/s | sim CPU | requests per sim CPU-s | vs plain chat "
-        "| p50 | p99 | non-2xx |"
+        "The rows do not carry the same load: a tool or schema row's request holds the "
+        "definitions (several times plain chat's bytes, and prompt tokens), and its answer "
+        "(generated calls or JSON, within its max_tokens of 64 against plain chat's 16) "
+        "differs in bytes and output tokens. The last three columns show what each row "
+        "carries (one answer, sampled before the run); the ratio is per request as sent.\n"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| setup | requests/s | sim CPU | requests per sim CPU-s | vs plain chat "
+        "| p50 | p99 | non-2xx | request bytes | answer bytes | output tokens |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     commands: list[str] = []
     baseline: float | None = None
     for index, (name, config, path, body) in enumerate(WRK_ROWS):
         script = workdir / f"row{index}.lua"
         script.write_text(lua_script(body))
         with start_sim(config) as sim:
+            url = sim.base_url.removesuffix("/v1") + path
+            weight = sample(url, body)
             before = process_cpu_seconds(sim.pid)
             started = time.monotonic()
-            result = run_wrk(sim.base_url.removesuffix("/v1") + path, script)
+            result = run_wrk(url, script)
             cpu_seconds = process_cpu_seconds(sim.pid) - before
             cpu = cpu_seconds / (time.monotonic() - started)
             commands += [sim_command(sim), result.command]
@@ -291,7 +327,8 @@ def bench_wrk(workdir: Path) -> None:
         # How many times the CPU plain chat takes (1.00x: as cheap).
         print(
             f"| {name} | {result.requests_per_second:,.0f} | {cpu:.0%} | {per_cpu:,.0f} "
-            f"| {baseline / per_cpu:.2f}x | {result.p50} | {result.p99} | {result.non_2xx} |"
+            f"| {baseline / per_cpu:.2f}x | {result.p50} | {result.p99} | {result.non_2xx} "
+            f"| {weight.request_bytes:,} | {weight.answer_bytes:,} | {weight.completion_tokens} |"
         )
     print("\ncommands:")
     for command in dict.fromkeys(commands):

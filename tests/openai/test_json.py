@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sluice.openai import ShapeError, decode_object, encode_json
+from sluice.openai import ShapeError, decode_object, encode_json, encode_json_ascii
 
 
 def test_encoding_is_compact_utf8_and_reads_back() -> None:
@@ -14,6 +14,19 @@ def test_encoding_is_compact_utf8_and_reads_back() -> None:
     encoded = encode_json(body)
     assert encoded == json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     assert decode_object(encoded) == body
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"content": 'héllo "x"\n\u2028 \U0001f600', "n": 1.5, "big": 10**30, "neg": -0.0},
+        {"nan": float("nan"), "inf": [float("inf"), float("-inf")], "t": True, "f": None},
+        ["\x00\x1f", "\ud800", {}, [], 1e-7, 12345678901234567.0],
+        "just a string é",
+    ],
+)
+def test_the_ascii_encoding_is_json_dumps_bytes(value: object) -> None:
+    assert encode_json_ascii(value) == json.dumps(value, separators=(",", ":")).encode()
 
 
 def test_what_json_cannot_hold_is_a_type_error() -> None:

@@ -59,6 +59,7 @@ EXPECTED = {
     "encode_embeddings",
     "encode_error",
     "encode_json",
+    "encode_json_ascii",
     "encode_model",
     "encode_models",
     "encode_sse",

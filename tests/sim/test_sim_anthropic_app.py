@@ -323,3 +323,23 @@ def test_parse_counts_blocks_and_tool_results() -> None:
     assert request.input_tokens == 3 + 2 + 3 + 1 + 85
     with pytest.raises(RequestError, match=r"^system: Input should be"):
         parse_messages(json.dumps({**body, "system": 3}).encode())
+
+
+@pytest.mark.parametrize(
+    ("model", "unit"),
+    [("claude-sim", "celsius"), ('x","content":[],"y', "celsius"), ("claude-é", "grad°")],
+)
+async def test_a_whole_tool_use_message_is_written_as_json_dumps_writes_it(
+    model: str, unit: str
+) -> None:
+    app = make_app()
+    schema = {**WEATHER["input_schema"], "required": ["city", "unit"]}  # type: ignore[dict-item]
+    schema["properties"] = {**schema["properties"], "unit": {"enum": [unit]}}
+    tools = [{**WEATHER, "input_schema": schema}, CLOCK]
+    reply = await call(app, "/v1/messages", {**ask(tools=tools), "model": model})
+    body = reply.json()
+    assert [block["type"] for block in body["content"]] == ["tool_use", "tool_use"]  # type: ignore[index]
+    assert body["model"] == model
+    weather = next(b for b in body["content"] if b["name"] == "get_weather")  # type: ignore[union-attr]
+    assert weather["input"]["unit"] == unit
+    assert reply.body == json.dumps(body, separators=(",", ":")).encode()

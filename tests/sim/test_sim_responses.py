@@ -333,3 +333,37 @@ async def test_the_length_fault_keeps_half_the_answer_as_incomplete() -> None:
     sent = events(await call(app, "/v1/responses", request(tools=[TOOL], stream=True), fault))
     assert sent[-1]["type"] == "response.incomplete"
     assert sent[-1]["response"]["output"][0]["arguments"] == item["arguments"]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"tools": [TOOL]},
+        {"tools": [TOOL, {"type": "web_search"}], "tool_choice": "required"},
+        {"text": {"format": {"type": "json_schema", "name": "card", "schema": TOOL["parameters"]}}},
+        {"text": {"format": {"type": "json_object"}, "verbosity": "low"}, "input": "json"},
+        {"tools": [TOOL], "text": {"format": {"type": "text"}}, "metadata": {"k": "é"}},
+    ],
+)
+async def test_the_response_repeats_the_settings_it_was_sent_byte_for_byte(
+    settings: dict[str, Any],
+) -> None:
+    app = make_app()
+    sent = request(**settings)
+    for _ in range(2):  # the second answer repeats the definitions' JSON made for the first
+        reply = await call(app, "/v1/responses", sent)
+        body = reply.json()
+        for name in ("tools", "text", "tool_choice", "metadata"):
+            if name in settings:
+                assert body[name] == settings[name]
+                shown = json.dumps(settings[name], separators=(",", ":"), ensure_ascii=False)
+                assert f'"{name}":{shown}'.encode() in reply.body
+        assert reply.body == json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+async def test_equal_definitions_spelt_differently_are_each_repeated_as_sent() -> None:
+    app = make_app()
+    for minimum in (1, 1.0):  # equal as values, not as JSON
+        tool = {**TOOL, "parameters": {"type": "object", "properties": {"n": {"minimum": minimum}}}}
+        reply = await call(app, "/v1/responses", request(tools=[tool]))
+        assert f'"minimum":{minimum}}}'.encode() in reply.body

@@ -42,7 +42,7 @@ from ._headers import (
     parse_request_id,
     parse_retry_after,
 )
-from ._json import decode_object, encode_json
+from ._json import decode_object, encode_json, encode_json_ascii
 from ._responses import (
     TERMINAL_EVENTS,
     FunctionCall,
@@ -127,6 +127,7 @@ __all__ = [
     "encode_embeddings",
     "encode_error",
     "encode_json",
+    "encode_json_ascii",
     "encode_model",
     "encode_models",
     "encode_response",

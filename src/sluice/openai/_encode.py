@@ -16,6 +16,7 @@ import json
 import struct
 from collections.abc import Iterable, Sequence
 
+from ._json import encode_json_ascii
 from ._types import Model, ToolCall
 
 __all__ = [
@@ -30,8 +31,7 @@ __all__ = [
 _KINDS = ("chat", "completion")
 
 
-def _dumps(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
+_dumps = encode_json_ascii  # json.dumps' bytes, compact, at a cached encoder's cost
 
 
 def _check_kind(kind: str) -> bool:

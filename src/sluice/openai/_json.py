@@ -18,7 +18,7 @@ from typing import Any
 
 from ._decode import ShapeError
 
-__all__ = ["decode_object", "encode_json"]
+__all__ = ["decode_object", "encode_json", "encode_json_ascii"]
 
 _WHITESPACE = " \t\n\r"
 
@@ -27,12 +27,14 @@ def _refuse(value: object) -> object:
     raise TypeError(f"a {type(value).__name__} is not JSON serializable")
 
 
-def _c_encoder() -> Callable[[object], str] | None:
-    """CPython's C encoder, compact and keeping non-ASCII text, made once (``json.dumps``
-    makes a new one per call). Without circular-reference tracking: a body that contains
-    itself ends in RecursionError instead of ValueError."""
+def _c_encoder(ascii: bool) -> Callable[[object], str] | None:
+    """CPython's C encoder, compact, made once (``json.dumps`` makes a new one per call);
+    ``ascii``: non-ASCII text escaped (as ``json.dumps`` does by default), else kept.
+    Without circular-reference tracking: a body that contains itself ends in RecursionError
+    instead of ValueError."""
     make = getattr(json.encoder, "c_make_encoder", None)
-    text = getattr(json.encoder, "c_encode_basestring", None)
+    name = "c_encode_basestring_ascii" if ascii else "c_encode_basestring"
+    text = getattr(json.encoder, name, None)
     if make is None or text is None:  # pragma: no cover - another interpreter
         return None
     encoder = make(None, _refuse, text, None, ":", ",", False, False, True)
@@ -44,7 +46,9 @@ def _c_encoder() -> Callable[[object], str] | None:
 
 
 _PORTABLE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_refuse)
-_encode = _c_encoder() or _PORTABLE.encode
+_PORTABLE_ASCII = json.JSONEncoder(separators=(",", ":"), default=_refuse)
+_encode = _c_encoder(ascii=False) or _PORTABLE.encode
+_encode_ascii = _c_encoder(ascii=True) or _PORTABLE_ASCII.encode
 # typeshed describes make_scanner as a class taking itself; it takes a decoder's settings.
 _scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
     json.JSONDecoder()  # type: ignore[arg-type]
@@ -55,6 +59,12 @@ def encode_json(value: object) -> bytes:
     """``value`` as compact UTF-8 JSON. Raises TypeError for what JSON cannot hold,
     ValueError or RecursionError for a value that contains itself."""
     return _encode(value).encode()
+
+
+def encode_json_ascii(value: object) -> bytes:
+    """``json.dumps(value, separators=(",", ":")).encode()`` (non-ASCII text escaped), the
+    same bytes without building an encoder per call. Raises as `encode_json` does."""
+    return _encode_ascii(value).encode()
 
 
 def decode_object(body: bytes, what: str = "the body") -> dict[str, Any]:

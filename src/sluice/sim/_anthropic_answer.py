@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from ..openai import encode_json_ascii
 from ._answer import Answer as CallAnswer
 from ._answer import token_pieces
 from ._anthropic_request import MessagesRequest
@@ -30,7 +31,7 @@ __all__ = ["Answer", "Block", "plan_answer"]
 class Block:
     """One content block: as a whole message holds it, and as its stream opens and grows."""
 
-    whole: dict[str, object]
+    whole: dict[str, object] | bytes  # bytes: the block's JSON, made already
     opening: dict[str, object]
     pieces: list[str]
     json: bool  # pieces are input_json_delta (else text_delta); the first, empty, is the head
@@ -86,6 +87,13 @@ def _text(request: MessagesRequest, corpus: Corpus, offset: int, output_tokens: 
     return Answer(blocks, reason, stop, tokens)
 
 
+def _tool_use(head: dict[str, object], arguments: str) -> dict[str, object] | bytes:
+    """A whole ``tool_use`` block: ``head`` with the input whose JSON is ``arguments``."""
+    if arguments.isascii():  # written as the message's encoder would write the input
+        return encode_json_ascii(head)[:-1] + b',"input":' + arguments.encode() + b"}"
+    return {**head, "input": json.loads(arguments)}
+
+
 def plan_answer(
     request: MessagesRequest,
     corpus: Corpus,
@@ -109,9 +117,12 @@ def plan_answer(
         # Streamed, a call's input goes a token at a time after its head (id and name);
         # whole, only its token count matters.
         pieces = ["", *token_pieces(call.arguments)] if request.stream else []
-        head = {"type": "tool_use", "id": f"{tool_id}_{index}", "name": call.name}
-        whole = {**head, "input": json.loads(call.arguments)}
-        blocks.append(Block(whole, {**head, "input": {}}, pieces, True))
+        head: dict[str, object] = {
+            "type": "tool_use",
+            "id": f"{tool_id}_{index}",
+            "name": call.name,
+        }
+        blocks.append(Block(_tool_use(head, call.arguments), {**head, "input": {}}, pieces, True))
     if tokens > request.max_tokens:
         # The calls would not fit: the model is cut off while still writing (max_tokens).
         return _text(request, corpus, offset, request.max_tokens + 1)

@@ -15,11 +15,11 @@ simulator has one token bucket for input and output, so ``tokens``, ``input-toke
 
 from __future__ import annotations
 
-import json
 import math
 import time
+from collections.abc import Sequence
 
-from ..openai import encode_sse
+from ..openai import encode_json_ascii, encode_sse
 from ._limits import RateDecision
 
 __all__ = [
@@ -44,8 +44,7 @@ _ERROR_TYPES = {
 }
 
 
-def _dumps(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
+_dumps = encode_json_ascii  # json.dumps' bytes, compact, at a cached encoder's cost
 
 
 def error_type(status: int) -> str:
@@ -92,16 +91,22 @@ def _message(
 def encode_message(
     id: str,
     model: str,
-    content: list[dict[str, object]],
+    content: Sequence[dict[str, object] | bytes],
     *,
     stop_reason: str,
     stop_sequence: str | None,
     input_tokens: int,
     output_tokens: int,
 ) -> bytes:
-    """A whole (non-streamed) ``message``."""
+    """A whole (non-streamed) ``message``; a content block given as bytes is its JSON."""
     usage = _usage(input_tokens, output_tokens)
-    return _dumps(_message(id, model, content, stop_reason, stop_sequence, usage))
+    objects = [block for block in content if isinstance(block, dict)]
+    if len(objects) == len(content):
+        return _dumps(_message(id, model, objects, stop_reason, stop_sequence, usage))
+    head = _dumps(_message(id, model, [], stop_reason, stop_sequence, usage))
+    before, after = head.split(b',"content":[]', 1)  # no JSON string holds '"content"' raw
+    blocks = b",".join(b if isinstance(b, bytes) else _dumps(b) for b in content)
+    return before + b',"content":[' + blocks + b"]" + after
 
 
 def _event(name: str, payload: dict[str, object]) -> bytes:
