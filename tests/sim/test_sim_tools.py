@@ -495,3 +495,19 @@ def test_any_tools_and_formats_are_answered_or_refused_with_a_request_error(
     if content is not None and fault is None:
         json.loads(content)
     assert answer.tokens >= 1 or refusal == ""
+
+
+async def test_definitions_equal_in_value_but_not_in_type_are_not_taken_for_each_other() -> None:
+    # 1 == 1.0 == True in Python; in JSON they are three different definitions.
+    app = make_app()
+
+    def tools(value: object) -> list[dict[str, Any]]:
+        schema = {"type": "object", "properties": {"n": {"const": value}}, "required": ["n"]}
+        return [{"type": "function", "function": {"name": "pick", "parameters": schema}}]
+
+    answers = []
+    for value in (1, 1.0, True):
+        reply = (await call(app, URL, chat(tools=tools(value), tool_choice="required"))).json()
+        call_ = reply["choices"][0]["message"]["tool_calls"][0]
+        answers.append(call_["function"]["arguments"])
+    assert answers == ['{"n":1}', '{"n":1.0}', '{"n":true}']

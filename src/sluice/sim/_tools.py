@@ -13,14 +13,13 @@ compiling them once.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..openai import SchemaError, compile_schema
+from ..openai import SchemaError, compile_schema, encode_json
 from ..openai._fast import builder
 from ._request_error import RequestError
 from ._strict import check_strict
@@ -141,15 +140,14 @@ def schema_format(name: str, schema: Mapping[str, Any], strict: bool, param: str
 
 class _DefinitionsCache:
     """Checked and compiled definitions by a key (the API and the names they declare), each
-    entry kept with the definitions it was made from: a hit is an equal definition (compared
-    in full, at C speed), a miss (new, or changed under the same names) is built anew."""
+    entry kept with the JSON text of the definitions it was made from: a hit is the same text
+    (so ``1``, ``1.0`` and ``true`` stay apart, as the client sent them), a miss (new, or
+    changed under the same names) is built anew."""
 
     __slots__ = ("_entries", "_size")
 
     def __init__(self, size: int) -> None:
-        self._entries: OrderedDict[tuple[str, ...], tuple[object, object, Definitions]] = (
-            OrderedDict()
-        )
+        self._entries: OrderedDict[tuple[str, ...], tuple[bytes, Definitions]] = OrderedDict()
         self._size = size
 
     def get(
@@ -159,12 +157,14 @@ class _DefinitionsCache:
         raw_format: object,
         build: Callable[[], Definitions],
     ) -> Definitions:
+        # Encoding is one pass in C, as cheap as comparing in full, and type-exact.
+        text = encode_json([raw_tools, raw_format])
         entry = self._entries.get(key)
-        if entry is not None and entry[0] == raw_tools and entry[1] == raw_format:
+        if entry is not None and entry[0] == text:
             self._entries.move_to_end(key)
-            return entry[2]
+            return entry[1]
         definitions = build()
-        self._entries[key] = (copy.deepcopy(raw_tools), copy.deepcopy(raw_format), definitions)
+        self._entries[key] = (text, definitions)
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)
         return definitions
@@ -185,5 +185,5 @@ def cached_definitions(
     past the interpreter's stack is a `RequestError` naming ``param``."""
     try:
         return _CACHE.get(key, raw_tools, raw_format, build)
-    except RecursionError:  # copying, comparing or encoding a schema nested past the stack
+    except RecursionError:  # encoding or compiling a schema nested past the stack
         raise _invalid(f"{param}: a schema nests too deeply", param) from None
