@@ -22,7 +22,7 @@ from typing import Any
 from ..openai import (
     ResponseEventEncoder,
     encode_error,
-    encode_json,
+    encode_spliced,
     function_call_item,
     message_item,
     refusal_item,
@@ -207,7 +207,8 @@ class ResponsesResponder:
         metrics = self.metrics
         metrics.lateness(exchange.now() - deadline)
         metrics.completion_tokens += plan.tokens
-        body = encode_json(self._response(plan, inference, items, plan.tokens))
+        response = self._response(plan, inference, items, plan.tokens)
+        body = encode_spliced(response, inference.echo_json)
         max_hang = self.config.max_hang
         await send_whole(exchange, metrics, plan.endpoint, body, plan.headers, fault, max_hang)
 
