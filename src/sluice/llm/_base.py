@@ -13,7 +13,7 @@ import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import MappingProxyType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
 from .. import Adaptive, Breaker, Concurrency, ConfigError, Gate, Rate, Retry, Timeout, run_sync
@@ -40,6 +40,10 @@ from ._wire import Decoder, Reply, Wire, send_json
 __all__ = ["Body", "CallTimeout", "ClientBase", "Headers", "Query"]
 
 _request = builder(Request)  # built on every call: at the cost of a mutable dataclass
+
+_S = TypeVar("_S")
+# A stream class, called as (wire, request, tokens, timeout, max_event_size)
+_StreamType = Callable[[Wire, Request, Callable[[], float], Timeout | None, int], _S]
 
 CallTimeout = Timeout | float | None | Unset
 Headers = Mapping[str, str] | None
@@ -230,6 +234,23 @@ class ClientBase:
             options = self._gate.options(timeout=call_timeout(timeout, method), tokens=tokens)
             call = options.run(send_json, wire, request, decode)
         return call if here else wire.forward(call)
+
+    def _stream(
+        self,
+        make: _StreamType[_S],
+        method: str,
+        path: str,
+        body: Mapping[str, Any],
+        timeout: CallTimeout,
+        extra_headers: Headers,
+        extra_query: Query,
+    ) -> _S:
+        """A streamed call of ``method`` (made by ``make``, a stream class), not yet sent:
+        it runs through the gate once iterated."""
+        limits = None if timeout is UNSET else call_timeout(timeout, method)
+        request = self._request(path, body, extra_headers, extra_query)
+        tokens = functools.partial(self._estimate, body)
+        return make(self._wire, request, tokens, limits, self._max_event_size)
 
     def _many_request(self, method: str, arguments: Mapping[str, Any]) -> Request:
         """One request of a fan-out method: ``arguments`` are those of `chat` (or of `embed`

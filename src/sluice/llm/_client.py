@@ -26,10 +26,10 @@ from ..openai import (
 from ._base import Body, CallTimeout, Headers, Query
 from ._fanout import Requests, Results, jobs, send_chat, send_embedding
 from ._loops import ForwardedIterator, check_blocking
-from ._params import chat_body, embedding_body
+from ._params import chat_body, embedding_body, streaming
 from ._responses_client import ResponsesClient
 from ._results import chat_result, embeddings_result
-from ._settings import UNSET, call_timeout
+from ._settings import UNSET
 from ._stream import ChatStream
 from ._sync import SyncChatStream
 from ._types import ChatResult, Embeddings, RawResult
@@ -142,20 +142,15 @@ class Client(ResponsesClient):
                     print(delta.text, end="")
             print(stream.ttft, stream.usage)
         """
-        if params.pop("stream", True) is not True:
-            raise ConfigError(
-                "stream_chat() always streams; use client.chat(...) for a whole answer"
-            )
-        params["stream"] = True
+        streaming(params, "stream_chat", "chat")
         if "stream_options" not in params:
             params["stream_options"] = {"include_usage": True}
         elif params["stream_options"] is None:
             del params["stream_options"]
         body = chat_body(model, messages, params, extra_body, "stream_chat")
-        limits = None if timeout is UNSET else call_timeout(timeout, "stream_chat")
-        request = self._request("chat/completions", body, extra_headers, extra_query)
-        tokens = functools.partial(self._estimate, body)
-        return ChatStream(self._wire, request, tokens, limits, self._max_event_size)
+        return self._stream(
+            ChatStream, "stream_chat", "chat/completions", body, timeout, extra_headers, extra_query
+        )
 
     async def embed(
         self,

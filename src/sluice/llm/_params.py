@@ -16,13 +16,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+from .. import ConfigError
+
 __all__ = [
     "CHAT_PARAMETERS",
     "EMBEDDING_PARAMETERS",
+    "RESPONSES_PARAMETERS",
+    "ResponseInput",
     "chat_body",
     "check_headers",
     "check_model",
     "embedding_body",
+    "responses_body",
+    "streaming",
     "with_query",
 ]
 
@@ -69,6 +75,41 @@ CHAT_PARAMETERS = frozenset(
 
 EMBEDDING_PARAMETERS = frozenset({"dimensions", "encoding_format", "user"})
 """The body parameters of ``POST /embeddings`` besides ``model`` and ``input``."""
+
+RESPONSES_PARAMETERS = frozenset(
+    {
+        "background",
+        "conversation",
+        "include",
+        "instructions",
+        "max_output_tokens",
+        "max_tool_calls",
+        "metadata",
+        "parallel_tool_calls",
+        "previous_response_id",
+        "prompt",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        "reasoning",
+        "safety_identifier",
+        "service_tier",
+        "store",
+        "stream",
+        "stream_options",
+        "temperature",
+        "text",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "truncation",
+        "user",
+    }
+)
+"""The body parameters of ``POST /responses`` besides ``model`` and ``input``."""
+
+ResponseInput = str | Sequence[Mapping[str, Any]]
+"""A string (one user message) or a list of input items."""
 
 # Settings of the OpenAI SDK or of other clients that are not body parameters: where they go.
 _ELSEWHERE = {
@@ -120,12 +161,7 @@ def chat_body(
             "messages must be a list of {'role': ..., 'content': ...} mappings, "
             f"got {type(given).__name__}"
         )
-    if params and not CHAT_PARAMETERS.issuperset(params):
-        raise _refuse(method, params, CHAT_PARAMETERS)
-    body = {"model": model, "messages": messages, **params}
-    if extra_body:
-        body.update(_mapping(extra_body, "extra_body"))
-    return body
+    return _body(model, "messages", messages, params, CHAT_PARAMETERS, extra_body, method)
 
 
 def embedding_body(
@@ -137,10 +173,51 @@ def embedding_body(
 ) -> dict[str, Any]:
     """The JSON body of an embeddings request, its arguments checked."""
     check_model(model)
-    if params and not EMBEDDING_PARAMETERS.issuperset(params):
-        raise _refuse(method, params, EMBEDDING_PARAMETERS)
-    body = {"model": model, "input": input, **params}
-    return body if not extra_body else {**body, **_mapping(extra_body, "extra_body")}
+    return _body(model, "input", input, params, EMBEDDING_PARAMETERS, extra_body, method)
+
+
+def responses_body(
+    model: str,
+    input: ResponseInput,
+    params: dict[str, Any],
+    extra_body: Mapping[str, Any] | None,
+    method: str = "responses",
+) -> dict[str, Any]:
+    """The JSON body of a Responses request, its arguments checked."""
+    check_model(model)
+    given: object = input  # checked at run time: callers are not always type-checked
+    if not isinstance(given, str) and (isinstance(given, bytes) or not isinstance(given, Sequence)):
+        raise TypeError(
+            f"input must be a string or a list of input items, got {type(given).__name__}"
+        )
+    return _body(model, "input", input, params, RESPONSES_PARAMETERS, extra_body, method)
+
+
+def streaming(params: dict[str, Any], method: str, whole: str) -> None:
+    """Set ``stream=True`` in a streaming ``method``'s ``params``; any other value given is
+    refused, naming ``whole``, the method for a whole answer."""
+    if params.pop("stream", True) is not True:
+        raise ConfigError(f"{method}() always streams; use client.{whole}(...) for a whole answer")
+    params["stream"] = True
+
+
+def _body(
+    model: str,
+    key: str,
+    value: object,
+    params: dict[str, Any],
+    known: frozenset[str],
+    extra_body: Mapping[str, Any] | None,
+    method: str,
+) -> dict[str, Any]:
+    """``{"model": model, key: value, **params}`` with ``extra_body`` over it; a parameter
+    not in ``known`` is refused."""
+    if params and not known.issuperset(params):
+        raise _refuse(method, params, known)
+    body = {"model": model, key: value, **params}
+    if extra_body:
+        body.update(_mapping(extra_body, "extra_body"))
+    return body
 
 
 def _mapping(value: object, where: str) -> Mapping[str, Any]:

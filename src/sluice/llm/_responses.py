@@ -1,13 +1,13 @@
-"""The Responses API in the client: the request body a call may send, and `ResponseResult`.
+"""The Responses API in the client: `ResponseResult`, what a reply comes back as (its
+request body is made by `_params.responses_body`, as chat's and embeddings' are).
 
-body = responses_body("gpt-4.1-mini", "Hi", {"max_output_tokens": 50}, None)
 reply = await send_json(wire, request, decode_response)
 result = response_result(reply, latency=wire.clock() - start)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,65 +19,9 @@ from ..openai import (
     decode_response_usage,
     parse_request_id,
 )
-from ._params import _mapping, _refuse, check_model
 from ._wire import Reply
 
-__all__ = ["RESPONSES_PARAMETERS", "ResponseInput", "ResponseResult", "response_result"]
-
-RESPONSES_PARAMETERS = frozenset(
-    {
-        "background",
-        "conversation",
-        "include",
-        "instructions",
-        "max_output_tokens",
-        "max_tool_calls",
-        "metadata",
-        "parallel_tool_calls",
-        "previous_response_id",
-        "prompt",
-        "prompt_cache_key",
-        "prompt_cache_retention",
-        "reasoning",
-        "safety_identifier",
-        "service_tier",
-        "store",
-        "stream",
-        "stream_options",
-        "temperature",
-        "text",
-        "tool_choice",
-        "tools",
-        "top_logprobs",
-        "top_p",
-        "truncation",
-        "user",
-    }
-)
-"""The body parameters of ``POST /responses`` besides ``model`` and ``input``."""
-
-ResponseInput = str | Sequence[Mapping[str, Any]]
-"""A string (one user message) or a list of input items."""
-
-
-def responses_body(
-    model: str,
-    input: ResponseInput,
-    params: dict[str, Any],
-    extra_body: Mapping[str, Any] | None,
-    method: str = "responses",
-) -> dict[str, Any]:
-    """The JSON body of a Responses request, its arguments checked."""
-    check_model(model)
-    given: object = input  # checked at run time: callers are not always type-checked
-    if not isinstance(given, str) and (isinstance(given, bytes) or not isinstance(given, Sequence)):
-        raise TypeError(
-            f"input must be a string or a list of input items, got {type(given).__name__}"
-        )
-    if params and not RESPONSES_PARAMETERS.issuperset(params):
-        raise _refuse(method, params, RESPONSES_PARAMETERS)
-    body = {"model": model, "input": input, **params}
-    return body if not extra_body else {**body, **_mapping(extra_body, "extra_body")}
+__all__ = ["ResponseResult", "response_result"]
 
 
 @dataclass(frozen=True, slots=True)

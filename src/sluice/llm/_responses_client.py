@@ -10,17 +10,17 @@ retries, the token budget reserved from an estimate and settled from the answer'
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from .. import ConfigError, run_sync
 from ..openai import decode_response
 from ._base import Body, CallTimeout, ClientBase, Headers, Query
 from ._loops import check_blocking
-from ._responses import ResponseInput, ResponseResult, response_result, responses_body
+from ._params import ResponseInput, responses_body, streaming
+from ._responses import ResponseResult, response_result
 from ._responses_stream import ResponseStream
 from ._responses_sync import SyncResponseStream
-from ._settings import UNSET, call_timeout
+from ._settings import UNSET
 
 __all__ = ["ResponsesClient"]
 
@@ -81,16 +81,17 @@ class ResponsesClient(ClientBase):
                     print(event.delta, end="")
             print(stream.status, stream.usage)
         """
-        if params.pop("stream", True) is not True:
-            raise ConfigError(
-                "stream_responses() always streams; use client.responses(...) for a whole answer"
-            )
-        params["stream"] = True
+        streaming(params, "stream_responses", "responses")
         body = responses_body(model, input, params, extra_body, "stream_responses")
-        limits = None if timeout is UNSET else call_timeout(timeout, "stream_responses")
-        request = self._request("responses", body, extra_headers, extra_query)
-        tokens = functools.partial(self._estimate, body)
-        return ResponseStream(self._wire, request, tokens, limits, self._max_event_size)
+        return self._stream(
+            ResponseStream,
+            "stream_responses",
+            "responses",
+            body,
+            timeout,
+            extra_headers,
+            extra_query,
+        )
 
     def responses_sync(self, *, model: str, input: ResponseInput, **params: Any) -> ResponseResult:
         """`responses` from synchronous code; same arguments. Not for async code, whose loop

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import Timeout
 from ..openai import (
+    MAX_EVENT_SIZE,
     TERMINAL_EVENTS,
     FunctionCall,
     RateLimits,
@@ -62,7 +63,7 @@ class ResponseStream:
         request: Request,
         tokens: float | Callable[[], float],
         timeout: Timeout | None = None,
-        max_event_size: int = 16 * 1024 * 1024,
+        max_event_size: int = MAX_EVENT_SIZE,
     ) -> None:
         self._pump = StreamPump(
             wire,

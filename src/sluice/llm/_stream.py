@@ -15,7 +15,15 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from .. import Timeout
-from ..openai import ChatDelta, RateLimits, ToolCall, Usage, decode_chunk, decode_object
+from ..openai import (
+    MAX_EVENT_SIZE,
+    ChatDelta,
+    RateLimits,
+    ToolCall,
+    Usage,
+    decode_chunk,
+    decode_object,
+)
 from ._stream_pump import StreamPump
 from ._structured import content_json
 from ._transport import Request
@@ -44,7 +52,7 @@ class ChatStream:
         request: Request,
         tokens: float | Callable[[], float],
         timeout: Timeout | None = None,
-        max_event_size: int = 16 * 1024 * 1024,
+        max_event_size: int = MAX_EVENT_SIZE,
     ) -> None:
         self._pump = StreamPump(
             wire,

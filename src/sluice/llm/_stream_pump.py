@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from .. import Timeout, time_remaining
-from ..openai import RateLimits, ShapeError, SSEDecoder, parse_request_id
+from ..openai import MAX_EVENT_SIZE, RateLimits, ShapeError, SSEDecoder, parse_request_id
 from ._errors import (
     APIConnectionError,
     ResponseTooLargeError,
@@ -135,7 +135,7 @@ class StreamPump(Generic[Item]):
         *,
         name: str,
         timeout: Timeout | None = None,
-        max_event_size: int = 16 * 1024 * 1024,
+        max_event_size: int = MAX_EVENT_SIZE,
     ) -> None:
         self._wire = wire
         self._request = request
