@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-import redis.asyncio
 
 import sluice
 from sluice.stores._redis_state import RedisState
 from tests.redis_server import RedisServer
+from tests.shared.clock import server_time
 
 pytestmark = pytest.mark.realtime
 
@@ -49,16 +49,6 @@ async def settled(gate: sluice.Gate, ready: Callable[[sluice.GateStatistics], bo
     async with asyncio.timeout(5.0):
         while not ready(gate.statistics()):
             await asyncio.sleep(0.01)
-
-
-async def server_time(url: str) -> float:
-    """The Redis server's clock (``TIME``), the one the shared gate's scripts decide on."""
-    client = redis.asyncio.Redis.from_url(url)
-    try:
-        seconds, microseconds = await client.time()
-    finally:
-        await client.aclose()
-    return seconds + microseconds / 1e6
 
 
 async def test_a_concurrency_limit_holds_across_gates(redis_url: str) -> None:
@@ -104,13 +94,15 @@ async def test_statistics_show_the_leases_held_everywhere(redis_url: str) -> Non
         await asyncio.gather(*calls)
 
 
-async def test_one_gates_booking_delays_the_other(redis_url: str) -> None:
+async def test_one_gates_booking_delays_the_other(
+    redis_server: RedisServer, redis_url: str
+) -> None:
     async with pair(redis_url, rate=sluice.Rate(rps=0.5)) as (first, second):
-        began = await server_time(redis_url)
+        began = server_time(redis_server)
         assert await first.run(asyncio.sleep, 0, "booked") == "booked"
         with pytest.raises(sluice.DeadlineExceeded) as caught:
             await second.options(timeout=sluice.Timeout(total=0.5)).run(asyncio.sleep, 0)
-        elapsed = await server_time(redis_url) - began
+        elapsed = server_time(redis_server) - began
         # The next slot is 2 s after the first gate's booking, on the server's clock: the
         # other is told what is left of those 2 s, however long the exchanges took.
         assert caught.value.retry_after is not None
