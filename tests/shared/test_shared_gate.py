@@ -18,6 +18,7 @@ import pytest
 import sluice
 from sluice.stores._redis_state import RedisState
 from tests.redis_server import RedisServer
+from tests.shared.clock import server_time
 
 pytestmark = pytest.mark.realtime
 
@@ -93,12 +94,19 @@ async def test_statistics_show_the_leases_held_everywhere(redis_url: str) -> Non
         await asyncio.gather(*calls)
 
 
-async def test_one_gates_booking_delays_the_other(redis_url: str) -> None:
+async def test_one_gates_booking_delays_the_other(
+    redis_server: RedisServer, redis_url: str
+) -> None:
     async with pair(redis_url, rate=sluice.Rate(rps=0.5)) as (first, second):
+        began = server_time(redis_server)
         assert await first.run(asyncio.sleep, 0, "booked") == "booked"
         with pytest.raises(sluice.DeadlineExceeded) as caught:
             await second.options(timeout=sluice.Timeout(total=0.5)).run(asyncio.sleep, 0)
-        assert caught.value.retry_after == pytest.approx(2.0, abs=0.3)
+        elapsed = server_time(redis_server) - began
+        # The next slot is 2 s after the first gate's booking, on the server's clock: the
+        # other is told what is left of those 2 s, however long the exchanges took.
+        assert caught.value.retry_after is not None
+        assert 2.0 - elapsed - 1e-3 <= caught.value.retry_after <= 2.0 + 1e-3
 
 
 async def test_a_breaker_opened_by_one_rejects_in_the_other(redis_url: str) -> None:

@@ -18,6 +18,7 @@ import pytest
 import sluice
 from sluice.stores import RedisStore, Store
 from tests.redis_server import RedisServer
+from tests.stores.contract import check_set_get_delete_clear
 
 redis = pytest.importorskip("redis.asyncio")
 
@@ -60,17 +61,7 @@ def test_the_redis_client_is_imported_only_for_a_redis_store() -> None:
 async def test_set_get_delete_clear(redis_url: str) -> None:
     store = RedisStore(redis_url)
     try:
-        assert await store.get("a") is None
-        await store.set("a", b"1", None)
-        await store.set("b", b"", None)
-        await store.set("a", b"one", None)  # replaces
-        assert await store.get("a") == b"one"
-        assert await store.get("b") == b""
-        await store.delete("a")
-        await store.delete("never-set")
-        assert await store.get("a") is None
-        await store.clear()
-        assert await store.get("b") is None
+        await check_set_get_delete_clear(store)
     finally:
         await store.aclose()
 

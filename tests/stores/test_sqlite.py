@@ -11,6 +11,7 @@ import pytest
 
 import sluice
 from sluice.stores import SQLiteStore, Store
+from tests.stores.contract import check_set_get_delete_clear
 
 
 class Epoch:
@@ -30,17 +31,7 @@ def test_is_a_store(tmp_path: Path) -> None:
 async def test_set_get_delete_clear(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "c.db")
     try:
-        assert await store.get("a") is None
-        await store.set("a", b"1", None)
-        await store.set("b", b"", None)
-        await store.set("a", b"one", None)  # replaces
-        assert await store.get("a") == b"one"
-        assert await store.get("b") == b""
-        await store.delete("a")
-        await store.delete("never-set")
-        assert await store.get("a") is None
-        await store.clear()
-        assert await store.get("b") is None
+        await check_set_get_delete_clear(store)
     finally:
         await store.aclose()
 

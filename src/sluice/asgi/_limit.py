@@ -14,14 +14,13 @@ statistics, and its metrics through `sluice.observe.register_metrics`, show the 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 from .._errors import ConfigError, OverloadedError
 from .._gate import Gate
 from .._validate import check_int_at_least, check_optional_positive, check_positive
 from ..policies.limit import Concurrency
-from ._types import ASGIApp, Receive, Scope, Send, respond
+from ._types import ASGIApp, Receive, Scope, Send, overloaded, under, whole_seconds
 
 __all__ = ["Limit"]
 
@@ -54,7 +53,7 @@ class Limit:
         check_int_at_least(owner, "limit", limit, 1)
         check_int_at_least(owner, "max_queue", max_queue, 0)
         check_optional_positive(owner, "max_wait", max_wait)
-        self._retry_after = max(1, math.ceil(check_positive(owner, "retry_after", retry_after)))
+        self._retry_after = whole_seconds(check_positive(owner, "retry_after", retry_after))
         self._prefixes: tuple[str, ...] | None = None
         if routes is not None:
             if isinstance(routes, str) or not isinstance(routes, Iterable):
@@ -74,10 +73,7 @@ class Limit:
         """Whether a request for ``path`` is held to the limit."""
         if self._prefixes is None:
             return True
-        return any(
-            path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/")
-            for prefix in self._prefixes
-        )
+        return any(under(path, prefix) for prefix in self._prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.covers(scope["path"]):
@@ -95,13 +91,7 @@ class Limit:
         except OverloadedError as exc:
             if admitted:  # refused by a gate inside the application: its error, not ours
                 raise
-            body: dict[str, object] = {
-                "error": "overloaded",
-                "gate": self.gate.name,
-                "reason": exc.reason,
-                "retry_after": self._retry_after,
-            }
-            await respond(send, 503, body, [(b"retry-after", str(self._retry_after).encode())])
+            await overloaded(send, self.gate.name, exc.reason, self._retry_after)
 
     async def aclose(self) -> None:
         """Close the gate (requests still running finish)."""

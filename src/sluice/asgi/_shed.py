@@ -3,7 +3,6 @@ it queue behind them (or fail after a wait the client pays for)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -14,7 +13,7 @@ from .._errors import ConfigError
 from .._gate import Gate
 from .._validate import check_int_at_least, check_non_negative, check_positive
 from ._overload import REASONS, Overload, Rule, overload
-from ._types import ASGIApp, Receive, Scope, Send, respond
+from ._types import ASGIApp, Receive, Scope, Send, overloaded, under, whole_seconds
 
 __all__ = ["Shed", "ShedStatistics"]
 
@@ -117,7 +116,7 @@ class Shed:
     def gates_for(self, path: str) -> tuple[Gate, ...]:
         """The gates a request for ``path`` is checked against."""
         for prefix, listed in self._routes:
-            if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+            if under(path, prefix):
                 return self._gates + listed
         return self._gates
 
@@ -141,14 +140,7 @@ class Shed:
         self._by_reason[verdict.reason] = self._by_reason.get(verdict.reason, 0) + 1
         self._by_gate[verdict.gate] = self._by_gate.get(verdict.gate, 0) + 1
         wait = self._retry_after if verdict.retry_after is None else verdict.retry_after
-        seconds = max(1, math.ceil(wait))
-        body: dict[str, object] = {
-            "error": "overloaded",
-            "gate": verdict.gate,
-            "reason": verdict.reason,
-            "retry_after": seconds,
-        }
-        await respond(send, 503, body, [(b"retry-after", str(seconds).encode())])
+        await overloaded(send, verdict.gate, verdict.reason, whole_seconds(wait))
 
 
 def _gate_list(owner: str, parameter: str, gates: object) -> tuple[Gate, ...]:

@@ -5,15 +5,27 @@ An application, middleware included, is called once per connection or request::
     app: ASGIApp = Shed(inner, gates=[gate])        # called as app(scope, receive, send)
     await respond(send, 503, {"error": "overloaded"}, [(b"retry-after", b"2")])
     await respond(send, 504, {"error": "deadline_exceeded"})
+    await overloaded(send, "llm", "queue_full", retry_after=2)   # the same 503, the usual body
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
-__all__ = ["ASGIApp", "Message", "Receive", "Scope", "Send", "respond"]
+__all__ = [
+    "ASGIApp",
+    "Message",
+    "Receive",
+    "Scope",
+    "Send",
+    "overloaded",
+    "respond",
+    "under",
+    "whole_seconds",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -44,3 +56,26 @@ async def respond(
         }
     )
     await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+async def overloaded(send: Send, gate: str, reason: str, retry_after: int) -> None:
+    """The 503 a middleware answers for an overloaded gate, with ``Retry-After``."""
+    body: dict[str, object] = {
+        "error": "overloaded",
+        "gate": gate,
+        "reason": reason,
+        "retry_after": retry_after,
+    }
+    await respond(send, 503, body, [(b"retry-after", str(retry_after).encode())])
+
+
+def whole_seconds(seconds: float) -> int:
+    """A ``Retry-After`` in whole seconds: rounded up, and at least 1 (0 would invite the
+    client straight back)."""
+    return max(1, math.ceil(seconds))
+
+
+def under(path: str, prefix: str) -> bool:
+    """Whether ``path`` is ``prefix`` (without a trailing slash) or below it, by whole
+    segments: ``/ask`` covers ``/ask`` and ``/ask/x``, not ``/asked``."""
+    return path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/")

@@ -21,6 +21,7 @@ __all__ = [
     "blocking_frame",
     "format_frames",
     "frames_of",
+    "where_blocked",
 ]
 
 # (function, file, line)
@@ -69,6 +70,11 @@ class LoopWatchStatistics:
     suppressed: int
     beats: int
     max_lag: float
+
+
+def where_blocked(stall: Stall) -> str:
+    """What a report names as the blocking code: `Stall.blocking`, or why there is none."""
+    return stall.blocking or "code whose stack could not be captured"
 
 
 def frames_of(frame: FrameType | None) -> tuple[Frame, ...]:

@@ -27,7 +27,14 @@ from typing import TypeVar
 
 from .._errors import ConfigError
 from .._validate import check_int_at_least, check_non_negative, check_positive
-from ._records import LoopWatchStatistics, Stall, blocking_frame, format_frames, frames_of
+from ._records import (
+    LoopWatchStatistics,
+    Stall,
+    blocking_frame,
+    format_frames,
+    frames_of,
+    where_blocked,
+)
 
 __all__ = ["LoopWatch", "watch_loop"]
 
@@ -276,9 +283,12 @@ class LoopWatch:
         self._last_log = ended
         more = f" ({self._unreported} more since the last report)" if self._unreported else ""
         self._unreported = 0
-        where = stall.blocking or "code whose stack could not be captured"
         _LOGGER.warning(
-            "event loop blocked for %.3f s in %s%s\n%s", stall.duration, where, more, stall.stack
+            "event loop blocked for %.3f s in %s%s\n%s",
+            stall.duration,
+            where_blocked(stall),
+            more,
+            stall.stack,
         )
 
     def __repr__(self) -> str:

@@ -12,6 +12,7 @@ from types import TracebackType
 
 from .._validate import check_positive
 from ..observe import LoopWatch, Stall, watch_loop
+from ..observe._records import where_blocked
 
 __all__ = ["NoStalls", "no_stalls"]
 
@@ -69,9 +70,9 @@ class NoStalls:
         longest = max(stalls, key=lambda stall: stall.duration)
         lines = [
             f"the event loop was blocked for more than {self.threshold_ms:g} ms "
-            f"{len(stalls)} time(s); the longest, {_ms(longest)}, in {_where(longest)}"
+            f"{len(stalls)} time(s); the longest, {_ms(longest)}, in {where_blocked(longest)}"
         ]
-        lines.extend(f"  {_ms(stall)} in {_where(stall)}" for stall in stalls[:_LISTED])
+        lines.extend(f"  {_ms(stall)} in {where_blocked(stall)}" for stall in stalls[:_LISTED])
         if len(stalls) > _LISTED:
             lines.append(f"  ... and {len(stalls) - _LISTED} more")
         if longest.stack:
@@ -95,7 +96,3 @@ def no_stalls(
 
 def _ms(stall: Stall) -> str:
     return f"{stall.duration * 1000:.0f} ms"
-
-
-def _where(stall: Stall) -> str:
-    return stall.blocking or "code whose stack could not be captured"
