@@ -15,13 +15,13 @@ events, and the stream ends with ``response.completed`` (or ``response.incomplet
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from ..openai import (
     ResponseEventEncoder,
     encode_error,
+    encode_json,
     encode_spliced,
     function_call_item,
     message_item,
@@ -92,7 +92,7 @@ def _quote(text: str) -> bytes:
     if quoted is None:
         if len(_QUOTED) >= _QUOTED_MAX:
             _QUOTED.clear()
-        quoted = _QUOTED[text] = json.dumps(text, ensure_ascii=False).encode()
+        quoted = _QUOTED[text] = encode_json(text)
     return quoted
 
 
