@@ -22,16 +22,13 @@ from typing import Any
 from ._body import decode_json
 from ._chat_tools import read_structured
 from ._config import MAX_EMBEDDING_DIMENSIONS, MAX_EMBEDDING_INPUTS
-from ._content import count_tokens
+from ._content import MEDIA_TOKENS, MESSAGE_OVERHEAD, REPLY_PRIMING, TokenBudget
 from ._conversation import conversation_tokens
 from ._request_error import RequestError
 from ._tools import Structured
 
-__all__ = ["Inference", "RequestError", "parse_request"]
+__all__ = ["Inference", "RequestError", "parse_request", "read_model", "shown"]
 
-_MESSAGE_OVERHEAD = 3
-_REPLY_PRIMING = 3
-_IMAGE_TOKENS = 85
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
@@ -42,7 +39,7 @@ def _invalid(message: str, param: str | None = None, code: str | None = None) ->
     return RequestError(400, message, param=param, code=code)
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
     """``repr(value)``, cut short: an error must not echo a megabyte back."""
     text = repr(value) if not isinstance(value, list | dict) else type(value).__name__
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
@@ -73,22 +70,6 @@ class Inference:
     structured: Structured | None = None
 
 
-class _Budget:
-    """Tokens of one prompt, counted while they stay within ``limit`` (None: no limit)."""
-
-    __slots__ = ("limit", "total")
-
-    def __init__(self, limit: int | None) -> None:
-        self.limit = limit
-        self.total = 0
-
-    def add_text(self, text: str) -> None:
-        if self.limit is None:
-            self.total += count_tokens(text)
-        elif self.total <= self.limit:  # past the limit, more counting changes nothing
-            self.total += count_tokens(text, self.limit - self.total)
-
-
 def _optional_int(
     body: dict[str, Any], name: str, minimum: int, maximum: int | None = None
 ) -> int | None:
@@ -97,13 +78,14 @@ def _optional_int(
         return None
     rule = f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _invalid(f"{name} must be {rule}, got {_shown(value)}", name)
+        raise _invalid(f"{name} must be {rule}, got {shown(value)}", name)
     if maximum is not None and value > maximum:
-        raise _invalid(f"{name} must be {rule}, got {_shown(value)}", name)
+        raise _invalid(f"{name} must be {rule}, got {shown(value)}", name)
     return value
 
 
-def _model(body: dict[str, Any]) -> str:
+def read_model(body: dict[str, Any]) -> str:
+    """The body's ``model``: a non-empty string, else `RequestError`."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _invalid("you must provide a model parameter (a non-empty string)", "model")
@@ -111,10 +93,10 @@ def _model(body: dict[str, Any]) -> str:
 
 
 def _common(body: dict[str, Any]) -> tuple[str, bool, bool, int | None]:
-    model = _model(body)
+    model = read_model(body)
     stream = body.get("stream") or False
     if not isinstance(stream, bool):
-        raise _invalid(f"stream must be a boolean, got {_shown(stream)}", "stream")
+        raise _invalid(f"stream must be a boolean, got {shown(stream)}", "stream")
     options = body.get("stream_options")
     include_usage = False
     if options is not None:
@@ -128,7 +110,7 @@ def _common(body: dict[str, Any]) -> tuple[str, bool, bool, int | None]:
     n = body.get("n")
     if n is not None and n != 1:
         raise _invalid(
-            f"n={_shown(n)} is not supported by the simulator: only n=1; send separate requests",
+            f"n={shown(n)} is not supported by the simulator: only n=1; send separate requests",
             "n",
         )
     caps = [
@@ -152,7 +134,7 @@ def _image_key(part: dict[str, Any], where: str) -> str:
     return f"image\x1f{url}\x1f{detail if isinstance(detail, str) else ''}"
 
 
-def _add_content(content: object, where: str, tokens: _Budget) -> str:
+def _add_content(content: object, where: str, tokens: TokenBudget) -> str:
     """Count a message's content (a string, a list of parts, or null); its text."""
     if content is None:
         return ""
@@ -173,7 +155,7 @@ def _add_content(content: object, where: str, tokens: _Budget) -> str:
             tokens.add_text(text)
             texts.append(text)
         elif kind == "image_url":
-            tokens.total += _IMAGE_TOKENS
+            tokens.total += MEDIA_TOKENS
             texts.append(_image_key(part, where))
     return "\n".join(texts)
 
@@ -183,8 +165,8 @@ def _parse_chat(body: dict[str, Any], token_limit: int | None) -> Inference:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise _invalid("messages must be a non-empty list", "messages")
-    tokens = _Budget(token_limit)
-    tokens.total = _REPLY_PRIMING
+    tokens = TokenBudget(token_limit)
+    tokens.total = REPLY_PRIMING
     key_parts: list[bytes] = []
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
@@ -193,7 +175,7 @@ def _parse_chat(body: dict[str, Any], token_limit: int | None) -> Inference:
         role = message.get("role")
         if not isinstance(role, str) or role not in _ROLES:
             raise _invalid(f"{where}.role must be one of {', '.join(sorted(_ROLES))}", "messages")
-        tokens.total += _MESSAGE_OVERHEAD + (1 if message.get("name") else 0)
+        tokens.total += MESSAGE_OVERHEAD + (1 if message.get("name") else 0)
         text = _add_content(message.get("content"), where, tokens)
         key_parts.append(f"{role}\x1f{text}".encode())
     history_tokens, history_key, after_tool = conversation_tokens(messages)
@@ -216,7 +198,7 @@ def _token_ids(value: object) -> bool:
 def _prompt(value: object, name: str, token_limit: int | None) -> tuple[bytes, int]:
     """Key and token count of one prompt or input: a string or a list of token ids."""
     if isinstance(value, str):
-        tokens = _Budget(token_limit)
+        tokens = TokenBudget(token_limit)
         tokens.add_text(value)
         return value.encode(), tokens.total
     if _token_ids(value):
@@ -237,7 +219,7 @@ def _parse_completion(body: dict[str, Any], token_limit: int | None) -> Inferenc
 
 
 def _parse_embedding(body: dict[str, Any], token_limit: int | None) -> Inference:
-    model = _model(body)
+    model = read_model(body)
     raw = body.get("input")
     items: list[object]
     if isinstance(raw, str) or _token_ids(raw):
