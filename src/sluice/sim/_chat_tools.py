@@ -27,6 +27,7 @@ from ._tools import (
     make_structured,
     schema_format,
     tool_spec,
+    unique_tools,
 )
 
 __all__ = ["read_structured"]
@@ -63,9 +64,7 @@ def _tools(value: object) -> tuple[ToolSpec, ...]:
         name = check_name(function.get("name"), f"{where}.function.name", "tools")
         parameters = _schema(function.get("parameters"), f"{where}.function.parameters", "tools")
         specs.append(tool_spec(name, parameters, function.get("strict") is True))
-    if len({spec.name for spec in specs}) != len(specs):
-        raise invalid("tools: two tools share a name", "tools")
-    return tuple(specs)
+    return unique_tools(specs)
 
 
 def _choice(value: object, tools: tuple[ToolSpec, ...]) -> str:

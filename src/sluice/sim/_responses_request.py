@@ -41,6 +41,7 @@ from ._tools import (
     make_structured,
     schema_format,
     tool_spec,
+    unique_tools,
 )
 
 __all__ = ["ResponsesInference", "parse_responses"]
@@ -193,9 +194,7 @@ def _function_tools(raw: object) -> tuple[ToolSpec, ...]:
         if parameters is not None and not isinstance(parameters, dict):
             raise _invalid(f"tools[{i}].parameters must be a JSON Schema object", "tools")
         specs.append(tool_spec(name, parameters, tool.get("strict") is True))
-    if len({spec.name for spec in specs}) != len(specs):
-        raise _invalid("tools: two tools share a name", "tools")
-    return tuple(specs)
+    return unique_tools(specs)
 
 
 def _output(form: object) -> OutputFormat | None:

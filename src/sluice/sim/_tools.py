@@ -35,6 +35,7 @@ __all__ = [
     "make_structured",
     "schema_format",
     "tool_spec",
+    "unique_tools",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -124,6 +125,13 @@ def tool_spec(
     if "type" not in schema:
         schema = {"type": "object", **schema}
     return ToolSpec(name, _compiled(schema, f"function {name!r}", param), strict)
+
+
+def unique_tools(specs: list[ToolSpec]) -> tuple[ToolSpec, ...]:
+    """``specs``, or `RequestError` (400, ``tools``) when two share a name."""
+    if len({spec.name for spec in specs}) != len(specs):
+        raise invalid("tools: two tools share a name", "tools")
+    return tuple(specs)
 
 
 def schema_format(name: str, schema: Mapping[str, Any], strict: bool, param: str) -> OutputFormat:
