@@ -270,6 +270,18 @@ async def test_rate_limit_headers_are_rfc_3339_and_a_429_says_when_to_retry() ->
     assert b"x-ratelimit-limit-requests" not in other.headers  # Anthropic's names only
 
 
+async def test_a_long_key_has_one_budget_on_both_apis() -> None:
+    app = make_app(rpm=60)  # one request a second
+    key = "sk-" + "x" * 200  # past the length kept as is: the buckets hold its digest
+    chat = {"model": "sim-model", "messages": [{"role": "user", "content": "hi"}]}
+    first = await call(app, "/v1/chat/completions", chat, {"authorization": f"Bearer {key}"})
+    assert first.status == 200
+    refused = await call(app, "/v1/messages", ask(), {"x-api-key": key})
+    assert refused.status == 429
+    other = await call(app, "/v1/messages", ask(), {"x-api-key": key[:-1] + "y"})
+    assert other.status == 200
+
+
 async def test_a_full_queue_is_529_overloaded() -> None:
     app = make_app(ttft=1.0, max_concurrency=1, max_queue=0)
     replies = await asyncio.gather(*(call(app, "/v1/messages", ask()) for _ in range(2)))

@@ -45,13 +45,13 @@ class ShapeError(ValueError):
 # several times cheaper than isinstance against the Mapping ABC, and this is the hot path.
 
 
-def _mapping(value: object, what: str) -> dict[str, Any]:
+def as_object(value: object, what: str) -> dict[str, Any]:
     if type(value) is not dict:
         raise ShapeError(f"{what} is not a JSON object")
     return value
 
 
-def _list(value: object, what: str) -> list[Any]:
+def as_array(value: object, what: str) -> list[Any]:
     if type(value) is not list:
         raise ShapeError(f"{what} is not a JSON array")
     return value
@@ -108,9 +108,9 @@ def _tool_calls(value: object) -> tuple[ToolCall, ...]:
     if not value:
         return ()
     calls = []
-    for raw in _list(value, "tool_calls"):
-        call = _mapping(raw, "a tool call")
-        function = _mapping(call.get("function") or {}, "a tool call's function")
+    for raw in as_array(value, "tool_calls"):
+        call = as_object(raw, "a tool call")
+        function = as_object(call.get("function") or {}, "a tool call's function")
         calls.append(
             _tool_call(
                 id=call.get("id"),
@@ -123,7 +123,7 @@ def _tool_calls(value: object) -> tuple[ToolCall, ...]:
 
 
 def _choice(raw: object, position: int) -> Choice:
-    choice = _mapping(raw, "a choice")
+    choice = as_object(raw, "a choice")
     message = choice.get("message")
     if message is None:  # /completions puts the text on the choice itself
         message = {"content": choice.get("text")}
@@ -144,7 +144,7 @@ def _choice(raw: object, position: int) -> Choice:
 
 def decode_chat(data: Mapping[str, Any]) -> tuple[tuple[Choice, ...], Usage | None]:
     """The choices and usage of a ``chat.completion`` (or a legacy text completion)."""
-    raw = _list(data.get("choices"), "choices")
+    raw = as_array(data.get("choices"), "choices")
     if len(raw) == 1:  # the usual case, without the generator machinery
         choices: tuple[Choice, ...] = (_choice(raw[0], 0),)
     else:
@@ -156,8 +156,8 @@ def _tool_call_deltas(value: object) -> tuple[ToolCallDelta, ...]:
     if not value:
         return ()
     deltas = []
-    for position, raw in enumerate(_list(value, "delta tool_calls")):
-        call = _mapping(raw, "a tool call delta")
+    for position, raw in enumerate(as_array(value, "delta tool_calls")):
+        call = as_object(raw, "a tool call delta")
         function = call.get("function")
         function = function if type(function) is dict else {}
         index = call.get("index")
@@ -176,12 +176,12 @@ def decode_chunk(data: Mapping[str, Any]) -> list[ChatDelta]:
     """The deltas of one ``chat.completion.chunk``: one per choice, then one carrying
     ``usage`` when the chunk has it (the last chunk, with ``include_usage``)."""
     out = []
-    for position, raw in enumerate(_list(data.get("choices") or [], "choices")):
-        choice = _mapping(raw, "a choice")
+    for position, raw in enumerate(as_array(data.get("choices") or [], "choices")):
+        choice = as_object(raw, "a choice")
         delta = choice.get("delta")
         if delta is None:  # legacy completions stream text on the choice
             delta = {"content": choice.get("text")}
-        delta = _mapping(delta, "a choice's delta")
+        delta = as_object(delta, "a choice's delta")
         index = choice.get("index")
         out.append(
             _delta(
@@ -226,7 +226,7 @@ def _vector(value: object) -> list[float]:
 
 def decode_embeddings(data: Mapping[str, Any]) -> tuple[tuple[list[float], ...], Usage | None]:
     """The vectors of an embeddings answer, in input order, and its usage."""
-    items = [_mapping(item, "an embedding") for item in _list(data.get("data"), "data")]
+    items = [as_object(item, "an embedding") for item in as_array(data.get("data"), "data")]
     if all(type(item.get("index")) is int for item in items):
         items.sort(key=lambda item: item["index"])
     vectors = tuple(_vector(item.get("embedding")) for item in items)
@@ -236,8 +236,8 @@ def decode_embeddings(data: Mapping[str, Any]) -> tuple[tuple[list[float], ...],
 def decode_models(data: Mapping[str, Any]) -> tuple[tuple[Model, ...], None]:
     """The entries of ``GET /models`` (and no usage: listing models costs no tokens)."""
     models = []
-    for raw in _list(data.get("data"), "data"):
-        item = _mapping(raw, "a model")
+    for raw in as_array(data.get("data"), "data"):
+        item = as_object(raw, "a model")
         model_id = item.get("id")
         if type(model_id) is not str:
             raise ShapeError("a model has no id")

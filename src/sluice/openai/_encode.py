@@ -149,7 +149,7 @@ def encode_models(models: Iterable[Model]) -> bytes:
     return _dumps({"object": "list", "data": [_model_object(m) for m in models]})
 
 
-def _join_strings(pieces: list[bytes]) -> bytes:
+def join_strings(pieces: list[bytes]) -> bytes:
     """JSON string literals joined into one (escapes never span a literal's quotes)."""
     if len(pieces) == 1:
         return pieces[0]
@@ -201,7 +201,7 @@ class ChunkEncoder:
     def content(self, pieces: list[bytes]) -> bytes:
         """One event carrying ``pieces``: JSON string literals (``json.dumps(text).encode()``),
         sent as one text."""
-        return self._choice(_join_strings(pieces), b"null")
+        return self._choice(join_strings(pieces), b"null")
 
     def _chat_delta(self, delta: bytes) -> bytes:
         return (
@@ -213,12 +213,12 @@ class ChunkEncoder:
 
     def refusal(self, pieces: list[bytes]) -> bytes:
         """A chat event carrying part of a refusal (JSON string literals, as for `content`)."""
-        return self._chat_delta(b'{"refusal":' + _join_strings(pieces) + b"}")
+        return self._chat_delta(b'{"refusal":' + join_strings(pieces) + b"}")
 
     def tool_call(self, index: int, id: str, name: str, pieces: list[bytes]) -> bytes:
         """A tool call's first chat event: its ``index``, ``id`` and function ``name``, with
         the first ``pieces`` of its arguments (none: ``""``)."""
-        arguments = _join_strings(pieces) if pieces else b'""'
+        arguments = join_strings(pieces) if pieces else b'""'
         call = b'{"index":%d,"id":%s,"type":"function","function":{"name":%s,"arguments":%s}}' % (
             index,
             _dumps(id),
@@ -229,7 +229,7 @@ class ChunkEncoder:
 
     def tool_arguments(self, index: int, pieces: list[bytes]) -> bytes:
         """A chat event carrying more of tool call ``index``'s arguments."""
-        call = b'{"index":%d,"function":{"arguments":%s}}' % (index, _join_strings(pieces))
+        call = b'{"index":%d,"function":{"arguments":%s}}' % (index, join_strings(pieces))
         return self._chat_delta(b'{"tool_calls":[' + call + b"]}")
 
     def finish(self, reason: str) -> bytes:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._decode import ShapeError, _list, _mapping
+from ._decode import ShapeError, as_array, as_object
 from ._types import Usage
 
 __all__ = [
@@ -135,15 +135,16 @@ def _arguments(value: object) -> str:
 def decode_response(data: Mapping[str, Any]) -> tuple[ResponseOutput, Usage | None]:
     """A Responses API object: what it said, and its usage in the gate's terms
     (``prompt_tokens`` = input, ``completion_tokens`` = output)."""
-    items = tuple(_mapping(item, "an output item") for item in _list(data.get("output"), "output"))
+    raw_items = as_array(data.get("output"), "output")
+    items = tuple(as_object(item, "an output item") for item in raw_items)
     texts: list[str] = []
     refusals: list[str] = []
     calls: list[FunctionCall] = []
     for item in items:
         kind = item.get("type")
         if kind == "message":
-            for part in _list(item.get("content") or [], "a message's content"):
-                part = _mapping(part, "a content part")
+            for part in as_array(item.get("content") or [], "a message's content"):
+                part = as_object(part, "a content part")
                 if part.get("type") == "output_text" and type(part.get("text")) is str:
                     texts.append(part["text"])
                 elif part.get("type") == "refusal" and type(part.get("refusal")) is str:

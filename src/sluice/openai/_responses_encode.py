@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._encode import _join_strings
+from ._encode import join_strings
 from ._json import encode_json
 
 __all__ = [
@@ -162,15 +162,15 @@ class ResponseEventEncoder:
 
     def text_delta(self, item_id: str, output_index: int, pieces: list[bytes]) -> bytes:
         """``response.output_text.delta`` of ``pieces`` (JSON string literals, joined)."""
-        delta = b',"content_index":0,"delta":' + _join_strings(pieces) + b',"logprobs":[]'
+        delta = b',"content_index":0,"delta":' + join_strings(pieces) + b',"logprobs":[]'
         return self._delta(b"response.output_text.delta", item_id, output_index, delta)
 
     def refusal_delta(self, item_id: str, output_index: int, pieces: list[bytes]) -> bytes:
         """``response.refusal.delta`` of ``pieces`` (JSON string literals, joined)."""
-        delta = b',"content_index":0,"delta":' + _join_strings(pieces)
+        delta = b',"content_index":0,"delta":' + join_strings(pieces)
         return self._delta(b"response.refusal.delta", item_id, output_index, delta)
 
     def arguments_delta(self, item_id: str, output_index: int, pieces: list[bytes]) -> bytes:
         """``response.function_call_arguments.delta`` of ``pieces`` (JSON string literals)."""
-        delta = b',"delta":' + _join_strings(pieces)
+        delta = b',"delta":' + join_strings(pieces)
         return self._delta(b"response.function_call_arguments.delta", item_id, output_index, delta)

@@ -16,7 +16,6 @@ accepted and not required. Every answer carries ``request-id`` and, when limits 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ from ._content import Corpus
 from ._exchange import Exchange, Receive, Scope, Send
 from ._faults import IMMEDIATE_FAULTS, FaultPicker, UnknownFaultError
 from ._latency import LatencyModel
-from ._limits import KeyRateBuckets, RateDecision
+from ._limits import KeyRateBuckets, RateDecision, bucket_key
 from ._metrics import MetricsRecorder
 from ._request_error import RequestError
 
@@ -43,7 +42,6 @@ __all__ = ["MESSAGES_PATHS", "MessagesEndpoint", "SimParts"]
 
 MESSAGES_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
 _LOGGER = logging.getLogger("uvicorn.error")
-_MAX_KEY_LENGTH = 128
 _IMMEDIATE = {
     "400": (400, "simulated bad request"),
     "429": (429, "simulated rate limit: try again later"),
@@ -81,10 +79,7 @@ def _request_headers(scope: Scope) -> tuple[str, bytes | None]:
                 bearer = token.strip()
         elif name == b"x-sim-fault":
             fault = value
-    token = bearer if key is None else key
-    if len(token) > _MAX_KEY_LENGTH:  # a long key is kept as its digest: the table stays small
-        token = b"sha256:" + hashlib.sha256(token).hexdigest().encode()
-    return token.decode("latin-1"), fault
+    return bucket_key(bearer if key is None else key), fault
 
 
 def _check_context(request: MessagesRequest, limit: int) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._body import decode_json
-from ._content import count_tokens
+from ._content import MEDIA_TOKENS, MESSAGE_OVERHEAD, REPLY_PRIMING, TokenBudget, count_tokens
 from ._request_error import RequestError
 from ._tools import (
     Definitions,
@@ -39,9 +39,6 @@ from ._tools import (
 
 __all__ = ["MessagesRequest", "parse_messages"]
 
-_MESSAGE_OVERHEAD = 3
-_REPLY_PRIMING = 3
-_ATTACHMENT_TOKENS = 85
 _ROLES = ("user", "assistant")
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _CHOICES = ("auto", "any", "tool", "none")
@@ -65,22 +62,6 @@ def _invalid(path: str, problem: str) -> RequestError:
     return RequestError(400, f"{path}: {problem}", param=path.split(".")[0])
 
 
-class _Tokens:
-    """Input tokens, counted while they stay within ``limit`` (None: no limit)."""
-
-    __slots__ = ("limit", "total")
-
-    def __init__(self, limit: int | None) -> None:
-        self.limit = limit
-        self.total = _REPLY_PRIMING
-
-    def add(self, text: str) -> None:
-        if self.limit is None:
-            self.total += count_tokens(text)
-        elif self.total <= self.limit:
-            self.total += count_tokens(text, self.limit - self.total)
-
-
 def _text_of(block: dict[str, Any], path: str) -> str:
     text = block.get("text")
     if not isinstance(text, str):
@@ -88,10 +69,12 @@ def _text_of(block: dict[str, Any], path: str) -> str:
     return text
 
 
-def _blocks(content: object, path: str, tokens: _Tokens) -> tuple[list[str], set[str], set[str]]:
+def _blocks(
+    content: object, path: str, tokens: TokenBudget
+) -> tuple[list[str], set[str], set[str]]:
     """Count a message's content: its texts, its tool_use ids, the tool_use ids it answers."""
     if isinstance(content, str):
-        tokens.add(content)
+        tokens.add_text(content)
         return [content], set(), set()
     if not isinstance(content, list):
         raise _invalid(path, "Input should be a valid string or a list of content blocks")
@@ -105,16 +88,16 @@ def _blocks(content: object, path: str, tokens: _Tokens) -> tuple[list[str], set
             raise _invalid(where, "each content block must be an object with a string 'type'")
         if kind == "text":
             texts.append(_text_of(block, where))
-            tokens.add(texts[-1])
+            tokens.add_text(texts[-1])
         elif kind in ("image", "document"):
-            tokens.total += _ATTACHMENT_TOKENS
+            tokens.total += MEDIA_TOKENS
             texts.append(json.dumps(block.get("source"), sort_keys=True, default=str))
         elif kind == "tool_use":
             ident, name = block.get("id"), block.get("name")
             if not isinstance(ident, str) or not isinstance(name, str):
                 raise _invalid(where, "a tool_use block needs a string 'id' and 'name'")
             uses.add(ident)
-            tokens.add(name + json.dumps(block.get("input"), default=str))
+            tokens.add_text(name + json.dumps(block.get("input"), default=str))
         elif kind == "tool_result":
             ident = block.get("tool_use_id")
             if not isinstance(ident, str):
@@ -126,7 +109,7 @@ def _blocks(content: object, path: str, tokens: _Tokens) -> tuple[list[str], set
     return texts, uses, results
 
 
-def _messages(body: dict[str, Any], tokens: _Tokens) -> tuple[list[bytes], bool]:
+def _messages(body: dict[str, Any], tokens: TokenBudget) -> tuple[list[bytes], bool]:
     """Count the messages; their key parts, and whether the last one returns tool results."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -143,7 +126,7 @@ def _messages(body: dict[str, Any], tokens: _Tokens) -> tuple[list[bytes], bool]
             raise _invalid(f"{where}.role", "Input should be 'user' or 'assistant'")
         if "content" not in message:
             raise _invalid(f"{where}.content", "Field required")
-        tokens.total += _MESSAGE_OVERHEAD
+        tokens.total += MESSAGE_OVERHEAD
         texts, uses, results = _blocks(message["content"], f"{where}.content", tokens)
         unknown = sorted(results - previous_uses)
         if unknown:
@@ -158,19 +141,19 @@ def _messages(body: dict[str, Any], tokens: _Tokens) -> tuple[list[bytes], bool]
     return parts, answered
 
 
-def _system(body: dict[str, Any], tokens: _Tokens) -> str:
+def _system(body: dict[str, Any], tokens: TokenBudget) -> str:
     system = body.get("system")
     if system is None:
         return ""
     if isinstance(system, str):
-        tokens.add(system)
+        tokens.add_text(system)
         return system
     if isinstance(system, list):
         texts = [
             _text_of(b if isinstance(b, dict) else {}, f"system.{i}") for i, b in enumerate(system)
         ]
         for text in texts:
-            tokens.add(text)
+            tokens.add_text(text)
         return "\n".join(texts)
     raise _invalid("system", "Input should be a valid string or a list of text blocks")
 
@@ -197,7 +180,7 @@ def _definitions(tools: list[Any]) -> Definitions:
     return Definitions(tuple(specs), None, tokens)
 
 
-def _tools(body: dict[str, Any], tokens: _Tokens) -> tuple[ToolSpec, ...]:
+def _tools(body: dict[str, Any], tokens: TokenBudget) -> tuple[ToolSpec, ...]:
     """Count the tools (compiled once per distinct definition); the custom ones."""
     tools = body.get("tools")
     if tools is None:
@@ -264,7 +247,8 @@ def parse_messages(
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise _invalid("stream", "Input should be a valid boolean")
-    tokens = _Tokens(token_limit)
+    tokens = TokenBudget(token_limit)
+    tokens.total = REPLY_PRIMING
     system = _system(body, tokens)
     parts, answered = _messages(body, tokens)
     tools = _tools(body, tokens)

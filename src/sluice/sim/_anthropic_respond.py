@@ -19,18 +19,22 @@ from ._anthropic_request import MessagesRequest
 from ._anthropic_wire import MessageEvents, encode_error, encode_message
 from ._capacity import ServerQueue
 from ._config import SimConfig
-from ._delivery import GO, STOPPED, hang_over, mid_stream_fault, send_whole, stop_exchange
+from ._delivery import (
+    GO,
+    MID_STREAM,
+    STOPPED,
+    STREAM_HEADERS,
+    hang_over,
+    mid_stream_fault,
+    send_whole,
+    stop_exchange,
+)
 from ._exchange import Exchange
 from ._latency import LatencyModel, TokenSchedule
 from ._metrics import MetricsRecorder
 
 __all__ = ["MessagesPlan", "MessagesResponder"]
 
-_STREAM_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-]
-_MID_STREAM = frozenset({"stall", "reset", "truncate", "malformed"})
 # An event cut off inside its data (the malformed fault): not valid JSON.
 _MALFORMED = b'event: content_block_delta\ndata: {"type":"content_block_delta","ind\n\n'
 
@@ -136,7 +140,7 @@ class MessagesResponder:
     ) -> None:
         answer, fault = plan.answer, plan.fault
         total = answer.pieces
-        fault_at = (total + 1) // 2 if fault in _MID_STREAM and total else 0
+        fault_at = (total + 1) // 2 if fault in MID_STREAM and total else 0
         events = MessageEvents(plan.id, plan.request.model)
         chunks = _chunks(answer.blocks, events, self._config.tokens_per_chunk, fault_at)
         latency, queue, metrics = self._latency, self._queue, self._metrics
@@ -155,7 +159,7 @@ class MessagesResponder:
                 metrics.lateness(exchange.now() - schedule.deadline)
                 if not exchange.started:
                     metrics.response(plan.endpoint, 200)
-                    await exchange.start(200, [*_STREAM_HEADERS, *plan.headers])
+                    await exchange.start(200, [*STREAM_HEADERS, *plan.headers])
                     data = events.start(plan.request.input_tokens) + (data or b"")
                 await exchange.body(data or b"", more=True)
                 emitted = i + 1 if total else 0

@@ -15,7 +15,6 @@ unknown path, 405 (with ``Allow``) for a wrong method on a known one.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import random
@@ -33,7 +32,7 @@ from ._content import Corpus
 from ._exchange import Exchange, Receive, Scope, Send, SimulatedReset
 from ._faults import IMMEDIATE_FAULTS, FaultPicker, UnknownFaultError
 from ._latency import LatencyModel
-from ._limits import KeyRateBuckets
+from ._limits import KeyRateBuckets, bucket_key
 from ._metrics import MetricsRecorder, SimMetrics
 from ._protocol import Inference, parse_request
 from ._request_error import RequestError
@@ -46,7 +45,6 @@ __all__ = ["SimApp"]
 _LOGGER = logging.getLogger("uvicorn.error")
 # Rate-limit state is kept per API key: a longer key is kept as its digest, so that clients
 # sending long keys cannot make the table large.
-_MAX_KEY_LENGTH = 128
 _HEALTH = ("/healthz", "/health")  # /health: the name vLLM serves, which load tools probe
 _GET_PATHS = (*_HEALTH, "/metrics", "/v1/models")
 _SHOWN_PATH = 200
@@ -87,10 +85,7 @@ def _request_headers(scope: Scope) -> tuple[str, bytes | None]:
         if name == b"authorization":
             scheme, _, token = value.partition(b" ")
             if scheme.lower() == b"bearer":
-                token = token.strip()
-                if len(token) > _MAX_KEY_LENGTH:
-                    token = b"sha256:" + hashlib.sha256(token).hexdigest().encode()
-                key = token.decode("latin-1")
+                key = bucket_key(token.strip())
         elif name == b"x-sim-fault":
             fault = value
     return key, fault

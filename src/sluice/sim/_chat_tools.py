@@ -16,7 +16,7 @@ from typing import Any
 
 from ..openai import encode_json
 from ._content import count_tokens
-from ._request_error import RequestError
+from ._request_error import invalid
 from ._tools import (
     Definitions,
     OutputFormat,
@@ -27,6 +27,7 @@ from ._tools import (
     make_structured,
     schema_format,
     tool_spec,
+    unique_tools,
 )
 
 __all__ = ["read_structured"]
@@ -35,15 +36,11 @@ _CHOICES = ("none", "auto", "required")
 _OBJECT = {"type": "object", "properties": {}}
 
 
-def _invalid(message: str, param: str) -> RequestError:
-    return RequestError(400, message, param=param)
-
-
 def _schema(value: object, where: str, param: str) -> Mapping[str, Any]:
     if value is None:
         return _OBJECT
     if not isinstance(value, dict):
-        raise _invalid(f"{where} must be a JSON Schema object", param)
+        raise invalid(f"{where} must be a JSON Schema object", param)
     return value
 
 
@@ -51,25 +48,23 @@ def _tools(value: object) -> tuple[ToolSpec, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise _invalid("tools must be a list of tools", "tools")
+        raise invalid("tools must be a list of tools", "tools")
     specs: list[ToolSpec] = []
     for i, tool in enumerate(value):
         where = f"tools[{i}]"
         if not isinstance(tool, dict) or tool.get("type") != "function":
-            raise _invalid(
+            raise invalid(
                 f"{where}: the simulator serves function tools only "
                 '({"type": "function", "function": {...}})',
                 "tools",
             )
         function = tool.get("function")
         if not isinstance(function, dict):
-            raise _invalid(f"{where}.function must be an object", "tools")
+            raise invalid(f"{where}.function must be an object", "tools")
         name = check_name(function.get("name"), f"{where}.function.name", "tools")
         parameters = _schema(function.get("parameters"), f"{where}.function.parameters", "tools")
         specs.append(tool_spec(name, parameters, function.get("strict") is True))
-    if len({spec.name for spec in specs}) != len(specs):
-        raise _invalid("tools: two tools share a name", "tools")
-    return tuple(specs)
+    return unique_tools(specs)
 
 
 def _choice(value: object, tools: tuple[ToolSpec, ...]) -> str:
@@ -77,24 +72,24 @@ def _choice(value: object, tools: tuple[ToolSpec, ...]) -> str:
         return "auto" if tools else "none"
     if isinstance(value, str):
         if value not in _CHOICES:
-            raise _invalid(
+            raise invalid(
                 f"tool_choice must be one of {', '.join(_CHOICES)} or a named function, "
                 f"got {value!r}"[:200],
                 "tool_choice",
             )
         if value != "none" and not tools:
-            raise _invalid(f"tool_choice {value!r} is only allowed when tools are given", "tools")
+            raise invalid(f"tool_choice {value!r} is only allowed when tools are given", "tools")
         return value
     named = value if isinstance(value, dict) else {}
     function = named.get("function")
     name = function.get("name") if isinstance(function, dict) else None
     if not isinstance(name, str) or named.get("type") != "function":
-        raise _invalid(
+        raise invalid(
             'tool_choice must be a string or {"type": "function", "function": {"name": ...}}',
             "tool_choice",
         )
     if name not in {tool.name for tool in tools}:
-        raise _invalid(f"tool_choice names function {name!r}, which is not in tools", "tool_choice")
+        raise invalid(f"tool_choice names function {name!r}, which is not in tools", "tool_choice")
     return name
 
 
@@ -108,13 +103,13 @@ def _output(value: object) -> OutputFormat | None:
     if kind == "json_object":
         return OutputFormat("json_object")
     if kind != "json_schema":
-        raise _invalid(
+        raise invalid(
             "response_format.type must be 'text', 'json_object' or 'json_schema'",
             "response_format",
         )
     spec = fields.get("json_schema")
     if not isinstance(spec, dict):
-        raise _invalid("response_format.json_schema must be an object", "response_format")
+        raise invalid("response_format.json_schema must be an object", "response_format")
     name = check_name(spec.get("name"), "response_format.json_schema.name", "response_format")
     schema = _schema(spec.get("schema"), "response_format.json_schema.schema", "response_format")
     return schema_format(name, schema, spec.get("strict") is True, "response_format")
@@ -144,7 +139,7 @@ def read_structured(
     if raw_tools is None and raw_format is None:
         choice = body.get("tool_choice")
         if choice is not None and choice != "none":
-            raise _invalid("tool_choice is only allowed when tools are given", "tools")
+            raise invalid("tool_choice is only allowed when tools are given", "tools")
         return None, 0
 
     def build() -> Definitions:
@@ -158,7 +153,7 @@ def read_structured(
     )
     output = definitions.output
     if output is not None and output.kind == "json_object" and b"json" not in prompt_key.lower():
-        raise _invalid(
+        raise invalid(
             "'messages' must contain the word 'json' in some form, to use "
             "'response_format' of type 'json_object'",
             "messages",
@@ -167,5 +162,5 @@ def read_structured(
     choice = _choice(body.get("tool_choice"), tools)
     parallel = body.get("parallel_tool_calls", True)
     if not isinstance(parallel, bool):
-        raise _invalid("parallel_tool_calls must be a boolean", "parallel_tool_calls")
+        raise invalid("parallel_tool_calls must be a boolean", "parallel_tool_calls")
     return make_structured(tools, choice, parallel, output, after_tool), definitions.tokens

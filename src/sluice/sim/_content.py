@@ -23,7 +23,15 @@ import math
 import random
 import re
 
-__all__ = ["Corpus", "count_tokens", "embedding"]
+__all__ = [
+    "MEDIA_TOKENS",
+    "MESSAGE_OVERHEAD",
+    "REPLY_PRIMING",
+    "Corpus",
+    "TokenBudget",
+    "count_tokens",
+    "embedding",
+]
 
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 
@@ -60,6 +68,28 @@ def count_tokens(text: str, limit: int | None = None) -> int:
     if limit is None or len(text) <= limit:
         return len(_TOKEN_RE.findall(text))
     return sum(1 for _ in itertools.islice(_TOKEN_RE.finditer(text), limit + 1))
+
+
+# What a prompt costs beside its text, on every endpoint (see the module docstring).
+MESSAGE_OVERHEAD = 3
+REPLY_PRIMING = 3
+MEDIA_TOKENS = 85  # an image, a file or a document
+
+
+class TokenBudget:
+    """Tokens of one prompt, counted while they stay within ``limit`` (None: no limit)."""
+
+    __slots__ = ("limit", "total")
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.total = 0
+
+    def add_text(self, text: str) -> None:
+        if self.limit is None:
+            self.total += count_tokens(text)
+        elif self.total <= self.limit:  # past the limit, more counting changes nothing
+            self.total += count_tokens(text, self.limit - self.total)
 
 
 class Corpus:

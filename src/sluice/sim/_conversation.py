@@ -12,13 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._content import count_tokens
-from ._request_error import RequestError
+from ._request_error import invalid
 
 __all__ = ["conversation_tokens"]
-
-
-def _invalid(message: str, param: str) -> RequestError:
-    return RequestError(400, message, param=param)
 
 
 def conversation_tokens(messages: Sequence[Any]) -> tuple[int, bytes, bool]:
@@ -32,7 +28,7 @@ def conversation_tokens(messages: Sequence[Any]) -> tuple[int, bytes, bool]:
         if role == "tool":
             call_id = message.get("tool_call_id")
             if not isinstance(call_id, str) or call_id not in open_calls:
-                raise _invalid(
+                raise invalid(
                     f"messages[{i}]: a message with role 'tool' must answer a tool call of the "
                     f"assistant message before it (tool_call_id {call_id!r} is not one)"[:300],
                     "messages",
@@ -40,7 +36,7 @@ def conversation_tokens(messages: Sequence[Any]) -> tuple[int, bytes, bool]:
             del open_calls[call_id]
             continue
         if open_calls:
-            raise _invalid(
+            raise invalid(
                 f"messages[{i}]: an assistant message with 'tool_calls' must be followed by "
                 f"tool messages answering each call; {next(iter(open_calls))!r} is unanswered",
                 "messages",
@@ -49,19 +45,19 @@ def conversation_tokens(messages: Sequence[Any]) -> tuple[int, bytes, bool]:
         if not calls:
             continue
         if not isinstance(calls, list):
-            raise _invalid(f"messages[{i}].tool_calls must be a list", "messages")
+            raise invalid(f"messages[{i}].tool_calls must be a list", "messages")
         for call in calls:
             function = call.get("function") if isinstance(call, dict) else None
             call_id = call.get("id") if isinstance(call, dict) else None
             if not isinstance(function, dict) or not isinstance(call_id, str):
-                raise _invalid(
+                raise invalid(
                     f"messages[{i}].tool_calls: each call needs an 'id' and a 'function' "
                     "with 'name' and 'arguments'",
                     "messages",
                 )
             name, arguments = function.get("name"), function.get("arguments")
             if not isinstance(name, str) or not isinstance(arguments, str):
-                raise _invalid(
+                raise invalid(
                     f"messages[{i}].tool_calls: function 'name' and 'arguments' must be strings",
                     "messages",
                 )

@@ -16,7 +16,9 @@ __all__ = [
     "ENDED",
     "GO",
     "JSON_HEADER",
+    "MID_STREAM",
     "STOPPED",
+    "STREAM_HEADERS",
     "hang_over",
     "mid_stream_fault",
     "send_whole",
@@ -27,6 +29,11 @@ GO = "go"
 ENDED = "ended"
 STOPPED = "stopped"
 JSON_HEADER = (b"content-type", b"application/json")
+STREAM_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+]
+MID_STREAM = frozenset({"stall", "reset", "truncate", "malformed"})  # after half the tokens
 
 
 async def hang_over(exchange: Exchange, fault: str | None, max_hang: float) -> float | None:

@@ -17,14 +17,25 @@ bucket is full (it goes into debt), so an oversized request is slow, never impos
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
 from ..openai import RateLimits, format_rate_limits, format_retry_after
 
-__all__ = ["KeyRateBuckets", "RateDecision"]
+__all__ = ["KeyRateBuckets", "RateDecision", "bucket_key"]
 
 _MAX_KEYS = 10_000  # a client inventing keys must not grow the table without bound
+_MAX_KEY_LENGTH = 128
+
+
+def bucket_key(token: bytes) -> str:
+    """The buckets' key for an API key as sent: itself, or its digest when it is long (the
+    table stays small). Every endpoint keys the shared buckets this way, so a key has one
+    budget whichever API it calls."""
+    if len(token) > _MAX_KEY_LENGTH:
+        token = b"sha256:" + hashlib.sha256(token).hexdigest().encode()
+    return token.decode("latin-1")
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,27 +22,20 @@ from typing import Any
 from ._body import decode_json
 from ._chat_tools import read_structured
 from ._config import MAX_EMBEDDING_DIMENSIONS, MAX_EMBEDDING_INPUTS
-from ._content import count_tokens
+from ._content import MEDIA_TOKENS, MESSAGE_OVERHEAD, REPLY_PRIMING, TokenBudget
 from ._conversation import conversation_tokens
-from ._request_error import RequestError
+from ._request_error import RequestError, invalid
 from ._tools import Structured
 
-__all__ = ["Inference", "RequestError", "parse_request"]
+__all__ = ["Inference", "RequestError", "parse_request", "read_model", "shown"]
 
-_MESSAGE_OVERHEAD = 3
-_REPLY_PRIMING = 3
-_IMAGE_TOKENS = 85
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
 _SHOWN = 60  # characters of a rejected value quoted back in an error message
 
 
-def _invalid(message: str, param: str | None = None, code: str | None = None) -> RequestError:
-    return RequestError(400, message, param=param, code=code)
-
-
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
     """``repr(value)``, cut short: an error must not echo a megabyte back."""
     text = repr(value) if not isinstance(value, list | dict) else type(value).__name__
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
@@ -73,22 +66,6 @@ class Inference:
     structured: Structured | None = None
 
 
-class _Budget:
-    """Tokens of one prompt, counted while they stay within ``limit`` (None: no limit)."""
-
-    __slots__ = ("limit", "total")
-
-    def __init__(self, limit: int | None) -> None:
-        self.limit = limit
-        self.total = 0
-
-    def add_text(self, text: str) -> None:
-        if self.limit is None:
-            self.total += count_tokens(text)
-        elif self.total <= self.limit:  # past the limit, more counting changes nothing
-            self.total += count_tokens(text, self.limit - self.total)
-
-
 def _optional_int(
     body: dict[str, Any], name: str, minimum: int, maximum: int | None = None
 ) -> int | None:
@@ -97,38 +74,39 @@ def _optional_int(
         return None
     rule = f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _invalid(f"{name} must be {rule}, got {_shown(value)}", name)
+        raise invalid(f"{name} must be {rule}, got {shown(value)}", name)
     if maximum is not None and value > maximum:
-        raise _invalid(f"{name} must be {rule}, got {_shown(value)}", name)
+        raise invalid(f"{name} must be {rule}, got {shown(value)}", name)
     return value
 
 
-def _model(body: dict[str, Any]) -> str:
+def read_model(body: dict[str, Any]) -> str:
+    """The body's ``model``: a non-empty string, else `RequestError`."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise _invalid("you must provide a model parameter (a non-empty string)", "model")
+        raise invalid("you must provide a model parameter (a non-empty string)", "model")
     return model
 
 
 def _common(body: dict[str, Any]) -> tuple[str, bool, bool, int | None]:
-    model = _model(body)
+    model = read_model(body)
     stream = body.get("stream") or False
     if not isinstance(stream, bool):
-        raise _invalid(f"stream must be a boolean, got {_shown(stream)}", "stream")
+        raise invalid(f"stream must be a boolean, got {shown(stream)}", "stream")
     options = body.get("stream_options")
     include_usage = False
     if options is not None:
         if not stream:
-            raise _invalid("stream_options is only allowed when stream is true", "stream_options")
+            raise invalid("stream_options is only allowed when stream is true", "stream_options")
         if not isinstance(options, dict):
-            raise _invalid("stream_options must be an object", "stream_options")
+            raise invalid("stream_options must be an object", "stream_options")
         include_usage = options.get("include_usage", False)
         if not isinstance(include_usage, bool):
-            raise _invalid("stream_options.include_usage must be a boolean", "stream_options")
+            raise invalid("stream_options.include_usage must be a boolean", "stream_options")
     n = body.get("n")
     if n is not None and n != 1:
-        raise _invalid(
-            f"n={_shown(n)} is not supported by the simulator: only n=1; send separate requests",
+        raise invalid(
+            f"n={shown(n)} is not supported by the simulator: only n=1; send separate requests",
             "n",
         )
     caps = [
@@ -147,12 +125,12 @@ def _image_key(part: dict[str, Any], where: str) -> str:
     url = image.get("url") if isinstance(image, dict) else None
     if not isinstance(url, str):
         message = f"{where}.content image parts need an object with a string 'url'"
-        raise _invalid(message, "messages")
+        raise invalid(message, "messages")
     detail = image.get("detail") if isinstance(image, dict) else None
     return f"image\x1f{url}\x1f{detail if isinstance(detail, str) else ''}"
 
 
-def _add_content(content: object, where: str, tokens: _Budget) -> str:
+def _add_content(content: object, where: str, tokens: TokenBudget) -> str:
     """Count a message's content (a string, a list of parts, or null); its text."""
     if content is None:
         return ""
@@ -160,20 +138,20 @@ def _add_content(content: object, where: str, tokens: _Budget) -> str:
         tokens.add_text(content)
         return content
     if not isinstance(content, list):
-        raise _invalid(f"{where}.content must be a string or a list of content parts", "messages")
+        raise invalid(f"{where}.content must be a string or a list of content parts", "messages")
     texts: list[str] = []
     for part in content:
         if not isinstance(part, dict):
-            raise _invalid(f"{where}.content parts must be objects", "messages")
+            raise invalid(f"{where}.content parts must be objects", "messages")
         kind = part.get("type")
         if kind == "text":
             text = part.get("text")
             if not isinstance(text, str):
-                raise _invalid(f"{where}.content text parts need a string 'text'", "messages")
+                raise invalid(f"{where}.content text parts need a string 'text'", "messages")
             tokens.add_text(text)
             texts.append(text)
         elif kind == "image_url":
-            tokens.total += _IMAGE_TOKENS
+            tokens.total += MEDIA_TOKENS
             texts.append(_image_key(part, where))
     return "\n".join(texts)
 
@@ -182,18 +160,18 @@ def _parse_chat(body: dict[str, Any], token_limit: int | None) -> Inference:
     model, stream, include_usage, max_tokens = _common(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise _invalid("messages must be a non-empty list", "messages")
-    tokens = _Budget(token_limit)
-    tokens.total = _REPLY_PRIMING
+        raise invalid("messages must be a non-empty list", "messages")
+    tokens = TokenBudget(token_limit)
+    tokens.total = REPLY_PRIMING
     key_parts: list[bytes] = []
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(message, dict):
-            raise _invalid(f"{where} must be an object", "messages")
+            raise invalid(f"{where} must be an object", "messages")
         role = message.get("role")
         if not isinstance(role, str) or role not in _ROLES:
-            raise _invalid(f"{where}.role must be one of {', '.join(sorted(_ROLES))}", "messages")
-        tokens.total += _MESSAGE_OVERHEAD + (1 if message.get("name") else 0)
+            raise invalid(f"{where}.role must be one of {', '.join(sorted(_ROLES))}", "messages")
+        tokens.total += MESSAGE_OVERHEAD + (1 if message.get("name") else 0)
         text = _add_content(message.get("content"), where, tokens)
         key_parts.append(f"{role}\x1f{text}".encode())
     history_tokens, history_key, after_tool = conversation_tokens(messages)
@@ -216,13 +194,13 @@ def _token_ids(value: object) -> bool:
 def _prompt(value: object, name: str, token_limit: int | None) -> tuple[bytes, int]:
     """Key and token count of one prompt or input: a string or a list of token ids."""
     if isinstance(value, str):
-        tokens = _Budget(token_limit)
+        tokens = TokenBudget(token_limit)
         tokens.add_text(value)
         return value.encode(), tokens.total
     if _token_ids(value):
         assert isinstance(value, list)
         return b"ids:" + ",".join(map(str, value)).encode(), len(value)
-    raise _invalid(f"{name} must be a string or a list of token ids", name)
+    raise invalid(f"{name} must be a string or a list of token ids", name)
 
 
 def _parse_completion(body: dict[str, Any], token_limit: int | None) -> Inference:
@@ -230,14 +208,14 @@ def _parse_completion(body: dict[str, Any], token_limit: int | None) -> Inferenc
     prompt = body.get("prompt")
     if isinstance(prompt, list) and prompt and not _token_ids(prompt):
         if len(prompt) != 1:
-            raise _invalid("only one prompt per request is supported by the simulator", "prompt")
+            raise invalid("only one prompt per request is supported by the simulator", "prompt")
         prompt = prompt[0]
     key, tokens = _prompt(prompt, "prompt", token_limit)
     return Inference("completion", model, tokens, key, stream, include_usage, max_tokens)
 
 
 def _parse_embedding(body: dict[str, Any], token_limit: int | None) -> Inference:
-    model = _model(body)
+    model = read_model(body)
     raw = body.get("input")
     items: list[object]
     if isinstance(raw, str) or _token_ids(raw):
@@ -245,16 +223,16 @@ def _parse_embedding(body: dict[str, Any], token_limit: int | None) -> Inference
     elif isinstance(raw, list) and raw:
         items = raw
     else:
-        raise _invalid("input must be a string, a list of strings or token id lists", "input")
+        raise invalid("input must be a string, a list of strings or token id lists", "input")
     if len(items) > MAX_EMBEDDING_INPUTS:
-        raise _invalid(f"input may hold at most {MAX_EMBEDDING_INPUTS} items", "input")
+        raise invalid(f"input may hold at most {MAX_EMBEDDING_INPUTS} items", "input")
     # The limit applies to each input: each one must fit the model's context.
     inputs = [_prompt(item, "input", token_limit) for item in items]
     if any(not key or key == b"ids:" for key, _ in inputs):
-        raise _invalid("input items must not be empty", "input")
+        raise invalid("input items must not be empty", "input")
     encoding = body.get("encoding_format") or "float"
     if encoding not in ("float", "base64"):
-        raise _invalid("encoding_format must be 'float' or 'base64'", "encoding_format")
+        raise invalid("encoding_format must be 'float' or 'base64'", "encoding_format")
     return Inference(
         "embedding",
         model,
@@ -286,5 +264,5 @@ def _continuous_usage(options: dict[str, Any]) -> bool:
     value = options.get("continuous_usage_stats", False)
     if not isinstance(value, bool):
         message = "stream_options.continuous_usage_stats must be a boolean"
-        raise _invalid(message, "stream_options")
+        raise invalid(message, "stream_options")
     return value

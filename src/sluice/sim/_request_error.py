@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..openai import encode_error
 
-__all__ = ["RequestError"]
+__all__ = ["RequestError", "invalid"]
 
 
 class RequestError(Exception):
@@ -42,3 +42,8 @@ class RequestError(Exception):
     def headers(self) -> list[tuple[bytes, bytes]]:
         """Headers this refusal adds to the answer."""
         return [(b"connection", b"close")] if self.close else []
+
+
+def invalid(message: str, param: str | None = None, code: str | None = None) -> RequestError:
+    """A 400 ``invalid_request_error`` naming the request's ``param``."""
+    return RequestError(400, message, param=param, code=code)

@@ -26,7 +26,9 @@ from ._content import Corpus, embedding
 from ._delivery import (
     GO,
     JSON_HEADER,
+    MID_STREAM,
     STOPPED,
+    STREAM_HEADERS,
     hang_over,
     mid_stream_fault,
     send_whole,
@@ -40,12 +42,6 @@ from ._protocol import Inference
 __all__ = ["FINGERPRINT", "JSON_HEADER", "Plan", "Responder", "malformed_event"]
 
 FINGERPRINT = "fp_sim"
-
-_STREAM_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-]
-_MID_STREAM = frozenset({"stall", "reset", "truncate", "malformed"})
 
 
 @dataclass(slots=True)
@@ -160,7 +156,7 @@ class Responder:
         corpus, latency, queue = self._corpus, self._latency, self._queue
         metrics = self._metrics
         fault = plan.fault
-        fault_at = (plan.tokens + 1) // 2 if fault in _MID_STREAM else 0
+        fault_at = (plan.tokens + 1) // 2 if fault in MID_STREAM else 0
         slow = fault == "slow"
         continuous = inference.continuous_usage
         per_chunk, max_hang = self._config.tokens_per_chunk, self._config.max_hang
@@ -202,7 +198,7 @@ class Responder:
                     data = templates.with_usage(data, inference.prompt_tokens, i + 1)
                 if not exchange.started:
                     metrics.response(plan.endpoint, 200)
-                    await exchange.start(200, [*_STREAM_HEADERS, *plan.headers])
+                    await exchange.start(200, [*STREAM_HEADERS, *plan.headers])
                     opening = templates.opening()
                     if continuous and opening:
                         opening = templates.with_usage(opening, inference.prompt_tokens, 0)

@@ -15,13 +15,13 @@ events, and the stream ends with ``response.completed`` (or ``response.incomplet
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from ..openai import (
     ResponseEventEncoder,
     encode_error,
+    encode_json,
     encode_spliced,
     function_call_item,
     message_item,
@@ -32,7 +32,16 @@ from ..openai import (
 from ._capacity import ServerQueue
 from ._config import SimConfig
 from ._content import Corpus
-from ._delivery import GO, STOPPED, hang_over, mid_stream_fault, send_whole, stop_exchange
+from ._delivery import (
+    GO,
+    MID_STREAM,
+    STOPPED,
+    STREAM_HEADERS,
+    hang_over,
+    mid_stream_fault,
+    send_whole,
+    stop_exchange,
+)
 from ._exchange import Exchange
 from ._latency import LatencyModel, TokenSchedule
 from ._metrics import MetricsRecorder
@@ -40,12 +49,6 @@ from ._respond import Plan
 from ._responses_request import ResponsesInference
 
 __all__ = ["ResponsesResponder", "answer_output"]
-
-_STREAM_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-]
-_MID_STREAM = frozenset({"stall", "reset", "truncate", "malformed"})
 
 
 @dataclass(slots=True)
@@ -89,7 +92,7 @@ def _quote(text: str) -> bytes:
     if quoted is None:
         if len(_QUOTED) >= _QUOTED_MAX:
             _QUOTED.clear()
-        quoted = _QUOTED[text] = json.dumps(text, ensure_ascii=False).encode()
+        quoted = _QUOTED[text] = encode_json(text)
     return quoted
 
 
@@ -232,7 +235,7 @@ class ResponsesResponder:
         )
         events = stream.events
         self.metrics.response(plan.endpoint, 200)
-        await exchange.start(200, [*_STREAM_HEADERS, *plan.headers])
+        await exchange.start(200, [*STREAM_HEADERS, *plan.headers])
         head = events.event("response.created", response=opening)
         await exchange.body(head + events.event("response.in_progress", response=opening), True)
         try:
@@ -262,7 +265,7 @@ class _EventStream:
         self._exchange = exchange
         self._plan = plan
         self._schedule = schedule
-        self._fault_at = (plan.tokens + 1) // 2 if plan.fault in _MID_STREAM else 0
+        self._fault_at = (plan.tokens + 1) // 2 if plan.fault in MID_STREAM else 0
         self.events = ResponseEventEncoder()
         self.emitted = 0
 

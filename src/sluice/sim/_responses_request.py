@@ -28,8 +28,8 @@ from ..openai import encode_json
 from ..openai._responses_encode import ECHOED
 from ._body import decode_json
 from ._config import SimConfig
-from ._content import count_tokens
-from ._protocol import _MESSAGE_OVERHEAD, _REPLY_PRIMING, Inference, _Budget, _model, _shown
+from ._content import MEDIA_TOKENS, MESSAGE_OVERHEAD, REPLY_PRIMING, TokenBudget, count_tokens
+from ._protocol import Inference, read_model, shown
 from ._request_error import RequestError
 from ._tools import (
     Definitions,
@@ -41,12 +41,12 @@ from ._tools import (
     make_structured,
     schema_format,
     tool_spec,
+    unique_tools,
 )
 
 __all__ = ["ResponsesInference", "parse_responses"]
 
 _ROLES = frozenset({"user", "system", "developer", "assistant"})
-_MEDIA_TOKENS = 85
 _MIN_OUTPUT_TOKENS = 16  # the API refuses a smaller max_output_tokens
 _FORMATS = ("text", "json_object", "json_schema")
 
@@ -67,11 +67,11 @@ class ResponsesInference(Inference):
 
 def _text(value: object, where: str) -> str:
     if not isinstance(value, str):
-        raise _invalid(f"{where} must be a string, got {_shown(value)}")
+        raise _invalid(f"{where} must be a string, got {shown(value)}")
     return value
 
 
-def _content(content: object, where: str, tokens: _Budget) -> str:
+def _content(content: object, where: str, tokens: TokenBudget) -> str:
     """Count a message's content; its text (for the answer's key)."""
     if isinstance(content, str):
         tokens.add_text(content)
@@ -91,18 +91,18 @@ def _content(content: object, where: str, tokens: _Budget) -> str:
         elif kind == "refusal":
             tokens.add_text(_text(part.get("refusal"), f"{at}.refusal"))
         elif kind in ("input_image", "input_file"):
-            tokens.total += _MEDIA_TOKENS
+            tokens.total += MEDIA_TOKENS
             source = part.get("image_url") or part.get("file_id") or part.get("filename")
             texts.append(f"{kind}\x1f{source if isinstance(source, str) else ''}")
         else:
             raise _invalid(
                 f"{at}.type must be input_text, output_text, refusal, input_image or "
-                f"input_file, got {_shown(kind)}"
+                f"input_file, got {shown(kind)}"
             )
     return "\n".join(texts)
 
 
-def _item(item: object, where: str, tokens: _Budget) -> bytes | None:
+def _item(item: object, where: str, tokens: TokenBudget) -> bytes | None:
     """Count one input item; its part of the prompt key (None: it adds nothing)."""
     if not isinstance(item, dict):
         raise _invalid(f"{where} must be an object")
@@ -111,20 +111,20 @@ def _item(item: object, where: str, tokens: _Budget) -> bytes | None:
         role = item.get("role")
         if role not in _ROLES:
             raise _invalid(f"{where}.role must be one of {', '.join(sorted(_ROLES))}")
-        tokens.total += _MESSAGE_OVERHEAD
+        tokens.total += MESSAGE_OVERHEAD
         return f"{role}\x1f{_content(item.get('content'), where, tokens)}".encode()
     if kind == "function_call":
         _text(item.get("call_id"), f"{where}.call_id")
         name = _text(item.get("name"), f"{where}.name")
         arguments = _text(item.get("arguments"), f"{where}.arguments")
-        tokens.total += _MESSAGE_OVERHEAD
+        tokens.total += MESSAGE_OVERHEAD
         tokens.add_text(name)
         tokens.add_text(arguments)
         return f"function_call\x1f{name}\x1f{arguments}".encode()
     if kind == "function_call_output":
         _text(item.get("call_id"), f"{where}.call_id")
         output = item.get("output")
-        tokens.total += _MESSAGE_OVERHEAD
+        tokens.total += MESSAGE_OVERHEAD
         text = output if isinstance(output, str) else _content(output, where, tokens)
         if isinstance(output, str):
             tokens.add_text(output)
@@ -133,18 +133,18 @@ def _item(item: object, where: str, tokens: _Budget) -> bytes | None:
         return None
     raise _invalid(
         f"{where}.type must be message, function_call, function_call_output or reasoning "
-        f"(what the simulator reads), got {_shown(kind)}"
+        f"(what the simulator reads), got {shown(kind)}"
     )
 
 
 def _prompt(body: dict[str, Any], token_limit: int) -> tuple[int, bytes, bool]:
     """Tokens, key, and whether the last input item answers a function call."""
-    tokens = _Budget(token_limit)
-    tokens.total = _REPLY_PRIMING
+    tokens = TokenBudget(token_limit)
+    tokens.total = REPLY_PRIMING
     keys: list[bytes] = []
     instructions = body.get("instructions")
     if instructions is not None:
-        tokens.total += _MESSAGE_OVERHEAD
+        tokens.total += MESSAGE_OVERHEAD
         tokens.add_text(_text(instructions, "instructions"))
         keys.append(f"system\x1f{instructions}".encode())
     raw = body.get("input")
@@ -165,7 +165,7 @@ def _number(body: dict[str, Any], name: str, high: float) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= high:
-        raise _invalid(f"{name} must be a number from 0 to {high:g}, got {_shown(value)}", name)
+        raise _invalid(f"{name} must be a number from 0 to {high:g}, got {shown(value)}", name)
 
 
 def _max_output_tokens(body: dict[str, Any]) -> int | None:
@@ -174,7 +174,7 @@ def _max_output_tokens(body: dict[str, Any]) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < _MIN_OUTPUT_TOKENS:
         raise _invalid(
-            f"max_output_tokens must be an integer >= {_MIN_OUTPUT_TOKENS}, got {_shown(value)}",
+            f"max_output_tokens must be an integer >= {_MIN_OUTPUT_TOKENS}, got {shown(value)}",
             "max_output_tokens",
         )
     return value
@@ -194,9 +194,7 @@ def _function_tools(raw: object) -> tuple[ToolSpec, ...]:
         if parameters is not None and not isinstance(parameters, dict):
             raise _invalid(f"tools[{i}].parameters must be a JSON Schema object", "tools")
         specs.append(tool_spec(name, parameters, tool.get("strict") is True))
-    if len({spec.name for spec in specs}) != len(specs):
-        raise _invalid("tools: two tools share a name", "tools")
-    return tuple(specs)
+    return unique_tools(specs)
 
 
 def _output(form: object) -> OutputFormat | None:
@@ -219,9 +217,7 @@ def _choice(value: object, tools: tuple[ToolSpec, ...]) -> str:
     if isinstance(value, dict) and value.get("type") == "function":
         name = value.get("name")
         if name not in {tool.name for tool in tools}:
-            raise _invalid(
-                f"tool_choice names {_shown(name)}, which is not in tools", "tool_choice"
-            )
+            raise _invalid(f"tool_choice names {shown(name)}, which is not in tools", "tool_choice")
         return str(name)
     if value not in ("auto", "none", "required"):
         return "auto"  # allowed_tools, hosted tool choices: the simulator decides as for auto
@@ -283,10 +279,10 @@ def parse_responses(raw: bytes, config: SimConfig) -> ResponsesInference:
     """Check a Responses request body and read what its answer is made of; `RequestError`
     if it is bad."""
     body = decode_json(raw)
-    model = _model(body)
+    model = read_model(body)
     stream = body.get("stream") or False
     if not isinstance(stream, bool):
-        raise _invalid(f"stream must be a boolean, got {_shown(stream)}", "stream")
+        raise _invalid(f"stream must be a boolean, got {shown(stream)}", "stream")
     _number(body, "temperature", 2)
     _number(body, "top_p", 1)
     cap = _max_output_tokens(body)

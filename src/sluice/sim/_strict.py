@@ -10,20 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._request_error import RequestError
+from ._request_error import invalid
 
 __all__ = ["check_strict"]
-
-
-def _invalid(message: str, param: str) -> RequestError:
-    return RequestError(400, message, param=param)
 
 
 def check_strict(schema: Mapping[str, Any], what: str, param: str) -> None:
     """The rules of strict mode: every object closes (``additionalProperties: false``) and
     requires every property; the root is an object. `RequestError` naming the place."""
     if schema.get("type") != "object" and "anyOf" in schema:
-        raise _invalid(f"Invalid schema for {what}: the root must be an object, not anyOf", param)
+        raise invalid(f"Invalid schema for {what}: the root must be an object, not anyOf", param)
     pending: list[tuple[object, str]] = [(schema, "()")]
     seen = 0
     while pending:
@@ -34,14 +30,14 @@ def check_strict(schema: Mapping[str, Any], what: str, param: str) -> None:
         properties = node.get("properties")
         if node.get("type") == "object" or isinstance(properties, dict):
             if node.get("additionalProperties") is not False:
-                raise _invalid(
+                raise invalid(
                     f"Invalid schema for {what}: in context={context}, 'additionalProperties' "
                     "must be given and be false",
                     param,
                 )
             missing = [key for key in (properties or {}) if key not in (node.get("required") or ())]
             if missing:
-                raise _invalid(
+                raise invalid(
                     f"Invalid schema for {what}: in context={context}, 'required' must list "
                     f"every key in properties; missing {missing[0]!r}",
                     param,

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..openai import SchemaError, compile_schema
 from ..openai._fast import builder
-from ._request_error import RequestError
+from ._request_error import invalid
 from ._strict import check_strict
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "make_structured",
     "schema_format",
     "tool_spec",
+    "unique_tools",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -90,14 +91,10 @@ class Definitions:
     format_json: bytes = b""
 
 
-def _invalid(message: str, param: str) -> RequestError:
-    return RequestError(400, message, param=param)
-
-
 def check_name(value: object, where: str, param: str) -> str:
     """A function or format name as the APIs allow them; `RequestError` naming ``where``."""
     if not isinstance(value, str) or not _NAME.match(value):
-        raise _invalid(
+        raise invalid(
             f"{where} must be 1 to 64 letters, digits, underscores or dashes, got {value!r}"[:200],
             param,
         )
@@ -108,7 +105,7 @@ def _compiled(schema: Mapping[str, Any], what: str, param: str) -> Callable[[int
     try:
         return compile_schema(schema)
     except SchemaError as exc:
-        raise _invalid(f"{what}: its schema cannot be satisfied: {exc}", param) from None
+        raise invalid(f"{what}: its schema cannot be satisfied: {exc}", param) from None
 
 
 def tool_spec(
@@ -124,10 +121,17 @@ def tool_spec(
     if strict:
         check_strict(schema, f"function {name!r}", param)
     if schema.get("type", "object") != "object":
-        raise _invalid(f"function {name!r}: its parameters must describe an object", param)
+        raise invalid(f"function {name!r}: its parameters must describe an object", param)
     if "type" not in schema:
         schema = {"type": "object", **schema}
     return ToolSpec(name, _compiled(schema, f"function {name!r}", param), strict)
+
+
+def unique_tools(specs: list[ToolSpec]) -> tuple[ToolSpec, ...]:
+    """``specs``, or `RequestError` (400, ``tools``) when two share a name."""
+    if len({spec.name for spec in specs}) != len(specs):
+        raise invalid("tools: two tools share a name", "tools")
+    return tuple(specs)
 
 
 def schema_format(name: str, schema: Mapping[str, Any], strict: bool, param: str) -> OutputFormat:
@@ -195,4 +199,4 @@ def cached_definitions(
     try:
         return _CACHE.get(key, raw_tools, raw_format, build)
     except RecursionError:  # imaging or compiling a schema nested past the stack
-        raise _invalid(f"{param}: a schema nests too deeply", param) from None
+        raise invalid(f"{param}: a schema nests too deeply", param) from None
