@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from pathlib import Path
 
 import pytest
 
+import sluice.batch
 from sluice.batch._options import BatchOptions
 
 URL = "http://127.0.0.1:9/v1"
+
+
+def test_run_takes_exactly_the_options_it_forwards() -> None:
+    """run() hands its arguments to BatchOptions.make whole: the two signatures must agree
+    (names, kinds, defaults), or an option would be dropped or refused."""
+    run = inspect.signature(sluice.batch.run).parameters
+    make = inspect.signature(BatchOptions.make).parameters
+    assert [(p.name, p.kind, p.default) for p in run.values()] == [
+        (p.name, p.kind, p.default) for p in make.values()
+    ]
 
 
 @pytest.mark.parametrize(
