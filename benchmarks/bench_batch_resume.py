@@ -2,9 +2,9 @@
 
 Builds an input of N chat requests, a journal recording all N as done and an output the
 journal fully covers (as a run leaves them: each done row with the digest of its input
-line), then times ``sluice.batch.run`` on them: reading the journal, reading
-the input twice (the fingerprint check, then the pass that skips the done ids) and finding
-nothing to send. Also times the journal load on its own, and, as the same-run baseline, the
+line), then times ``sluice.batch.run`` on them: reading the journal, reading the input
+once (each line's digest found among the done lines, so none is parsed) and finding nothing
+to send. Also times the journal load on its own, and, as the same-run baseline, the
 floor of any resume: reading the input once and hashing each line into a set.
 
     python benchmarks/bench_batch_resume.py            # N = 1,000,000

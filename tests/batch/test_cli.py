@@ -44,7 +44,7 @@ def test_exit_codes(tmp_path: Path) -> None:
 def test_usage_errors(tmp_path: Path) -> None:
     runner = CliRunner()
     source = write_chat_input(tmp_path / "in.jsonl", 1)
-    base = ["run", str(source), "--base-url", "http://127.0.0.1:9/v1", "-o", str(tmp_path / "o")]
+    base = _unreachable_run(source, tmp_path / "o")
     bad = runner.invoke(cli, [*base, "--max-failures", "lots"])
     assert bad.exit_code == 2
     assert "max_failures must be" in bad.output
@@ -57,7 +57,7 @@ def test_usage_errors(tmp_path: Path) -> None:
 def test_ray_options_are_checked_before_ray_starts(tmp_path: Path) -> None:
     runner = CliRunner()
     source = write_chat_input(tmp_path / "in.jsonl", 1)
-    base = ["run", str(source), "--base-url", "http://127.0.0.1:9/v1", "-o", str(tmp_path / "o")]
+    base = _unreachable_run(source, tmp_path / "o")
     alone = runner.invoke(cli, [*base, "--workers", "2"])
     assert alone.exit_code == 2
     assert "give --ray too" in alone.output
@@ -65,3 +65,8 @@ def test_ray_options_are_checked_before_ray_starts(tmp_path: Path) -> None:
     assert unshared.exit_code == 2
     assert "give shared= a Redis URL" in unshared.output
     assert not (tmp_path / "o.shards").exists()
+
+
+def _unreachable_run(source: Path, out: Path) -> list[str]:
+    """``sluice run`` arguments aimed at a port nobody listens on: for errors found first."""
+    return ["run", str(source), "--base-url", "http://127.0.0.1:9/v1", "-o", str(out)]

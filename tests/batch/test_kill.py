@@ -56,6 +56,35 @@ def _lines(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
+def _wait_for_lines(out: Path, count: int, runner: subprocess.Popen[bytes] | None = None) -> None:
+    """Until ``out`` holds ``count`` lines (bounded); with ``runner``, failing if it ends."""
+    deadline = time.monotonic() + 20
+    while _lines(out) < count and time.monotonic() < deadline:
+        if runner is not None:
+            assert runner.poll() is None, runner.stderr.read() if runner.stderr else ""
+        time.sleep(0.002)
+
+
+def _kill_9_after(runner: subprocess.Popen[bytes], out: Path, lines: int, delay: float) -> None:
+    """SIGKILL ``runner`` ``delay`` seconds after its output holds ``lines`` lines."""
+    try:
+        _wait_for_lines(out, lines, runner)
+        time.sleep(delay)
+        runner.send_signal(signal.SIGKILL)
+    finally:
+        runner.kill()
+        runner.wait(10)
+        if runner.stderr:
+            runner.stderr.close()
+
+
+def _resume(source: Path, out: Path, base_url: str, *extra: str) -> None:
+    """Run the same command again, to its successful end."""
+    resumed = _runner(source, out, base_url, *extra)
+    _, stderr = resumed.communicate(timeout=30)
+    assert resumed.returncode == 0, stderr.decode()
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_kill_9_then_resume_sends_no_completed_id_again(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
@@ -63,19 +92,7 @@ def test_kill_9_then_resume_sends_no_completed_id_again(tmp_path: Path, seed: in
     out = tmp_path / "out.jsonl"
     with SimProcess(SimConfig(ttft=0.02)) as sim:
         runner = _runner(source, out, sim.base_url)
-        try:
-            target = rng.randrange(1, COUNT - 40)
-            deadline = time.monotonic() + 20
-            while _lines(out) < target and time.monotonic() < deadline:
-                assert runner.poll() is None, runner.stderr.read() if runner.stderr else ""
-                time.sleep(0.002)
-            time.sleep(rng.uniform(0, 0.03))
-            runner.send_signal(signal.SIGKILL)
-        finally:
-            runner.kill()
-            runner.wait(10)
-            if runner.stderr:
-                runner.stderr.close()
+        _kill_9_after(runner, out, rng.randrange(1, COUNT - 40), rng.uniform(0, 0.03))
         assert runner.returncode == -signal.SIGKILL
         answered_before = sim.metrics().status_count(200)
         completed = set(output_ids(out))
@@ -87,9 +104,7 @@ def test_kill_9_then_resume_sends_no_completed_id_again(tmp_path: Path, seed: in
         journaled = Journal(Path(f"{out}.journal.sqlite")).load()
         unjournaled = out.read_bytes()[journaled.output_offset :].count(b"\n")
 
-        resumed = _runner(source, out, sim.base_url)
-        _, stderr = resumed.communicate(timeout=30)
-        assert resumed.returncode == 0, stderr.decode()
+        _resume(source, out, sim.base_url)
         sent_by_resume = sim.metrics().status_count(200) - answered_before
 
     ids = output_ids(out)
@@ -108,9 +123,7 @@ def test_ctrl_c_finishes_what_is_in_flight_then_resumes(tmp_path: Path) -> None:
     with SimProcess(SimConfig(ttft=0.05)) as sim:
         runner = _runner(source, out, sim.base_url)
         try:
-            deadline = time.monotonic() + 20
-            while _lines(out) < 10 and time.monotonic() < deadline:
-                time.sleep(0.005)
+            _wait_for_lines(out, 10)
             runner.send_signal(signal.SIGINT)
             _, stderr = runner.communicate(timeout=20)
         finally:
@@ -122,9 +135,7 @@ def test_ctrl_c_finishes_what_is_in_flight_then_resumes(tmp_path: Path) -> None:
         assert written < count
         # Every request the server answered was written: none was left in flight.
         assert sim.metrics().status_count(200) == written
-        resumed = _runner(source, out, sim.base_url)
-        _, stderr = resumed.communicate(timeout=30)
-        assert resumed.returncode == 0, stderr.decode()
+        _resume(source, out, sim.base_url)
         assert sim.metrics().status_count(200) == count
     ids = output_ids(out)
     assert len(ids) == len(set(ids)) == count
@@ -137,9 +148,7 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
     with SimProcess(SimConfig(ttft=0.3)) as sim:
         runner = _runner(source, out, sim.base_url)
         try:
-            deadline = time.monotonic() + 20
-            while _lines(out) < 4 and time.monotonic() < deadline:
-                time.sleep(0.005)
+            _wait_for_lines(out, 4)
             runner.send_signal(signal.SIGINT)
             time.sleep(0.1)
             runner.send_signal(signal.SIGINT)
@@ -149,9 +158,7 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
             runner.wait(10)
         assert runner.returncode == 130, stderr.decode()
         assert b"Traceback" not in stderr
-        resumed = _runner(source, out, sim.base_url)
-        _, stderr = resumed.communicate(timeout=30)
-        assert resumed.returncode == 0, stderr.decode()
+        _resume(source, out, sim.base_url)
     ids = output_ids(out)
     assert len(ids) == len(set(ids)) == count
 
@@ -171,19 +178,7 @@ def test_kill_9_of_an_ordered_run_then_resume(tmp_path: Path, seed: int) -> None
     config = SimConfig(ttft=0.01, jitter="lognormal", jitter_cv=1.0, seed=seed)
     with SimProcess(config) as sim:
         runner = _runner(source, out, sim.base_url, "--ordered")
-        try:
-            target = rng.randrange(1, COUNT - 60)
-            deadline = time.monotonic() + 20
-            while _lines(out) < target and time.monotonic() < deadline:
-                assert runner.poll() is None, runner.stderr.read() if runner.stderr else ""
-                time.sleep(0.002)
-            time.sleep(rng.uniform(0, 0.03))
-            runner.send_signal(signal.SIGKILL)
-        finally:
-            runner.kill()
-            runner.wait(10)
-            if runner.stderr:
-                runner.stderr.close()
+        _kill_9_after(runner, out, rng.randrange(1, COUNT - 60), rng.uniform(0, 0.03))
         answered_before = sim.metrics().status_count(200)
         written = output_ids(out)
         journaled = Journal(Path(f"{out}.journal.sqlite")).load()
@@ -192,9 +187,7 @@ def test_kill_9_of_an_ordered_run_then_resume(tmp_path: Path, seed: int) -> None
         held_or_in_flight = answered_before - len(written)
         assert 0 <= held_or_in_flight <= SPAN_PER_WINDOW * CONCURRENCY
 
-        resumed = _runner(source, out, sim.base_url, "--ordered")
-        _, stderr = resumed.communicate(timeout=30)
-        assert resumed.returncode == 0, stderr.decode()
+        _resume(source, out, sim.base_url, "--ordered")
         sent_by_resume = sim.metrics().status_count(200) - answered_before
 
     ids = output_ids(out)

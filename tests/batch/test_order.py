@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,28 @@ from sluice.llm import Client, MockResponse, MockTransport, Request
 from sluice.sim import SimConfig, SimServer
 
 from .files import chat_line, failed_entries, output_ids, write_chat_input, write_lines
+
+
+def _slow_head(
+    started_before_head: list[str], others_take: float = 0.0
+) -> Callable[[Request], Awaitable[MockResponse]]:
+    """A handler on which q0 takes 30 s and the others ``others_take``; the questions that
+    start before q0's answer are added to ``started_before_head``."""
+    head_done = asyncio.Event()
+
+    async def handler(request: Request) -> MockResponse:
+        text = request.json()["messages"][0]["content"]
+        if text == "question 0":
+            await asyncio.sleep(30)
+            head_done.set()
+        else:
+            if not head_done.is_set():
+                started_before_head.append(text)
+            if others_take:
+                await asyncio.sleep(others_take)
+        return _reply(text)
+
+    return handler
 
 
 def _numbers(ids: list[str]) -> list[int]:
@@ -107,19 +130,7 @@ async def test_a_slow_head_holds_at_most_the_span(tmp_path: Path) -> None:
     most (q0 included) before q0's answer comes; then everything goes out in order."""
     count, window = 30, 2
     started_before_head: list[str] = []
-    head_done = asyncio.Event()
-
-    async def handler(request: Request) -> MockResponse:
-        text = request.json()["messages"][0]["content"]
-        if text == "question 0":
-            await asyncio.sleep(30)
-            head_done.set()
-        else:
-            if not head_done.is_set():
-                started_before_head.append(text)
-            await asyncio.sleep(0.01)
-        return _reply(text)
-
+    handler = _slow_head(started_before_head, others_take=0.01)
     source = write_chat_input(tmp_path / "in.jsonl", count)
     out = tmp_path / "out.jsonl"
     async with Client("http://test/v1", transport=MockTransport(handler)) as client:
@@ -219,17 +230,7 @@ async def test_a_hard_stop_writes_what_is_held(tmp_path: Path) -> None:
 
 async def test_the_hold_can_be_set(tmp_path: Path) -> None:
     started: list[str] = []
-    head_done = asyncio.Event()
-
-    async def handler(request: Request) -> MockResponse:
-        text = request.json()["messages"][0]["content"]
-        if text == "question 0":
-            await asyncio.sleep(30)
-            head_done.set()
-        elif not head_done.is_set():
-            started.append(text)
-        return _reply(text)
-
+    handler = _slow_head(started)
     source = write_chat_input(tmp_path / "in.jsonl", 10)
     out = tmp_path / "out.jsonl"
     async with Client("http://test/v1", transport=MockTransport(handler)) as client:

@@ -20,6 +20,7 @@ import sluice.batch
 from sluice.sim import SimConfig, SimServer
 
 from .files import chat_line, failed_entries, output_ids, write_chat_input, write_lines
+from .sim_waits import quiet, wait_for_requests
 
 pytestmark = [pytest.mark.ray, pytest.mark.realtime]
 
@@ -37,12 +38,6 @@ def ray_cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
-
-
-async def _wait_for_requests(sim: SimServer, count: int) -> None:
-    async with asyncio.timeout(30):
-        while sim.metrics().total_requests < count:
-            await asyncio.sleep(0.01)
 
 
 async def test_every_id_answered_once_across_the_workers(
@@ -82,7 +77,7 @@ async def test_a_stopped_job_resumes_sending_only_the_rest(
                 concurrency=2, stop_event=stop,
             )
         )  # fmt: skip
-        await _wait_for_requests(sim, 10)
+        await wait_for_requests(sim, 10, within=30)
         stop.set()
         first = await job
         assert first.stopped == "interrupted"
@@ -111,11 +106,11 @@ async def test_workers_killed_midway_resume_from_their_journals(
         job = asyncio.create_task(
             sluice.batch.run_ray(source, out, base_url=sim.base_url, **settings)
         )
-        await _wait_for_requests(sim, 12)
+        await wait_for_requests(sim, 12, within=30)
         job.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await job
-        await _quiet(sim)  # requests sent just before the kill may still be arriving
+        await quiet(sim, pause=0.5, within=20)  # what was sent just before the kill
         before = sim.metrics().total_requests
         assert before < 40
         again = await sluice.batch.run_ray(source, out, base_url=sim.base_url, **settings)
@@ -164,12 +159,12 @@ async def test_a_killed_driver_resumes_from_the_shards_journals(
         args = [str(source), str(out), sim.base_url, redis_url, address]
         driver = await asyncio.create_subprocess_exec(sys.executable, "-c", _DRIVER, *args)
         try:
-            await _wait_for_requests(sim, 12)
+            await wait_for_requests(sim, 12, within=30)
         finally:
             driver.kill()  # SIGKILL
             async with asyncio.timeout(10):
                 await driver.wait()
-        await _quiet(sim)  # the actors are gone: nothing more arrives
+        await quiet(sim, pause=0.5, within=20)  # the actors are gone: nothing more arrives
         before = sim.metrics().total_requests
         assert before < 40
         again = await sluice.batch.run_ray(
@@ -181,12 +176,3 @@ async def test_a_killed_driver_resumes_from_the_shards_journals(
     assert 40 <= total <= 40 + 4  # the few in flight at the kill, at 20 requests a second
     ids = output_ids(out)
     assert len(ids) == len(set(ids)) == 40
-
-
-async def _quiet(sim: SimServer) -> None:
-    """Until no request has arrived for half a second (bounded)."""
-    async with asyncio.timeout(20):
-        seen = -1
-        while sim.metrics().total_requests != seen:
-            seen = sim.metrics().total_requests
-            await asyncio.sleep(0.5)

@@ -17,6 +17,7 @@ from sluice.sim import SimConfig, SimServer
 
 from .fake_ray import FakeRay
 from .files import chat_line, failed_entries, output_ids, write_chat_input, write_lines
+from .sim_waits import quiet, wait_for_requests
 
 pytestmark = pytest.mark.realtime
 
@@ -76,9 +77,7 @@ async def test_a_stop_reaches_every_shard_and_the_job_resumes(
                 source, out, base_url=sim.base_url, workers=2, rpm=600, stop_event=stop
             )
         )
-        async with asyncio.timeout(20):
-            while sim.metrics().total_requests < 5:
-                await asyncio.sleep(0.01)
+        await wait_for_requests(sim, 5, within=20)
         stop.set()
         first = await job
         assert first.stopped == "interrupted"
@@ -98,15 +97,13 @@ async def test_a_cancelled_driver_kills_its_actors_and_the_job_resumes(
         job = asyncio.create_task(
             sluice.batch.run_ray(source, out, base_url=sim.base_url, workers=2, rpm=600)
         )
-        async with asyncio.timeout(20):
-            while sim.metrics().total_requests < 5:
-                await asyncio.sleep(0.01)
+        await wait_for_requests(sim, 5, within=20)
         job.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await job
         assert all(actor.killed for actor in fake_ray.actors)
         assert fake_ray.shutdowns == 1
-        await _quiet(sim)  # a request written just before the kill may still be arriving
+        await quiet(sim, pause=0.2, within=10)  # what was sent just before the kill
         before = sim.metrics().total_requests
         again = await sluice.batch.run_ray(source, out, base_url=sim.base_url, workers=2, rpm=6e4)
         total = sim.metrics().total_requests
@@ -140,15 +137,6 @@ async def test_a_shards_config_error_is_raised_as_itself(tmp_path: Path, fake_ra
             await sluice.batch.run_ray(source, out, base_url=sim.base_url, rpm=6e4)
         assert sim.metrics().total_requests == 6
     assert sorted(output_ids(out)) == sorted(f"q{i}" for i in range(6))
-
-
-async def _quiet(sim: SimServer) -> None:
-    """Until no request has arrived for a fifth of a second (bounded)."""
-    async with asyncio.timeout(10):
-        seen = -1
-        while sim.metrics().total_requests != seen:
-            seen = sim.metrics().total_requests
-            await asyncio.sleep(0.2)
 
 
 async def test_the_other_settings_reach_every_shard(tmp_path: Path, fake_ray: FakeRay) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from ._output import last_newline_end
 from ._result import BatchResult, Progress
 from ._shard import ShardLayout
 
@@ -46,7 +47,7 @@ def merge_files(parts: Sequence[Path], destination: Path) -> int:
 def _copy_whole_lines(part: Path, out: BinaryIO) -> int:
     size = part.stat().st_size
     with open(part, "rb") as source:
-        end = _last_newline_end(source, size)
+        end = last_newline_end(source, size)
         source.seek(0)
         remaining = end
         copied = 0
@@ -58,20 +59,6 @@ def _copy_whole_lines(part: Path, out: BinaryIO) -> int:
             copied += chunk.count(b"\n")
             out.write(chunk)
     return copied
-
-
-def _last_newline_end(source: BinaryIO, size: int) -> int:
-    """The offset just past the part's last newline (0 if it has none)."""
-    end = size
-    while end > 0:
-        start = max(0, end - _CHUNK)
-        source.seek(start)
-        chunk = source.read(end - start)
-        newline = chunk.rfind(b"\n")
-        if newline >= 0:
-            return start + newline + 1
-        end = start
-    return 0
 
 
 def combine(results: Sequence[BatchResult], layout: ShardLayout, elapsed: float) -> BatchResult:

@@ -18,7 +18,7 @@ import os
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .. import ConfigError
 
@@ -27,6 +27,7 @@ __all__ = [
     "OutputFile",
     "custom_ids_after",
     "failed_line",
+    "last_newline_end",
     "output_line",
     "output_truncated",
 ]
@@ -93,23 +94,26 @@ def _cut_torn_line(path: Path) -> int:
     if size == 0:
         return 0
     with open(path, "r+b") as file:
-        end = size
-        while end > 0:
-            start = max(0, end - _TAIL_CHUNK)
-            file.seek(start)
-            chunk = file.read(end - start)
-            newline = chunk.rfind(b"\n")
-            if newline >= 0:
-                keep = start + newline + 1
-                break
-            end = start
-        else:
-            keep = 0
+        keep = last_newline_end(file, size)
         if keep < size:
             file.truncate(keep)
             file.flush()
             os.fsync(file.fileno())
         return size - keep
+
+
+def last_newline_end(file: BinaryIO, size: int) -> int:
+    """The offset just past the last newline of ``file``'s first ``size`` bytes (0 if
+    there is none), read backwards a chunk at a time: a torn tail is short."""
+    end = size
+    while end > 0:
+        start = max(0, end - _TAIL_CHUNK)
+        file.seek(start)
+        newline = file.read(end - start).rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        end = start
+    return 0
 
 
 class FailedFile:

@@ -33,17 +33,13 @@ class RunState(Protocol):
     client: Client | None
     cache: AnswerCache | None
     started: float
-    total: int
     sent: int
     not_sent: int
     done: int
     failed: int
     malformed: int
-    carried: int
     in_flight: int
-    skipped_done: int
     deduplicated: int
-    repeats: int
     stopped: str | None
 
 
@@ -52,11 +48,13 @@ def progress_of(run: RunState) -> Progress:
     now = time.monotonic()
     elapsed = now - run.started
     rate = run.sent / elapsed * 60 if elapsed > 0 else math.nan
-    failed = run.failed + run.malformed + run.carried
+    plan = run.plan
+    failed = run.failed + run.malformed + len(plan.carried)
     spending = run.spending
     finished = run.done + run.failed
     per_second, tokens_per_minute = run.rates.rates(now, finished, spending.tokens)
-    remaining = max(0, run.total - run.done - failed)
+    total = len(plan.todo) + len(plan.carried)
+    remaining = max(0, total - run.done - failed)
     eta = remaining / per_second if per_second > 0 else (0.0 if not remaining else None)
     spent = spending.spent_usd
     projected = None
@@ -66,10 +64,10 @@ def progress_of(run: RunState) -> Progress:
         done=run.done,
         failed=failed,
         in_flight=run.in_flight,
-        skipped_already_done=run.skipped_done,
+        skipped_already_done=plan.skipped_done,
         elapsed=elapsed,
         per_minute=rate,
-        total=run.total,
+        total=total,
         tokens_per_minute=tokens_per_minute,
         spent_usd=spent,
         projected_usd=projected,
@@ -89,11 +87,11 @@ def result_of(run: RunState) -> BatchResult:
         sent=run.sent,
         not_sent=run.not_sent,
         done=run.done,
-        failed=run.failed + run.carried,
+        failed=run.failed + len(run.plan.carried),
         malformed=run.malformed,
-        skipped_already_done=run.skipped_done,
+        skipped_already_done=run.plan.skipped_done,
         deduplicated=run.deduplicated,
-        repeated_lines=run.repeats,
+        repeated_lines=run.plan.repeats,
         stopped=run.stopped,
         elapsed=time.monotonic() - run.started,
         spent_usd=run.spending.spent_usd,

@@ -116,8 +116,6 @@ class _Run:
         self.options, self.plan, self.spending = options, plan, spending
         self.output, self.failed_file, self.journal = output, failed_file, journal
         self.sent = self.done = self.failed = self.malformed = 0
-        self.carried = len(plan.carried)
-        self.skipped_done, self.repeats = plan.skipped_done, plan.repeats
         self.deduplicated = self.in_flight = self.not_sent = 0
         self.stopped: str | None = None
         # Dedup: a body in flight, and the requests with the same body waiting for it.
@@ -128,7 +126,6 @@ class _Run:
         self.fail_fast = FailFast()
         self.started = time.monotonic()
         self.rates = Recent(self.started)
-        self.total = len(plan.todo) + len(plan.carried)
         self.client: Client | None = None
         # Tasks of requests inside client.post, and those of them on the wire (see _stop).
         self.waiting: set[asyncio.Task[Any]] = set()
