@@ -11,7 +11,6 @@ from sluice.openai import (
     decode_object,
     encode_json,
     encode_json_ascii,
-    encode_spliced,
 )
 
 
@@ -33,15 +32,6 @@ def test_encoding_is_compact_utf8_and_reads_back() -> None:
 )
 def test_the_ascii_encoding_is_json_dumps_bytes(value: object) -> None:
     assert encode_json_ascii(value) == json.dumps(value, separators=(",", ":")).encode()
-
-
-@pytest.mark.parametrize("spliced", [(), ("tools",), ("a", "tools"), ("tools", "z"), ("a", "z")])
-def test_spliced_values_land_where_encode_json_puts_them(spliced: tuple[str, ...]) -> None:
-    value = {"a": 1, "b": "é", "tools": [{"x": [1.5, None]}], "c": {}, "z": True}
-    encoded = {key: encode_json(value[key]) for key in spliced}
-    assert encode_spliced(value, encoded) == encode_json(value)
-    marked = encode_spliced(value, dict.fromkeys(spliced, b'"spliced"'))
-    assert json.loads(marked) == {**value, **dict.fromkeys(spliced, "spliced")}
 
 
 def test_what_json_cannot_hold_is_a_type_error() -> None:

@@ -60,7 +60,6 @@ EXPECTED = {
     "encode_error",
     "encode_json",
     "encode_json_ascii",
-    "encode_spliced",
     "encode_model",
     "encode_models",
     "encode_sse",

@@ -341,7 +341,7 @@ def test_parse_counts_blocks_and_tool_results() -> None:
     ("model", "unit"),
     [("claude-sim", "celsius"), ('x","content":[],"y', "celsius"), ("claude-é", "grad°")],
 )
-async def test_a_whole_tool_use_message_is_written_as_json_dumps_writes_it(
+async def test_a_whole_tool_use_message_is_written_as_one_encoding_writes_it(
     model: str, unit: str
 ) -> None:
     app = make_app()
@@ -354,4 +354,5 @@ async def test_a_whole_tool_use_message_is_written_as_json_dumps_writes_it(
     assert body["model"] == model
     weather = next(b for b in body["content"] if b["name"] == "get_weather")  # type: ignore[union-attr]
     assert weather["input"]["unit"] == unit
-    assert reply.body == json.dumps(body, separators=(",", ":")).encode()
+    # The blocks' JSON is spliced into the message: the bytes are those of encoding it whole.
+    assert reply.body == json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()

@@ -42,7 +42,7 @@ from ._headers import (
     parse_request_id,
     parse_retry_after,
 )
-from ._json import decode_object, encode_json, encode_json_ascii, encode_spliced
+from ._json import decode_object, encode_json, encode_json_ascii
 from ._responses import (
     TERMINAL_EVENTS,
     FunctionCall,
@@ -131,7 +131,6 @@ __all__ = [
     "encode_model",
     "encode_models",
     "encode_response",
-    "encode_spliced",
     "encode_sse",
     "format_duration",
     "format_rate_limits",

@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import json.encoder
 import json.scanner
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from ._decode import ShapeError
 
-__all__ = ["decode_object", "encode_json", "encode_json_ascii", "encode_spliced"]
+__all__ = ["decode_object", "encode_json", "encode_json_ascii"]
 
 _WHITESPACE = " \t\n\r"
 
@@ -59,31 +59,6 @@ def encode_json(value: object) -> bytes:
     """``value`` as compact UTF-8 JSON. Raises TypeError for what JSON cannot hold,
     ValueError or RecursionError for a value that contains itself."""
     return _encode(value).encode()
-
-
-def encode_spliced(value: Mapping[str, Any], encoded: Mapping[str, bytes]) -> bytes:
-    """``encode_json(value)``, where the values of the keys in ``encoded`` are given already
-    as ``encode_json`` wrote them (what an answer repeats of its request: encoded once,
-    spliced into each answer). The caller vouches for those bytes; keys keep their order.
-
-        encode_spliced({"a": 1, "tools": [...], "b": 2}, {"tools": tools_json})
-    """
-    if not encoded:
-        return encode_json(value)
-    parts: list[bytes] = []
-    run: dict[str, Any] = {}
-    for key, item in value.items():
-        fragment = encoded.get(key)
-        if fragment is None:
-            run[key] = item
-            continue
-        if run:
-            parts.append(encode_json(run)[1:-1])
-            run = {}
-        parts.append(encode_json(key) + b":" + fragment)
-    if run:
-        parts.append(encode_json(run)[1:-1])
-    return b"{" + b",".join(parts) + b"}"
 
 
 def encode_json_ascii(value: object) -> bytes:

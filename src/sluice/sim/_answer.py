@@ -19,7 +19,8 @@ import json
 import re
 from collections.abc import Callable
 
-from ..openai import ChunkEncoder, SchemaError, ToolCall, encode_json
+from ..openai import ChunkEncoder, SchemaError, ToolCall
+from ._json import dumps
 from ._protocol import Inference
 from ._request_error import RequestError
 from ._tool_calls import call_seed, choose_calls
@@ -197,11 +198,11 @@ def build_answer(
     if output is None:
         return None
     if output.content is None:
-        return Answer.content(encode_json({"answer": filler()}).decode())
+        return Answer.content(dumps({"answer": filler()}).decode())
     try:
         value = output.content(request_seed)
     except SchemaError as exc:
         param = _STRUCTURED_KINDS[inference.kind]
         message = f"{param} {output.name!r}: its schema cannot be satisfied: {exc}"
         raise RequestError(400, message, param=param) from None
-    return Answer.content(encode_json(value).decode())
+    return Answer.content(dumps(value).decode())

@@ -14,14 +14,13 @@ than ``max_tokens`` allows, the answer is text (``max_tokens``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-from ..openai import encode_json_ascii
 from ._answer import Answer as CallAnswer
 from ._answer import token_pieces
 from ._anthropic_request import MessagesRequest
 from ._content import Corpus, count_tokens
+from ._json import dumps
 from ._tool_calls import call_seed, choose_calls
 
 __all__ = ["Answer", "Block", "plan_answer"]
@@ -87,11 +86,10 @@ def _text(request: MessagesRequest, corpus: Corpus, offset: int, output_tokens: 
     return Answer(blocks, reason, stop, tokens)
 
 
-def _tool_use(head: dict[str, object], arguments: str) -> dict[str, object] | bytes:
-    """A whole ``tool_use`` block: ``head`` with the input whose JSON is ``arguments``."""
-    if arguments.isascii():  # written as the message's encoder would write the input
-        return encode_json_ascii(head)[:-1] + b',"input":' + arguments.encode() + b"}"
-    return {**head, "input": json.loads(arguments)}
+def _tool_use(head: dict[str, object], arguments: str) -> bytes:
+    """A whole ``tool_use`` block: ``head`` with the input whose JSON is ``arguments`` (as
+    the message's encoder wrote it)."""
+    return dumps(head)[:-1] + b',"input":' + arguments.encode() + b"}"
 
 
 def plan_answer(

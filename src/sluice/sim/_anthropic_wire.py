@@ -19,7 +19,8 @@ import math
 import time
 from collections.abc import Sequence
 
-from ..openai import encode_json_ascii, encode_sse
+from ..openai import encode_sse
+from ._json import dumps
 from ._limits import RateDecision
 
 __all__ = [
@@ -44,9 +45,6 @@ _ERROR_TYPES = {
 }
 
 
-_dumps = encode_json_ascii  # json.dumps' bytes, compact, at a cached encoder's cost
-
-
 def error_type(status: int) -> str:
     """Anthropic's error type for an HTTP status (``api_error`` for other 5xx)."""
     return _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
@@ -55,7 +53,7 @@ def error_type(status: int) -> str:
 def encode_error(status: int, message: str, request_id: str) -> bytes:
     """An error body in Anthropic's shape."""
     error = {"type": error_type(status), "message": message}
-    return _dumps({"type": "error", "error": error, "request_id": request_id})
+    return dumps({"type": "error", "error": error, "request_id": request_id})
 
 
 def _usage(input_tokens: int, output_tokens: int) -> dict[str, object]:
@@ -102,15 +100,15 @@ def encode_message(
     usage = _usage(input_tokens, output_tokens)
     objects = [block for block in content if isinstance(block, dict)]
     if len(objects) == len(content):
-        return _dumps(_message(id, model, objects, stop_reason, stop_sequence, usage))
-    head = _dumps(_message(id, model, [], stop_reason, stop_sequence, usage))
+        return dumps(_message(id, model, objects, stop_reason, stop_sequence, usage))
+    head = dumps(_message(id, model, [], stop_reason, stop_sequence, usage))
     before, after = head.split(b',"content":[]', 1)  # no JSON string holds '"content"' raw
-    blocks = b",".join(b if isinstance(b, bytes) else _dumps(b) for b in content)
+    blocks = b",".join(b if isinstance(b, bytes) else dumps(b) for b in content)
     return before + b',"content":[' + blocks + b"]" + after
 
 
 def _event(name: str, payload: dict[str, object]) -> bytes:
-    return encode_sse(_dumps({"type": name, **payload}), event=name)
+    return encode_sse(dumps({"type": name, **payload}), event=name)
 
 
 class MessageEvents:

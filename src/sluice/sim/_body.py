@@ -19,6 +19,7 @@ import re
 from typing import Any
 
 from ._exchange import Receive, Scope
+from ._json import loads
 from ._request_error import RequestError
 
 __all__ = ["decode_json", "read_body"]
@@ -104,6 +105,9 @@ def _invalid(message: str) -> RequestError:
 
 def decode_json(raw: bytes) -> dict[str, Any]:
     """The JSON object in ``raw``, strictly UTF-8; `RequestError` (400) for anything else."""
+    value = loads(raw)
+    if type(value) is dict:  # orjson read it, exactly as the standard library would have
+        return value
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -22,7 +22,6 @@ from ..openai import (
     ResponseEventEncoder,
     encode_error,
     encode_json,
-    encode_spliced,
     function_call_item,
     message_item,
     refusal_item,
@@ -43,6 +42,7 @@ from ._delivery import (
     stop_exchange,
 )
 from ._exchange import Exchange
+from ._json import dumps
 from ._latency import LatencyModel, TokenSchedule
 from ._metrics import MetricsRecorder
 from ._respond import Plan
@@ -211,7 +211,7 @@ class ResponsesResponder:
         metrics.lateness(exchange.now() - deadline)
         metrics.completion_tokens += plan.tokens
         response = self._response(plan, inference, items, plan.tokens)
-        body = encode_spliced(response, inference.echo_json)
+        body = dumps(response)
         max_hang = self.config.max_hang
         await send_whole(exchange, metrics, plan.endpoint, body, plan.headers, fault, max_hang)
 

@@ -57,12 +57,9 @@ def _invalid(message: str, param: str = "input") -> RequestError:
 
 @dataclass(slots=True)
 class ResponsesInference(Inference):
-    """A parsed Responses request; ``echo`` holds the settings the response repeats,
-    ``echo_json`` the JSON of some of them (the tools, the text format), made once for
-    every request that sends the same definitions."""
+    """A parsed Responses request; ``echo`` holds the settings the response repeats."""
 
     echo: dict[str, Any] = field(default_factory=dict)
-    echo_json: dict[str, bytes] = field(default_factory=dict)
 
 
 def _text(value: object, where: str) -> str:
@@ -236,26 +233,21 @@ def _names(raw_tools: object, form: object) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _structured(
-    body: dict[str, Any], after_tool: bool
-) -> tuple[Structured | None, int, dict[str, bytes]]:
-    """The function tools, tool choice and text format (None: plain text), as chat's, the
-    prompt tokens the tool definitions cost, and the JSON of the echoed ``tools`` and
-    ``text`` when it is known already (see `ResponsesInference`)."""
+def _structured(body: dict[str, Any], after_tool: bool) -> tuple[Structured | None, int]:
+    """The function tools, tool choice and text format (None: plain text), as chat's, and
+    the prompt tokens the tool definitions cost."""
     raw_tools = body.get("tools") or []
     text = body.get("text")
     form = text.get("format") if isinstance(text, dict) else None
     choice = body.get("tool_choice", "auto")
     if not raw_tools and form is None:
         _choice(choice, ())  # a choice that needs tools is refused
-        return None, 0, {}
+        return None, 0
 
     def build() -> Definitions:
         tools = _function_tools(raw_tools)
-        tools_json = encode_json(raw_tools)
-        tokens = count_tokens(tools_json.decode()) if tools else 0
-        format_json = b"" if form is None else encode_json(form)
-        return Definitions(tools, _output(form), tokens, tools_json, format_json)
+        tokens = count_tokens(encode_json(raw_tools).decode()) if tools else 0
+        return Definitions(tools, _output(form), tokens)
 
     param = "tools" if raw_tools else "text.format"
     definitions = cached_definitions(_names(raw_tools, form), raw_tools, form, build, param)
@@ -267,12 +259,7 @@ def _structured(
     if not isinstance(parallel, bool):
         raise _invalid("parallel_tool_calls must be a boolean", "parallel_tool_calls")
     spec = make_structured(tools, choice, parallel, definitions.output, after_tool)
-    echoed: dict[str, bytes] = {}
-    if raw_tools:  # then body["tools"] is raw_tools
-        echoed["tools"] = definitions.tools_json
-    if isinstance(text, dict) and form is not None and len(text) == 1:  # {"format": form}
-        echoed["text"] = b'{"format":' + definitions.format_json + b"}"
-    return spec, definitions.tokens, echoed
+    return spec, definitions.tokens
 
 
 def parse_responses(raw: bytes, config: SimConfig) -> ResponsesInference:
@@ -287,7 +274,7 @@ def parse_responses(raw: bytes, config: SimConfig) -> ResponsesInference:
     _number(body, "top_p", 1)
     cap = _max_output_tokens(body)
     prompt_tokens, key, answered = _prompt(body, config.context_length)
-    structured, tool_tokens, echo_json = _structured(body, answered)
+    structured, tool_tokens = _structured(body, answered)
     echo = {name: body[name] for name in ECHOED if name in body}
     inference = ResponsesInference(
         "response",
@@ -297,7 +284,6 @@ def parse_responses(raw: bytes, config: SimConfig) -> ResponsesInference:
         stream,
         max_tokens=cap,
         echo=echo,
-        echo_json=echo_json,
     )
     inference.structured = structured
     return inference

@@ -19,8 +19,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from ..openai import SchemaError, ToolCall, encode_json
+from ..openai import SchemaError, ToolCall
 from ..openai._fast import builder
+from ._json import dumps
 from ._request_error import RequestError
 from ._tools import ToolSpec
 
@@ -65,6 +66,6 @@ def choose_calls(
         except SchemaError as exc:
             message = f"function {tool.name!r}: its parameters schema: {exc}"
             raise RequestError(400, message, param="tools") from None
-        text = encode_json(arguments).decode()
+        text = dumps(arguments).decode()
         calls.append(_tool_call(_call_id(seed, index), tool.name, text, "function"))
     return tuple(calls)

@@ -80,15 +80,12 @@ make_structured = builder(Structured)  # one per request: at the cost of a mutab
 
 @dataclass(frozen=True, slots=True)
 class Definitions:
-    """One request's checked and compiled tools and output format, the prompt tokens the
-    tool definitions cost, and, for an API whose answers repeat them, the tools' and the
-    format's JSON (empty when not made): encoded once, spliced into every answer."""
+    """One request's checked and compiled tools and output format, and the prompt tokens
+    the tool definitions cost."""
 
     tools: tuple[ToolSpec, ...]
     output: OutputFormat | None
     tokens: int
-    tools_json: bytes = b""
-    format_json: bytes = b""
 
 
 def check_name(value: object, where: str, param: str) -> str:
