@@ -8,7 +8,7 @@ API's headers, and seeded or forced faults (``x-sim-fault: 429``). Content is de
 and usage counts match it, so tests and benchmarks run on one machine, without network or
 API key. Requests with ``tools`` get schema-valid tool calls, and a ``response_format`` gets
 JSON satisfying its schema (see docs/sim-tools.md). Needs the ``sim`` extra (uvicorn,
-uvloop, httptools).
+uvloop, httptools, orjson).
 
     async with SimServer(SimConfig(ttft=0.05, itl=0.01, rpm=600)) as sim:
         client = openai.AsyncOpenAI(base_url=sim.base_url, api_key="sk-test")
