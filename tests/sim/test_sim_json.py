@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 
 from sluice.sim._body import decode_json
 from sluice.sim._json import dumps, loads
+from sluice.sim._request_error import RequestError
 
 JSON = st.recursive(
     st.none()
@@ -57,8 +57,18 @@ def test_a_long_integer_keeps_every_digit() -> None:
     assert body["max_tokens"] == 123456789012345678901234567890
 
 
-def test_not_a_number_is_still_read_as_python_reads_it() -> None:
-    assert math.isnan(decode_json(b'{"temperature": NaN}')["temperature"])
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (b"NaN", "NaN is not a JSON value"),
+        (b"-Infinity", "-Infinity is not a JSON value"),
+        (b"1e400", "the number 1e400 is too large for a double"),
+    ],
+)
+def test_numbers_json_cannot_hold_are_refused_as_not_json(value: bytes, problem: str) -> None:
+    with pytest.raises(RequestError, match="it is not valid JSON") as refused:
+        decode_json(b'{"model": "m", "temperature": ' + value + b"}")
+    assert problem in refused.value.message
 
 
 @given(JSON)

@@ -26,6 +26,8 @@ from ._decode import (
 )
 from ._encode import (
     ChunkEncoder,
+    completion_object,
+    embeddings_object,
     encode_completion,
     encode_embedding_base64,
     encode_embeddings,
@@ -111,6 +113,7 @@ __all__ = [
     "Usage",
     "basic_authorization",
     "compile_schema",
+    "completion_object",
     "decode_chat",
     "decode_chunk",
     "decode_embedding_base64",
@@ -122,6 +125,7 @@ __all__ = [
     "decode_response_event",
     "decode_response_usage",
     "decode_usage",
+    "embeddings_object",
     "encode_completion",
     "encode_embedding_base64",
     "encode_embeddings",

@@ -14,13 +14,18 @@ from __future__ import annotations
 import base64
 import json
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import ParamSpec
 
 from ._json import encode_json_ascii
 from ._types import Model, ToolCall
 
+P = ParamSpec("P")
+
 __all__ = [
     "ChunkEncoder",
+    "completion_object",
+    "embeddings_object",
     "encode_completion",
     "encode_embedding_base64",
     "encode_embeddings",
@@ -49,7 +54,7 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     }
 
 
-def encode_completion(
+def completion_object(
     kind: str,
     *,
     id: str,
@@ -62,10 +67,11 @@ def encode_completion(
     system_fingerprint: str | None = None,
     tool_calls: Sequence[ToolCall] = (),
     refusal: str | None = None,
-) -> bytes:
+) -> dict[str, object]:
     """A non-streamed ``chat.completion`` (``kind="chat"``) or ``text_completion``
-    (``kind="completion"``) with one choice. A chat message may hold ``tool_calls`` or a
-    ``refusal`` (its content is then usually None)."""
+    (``kind="completion"``) with one choice, as an object to encode (`encode_completion`
+    encodes it). A chat message may hold ``tool_calls`` or a ``refusal`` (its content is then
+    usually None)."""
     choice: dict[str, object]
     if _check_kind(kind):
         message: dict[str, object] = {"role": "assistant", "content": text, "refusal": refusal}
@@ -88,7 +94,7 @@ def encode_completion(
     else:
         choice = {"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}
         obj = "text_completion"
-    body = {
+    return {
         "id": id,
         "object": obj,
         "created": created,
@@ -97,7 +103,27 @@ def encode_completion(
         "choices": [choice],
         "usage": _usage(prompt_tokens, completion_tokens),
     }
-    return _dumps(body)
+
+
+def _encoded(make: Callable[P, dict[str, object]], doc: str) -> Callable[P, bytes]:
+    """``make``'s object as a JSON body, with ``make``'s parameters (typed alike)."""
+
+    def encode(*args: P.args, **kwargs: P.kwargs) -> bytes:
+        return _dumps(make(*args, **kwargs))
+
+    encode.__doc__ = doc
+    return encode
+
+
+encode_completion = _encoded(
+    completion_object,
+    """`completion_object` as a JSON body (non-ASCII text escaped, as ``json.dumps`` writes
+    it).
+
+        encode_completion("chat", id="chatcmpl-1", created=0, model="m", text="Hi",
+                          finish_reason="stop", prompt_tokens=3, completion_tokens=1)
+    """,
+)
 
 
 def encode_embedding_base64(vector: Iterable[float]) -> str:
@@ -106,15 +132,16 @@ def encode_embedding_base64(vector: Iterable[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
 
 
-def encode_embeddings(
+def embeddings_object(
     model: str,
     vectors: Iterable[list[float]],
     *,
     prompt_tokens: int,
     encoding_format: str = "float",
-) -> bytes:
-    """A ``list`` of ``embedding`` objects, in input order; with ``encoding_format="base64"``
-    each vector is packed by `encode_embedding_base64`."""
+) -> dict[str, object]:
+    """A ``list`` of ``embedding`` objects, in input order, as an object to encode
+    (`encode_embeddings` encodes it); with ``encoding_format="base64"`` each vector is packed
+    by `encode_embedding_base64`."""
     if encoding_format not in ("float", "base64"):
         raise ValueError(f"encoding_format must be 'float' or 'base64', got {encoding_format!r}")
     packed = encoding_format == "base64"
@@ -126,13 +153,21 @@ def encode_embeddings(
         }
         for i, vector in enumerate(vectors)
     ]
-    body = {
+    return {
         "object": "list",
         "data": data,
         "model": model,
         "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
     }
-    return _dumps(body)
+
+
+encode_embeddings = _encoded(
+    embeddings_object,
+    """`embeddings_object` as a JSON body.
+
+        encode_embeddings("text-embedding-3-small", [[0.1, 0.2]], prompt_tokens=2)
+    """,
+)
 
 
 def _model_object(model: Model) -> dict[str, object]:

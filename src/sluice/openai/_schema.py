@@ -48,10 +48,11 @@ Maker = Callable[[Draws, int], Any]
 """Makes one value from the draws, at a nesting depth."""
 
 
-def _check(draws: Draws, depth: int) -> None:
+def _check(draws: Draws, depth: int, values: int = 1) -> None:
+    """Count a container and its ``values - 1`` items; refuse one nested past `_DEEPEST`."""
     if depth > _DEEPEST:
         raise SchemaError(f"the schema nests deeper than {_DEEPEST} levels with no way out")
-    draws.count()
+    draws.count(values)
 
 
 def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -257,7 +258,9 @@ class _Compiler:
         def make(draws: Draws, depth: int) -> dict[str, Any]:
             _check(draws, depth)
             deeper = depth + 1
-            out = {name: made(draws, deeper) for name, made in needed}
+            out: dict[str, Any] = {}
+            for name, made in needed:  # a loop: a comprehension is one more frame on 3.11
+                out[name] = made(draws, deeper)
             if depth < _SHALLOW:
                 for name, made in optional:
                     if draws.below(2):
@@ -285,10 +288,9 @@ class _Compiler:
         unique = node.get("uniqueItems") is True
 
         def make(draws: Draws, depth: int) -> list[Any]:
-            _check(draws, depth)
             spare = 0 if depth >= _SHALLOW else draws.below(3)
             length = least + spare if most < 0 else min(most, least + spare)
-            draws.count(length)  # each item is a value, containers among them count again
+            _check(draws, depth, 1 + length)  # the items too: containers among them count again
             deeper = depth + 1
             if not firsts and not unique:
                 return [rest(draws, deeper) for _ in range(length)]  # type: ignore[misc]

@@ -75,7 +75,10 @@ class Answer:
         self.calls = calls
         self.finish_reason = "tool_calls" if calls else "stop"
         if calls:  # a call's first unit stands for its id and name
-            self.tokens = sum(1 + _token_count(call.arguments) for call in calls)
+            tokens = len(calls)
+            for call in calls:
+                tokens += _token_count(call.arguments)
+            self.tokens = tokens
         else:
             self.tokens = _token_count(text)
         self._texts: list[str] = []

@@ -3,9 +3,11 @@ as strict JSON.
 
 Whatever a client sends, reading and decoding either succeed or raise `RequestError` with
 a 4xx status: 413 for a body over the size limit (announced or actual), 408 for one that does
-not arrive in time, 400 for bytes that are not UTF-8, text that is not JSON, nesting deeper
-than the decoder can follow, lone UTF-16 surrogates (``"\\ud800"``: valid JSON, but no
-character), or JSON that is not an object.
+not arrive in time, 400 for bytes that are not UTF-8, text that is not JSON (``NaN`` and
+``Infinity``, which Python's decoder would let through, included; so is a number too large
+for a double, such as ``1e400``), nesting deeper than the decoder can follow, lone UTF-16
+surrogates (``"\\ud800"``: valid JSON, but no character), or JSON that is not an object.
+Every value a body holds is therefore one JSON can write back.
 
     raw = await read_body(scope, receive, max_bytes=1 << 20, time_limit=30.0)
     body = decode_json(raw)      # a dict, or RequestError(400, ...)
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 from typing import Any
 
@@ -103,6 +106,17 @@ def _invalid(message: str) -> RequestError:
     return RequestError(400, f"We could not parse the JSON body of your request: {message}.")
 
 
+def _not_json(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:20]} is too large for a double")
+    return value
+
+
 def decode_json(raw: bytes) -> dict[str, Any]:
     """The JSON object in ``raw``, strictly UTF-8; `RequestError` (400) for anything else."""
     value = loads(raw)
@@ -113,7 +127,7 @@ def decode_json(raw: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise _invalid(f"it is not UTF-8 text (byte {exc.start})") from None
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except RecursionError:
         raise _invalid("it is nested too deeply") from None
     except ValueError as exc:

@@ -8,15 +8,16 @@ to decode a request with two tools and 7 us to encode its Responses answer, agai
 
 - `loads` takes orjson's value only where it is exactly the standard library's: a body
   orjson refuses (NaN, a byte-order mark, nesting past 1,024 levels, a lone surrogate, bytes
-  that are not UTF-8) is left to the standard path, which accepts what Python accepts and
-  words each refusal precisely; so is a body holding a run of 19 digits or more, since orjson
-  reads integers past 64 bits as floats.
+  that are not UTF-8) is left to the standard path (`_body.decode_json`), which words each
+  refusal precisely or reads what orjson stops short of (nesting past 1,024 levels); so is a
+  body holding a run of 19 digits or more, since orjson reads integers past 64 bits as
+  floats.
 - `dumps` writes what orjson can (UTF-8, compact: `encode_json`'s bytes, floats aside:
   ``1e-07`` is written ``1e-7``, an equal number) and leaves the rest (integers past 64
   bits) to `encode_json`.
 
     loads(b'{"model": "m"}')      # {"model": "m"}
-    loads(b'{"x": NaN}')          # None: for the standard library to read
+    loads(b'{"x": NaN}')          # None: for the standard path to refuse
     dumps({"a": [1, 2.5]})        # b'{"a":[1,2.5]}'
 """
 

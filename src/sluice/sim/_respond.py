@@ -15,8 +15,8 @@ from ..openai import (
     DONE_EVENT,
     ChunkEncoder,
     ToolCall,
-    encode_completion,
-    encode_embeddings,
+    completion_object,
+    embeddings_object,
     encode_error,
 )
 from ._answer import Answer
@@ -35,6 +35,7 @@ from ._delivery import (
     stop_exchange,
 )
 from ._exchange import Exchange
+from ._json import dumps
 from ._latency import LatencyModel, TokenSchedule
 from ._metrics import MetricsRecorder
 from ._protocol import Inference
@@ -104,11 +105,13 @@ class Responder:
                 embedding(config.seed, inference.model, key, dimensions)
                 for key, _ in inference.inputs
             ]
-            return encode_embeddings(
-                inference.model,
-                vectors,
-                prompt_tokens=inference.prompt_tokens,
-                encoding_format="base64" if inference.base64 else "float",
+            return dumps(
+                embeddings_object(
+                    inference.model,
+                    vectors,
+                    prompt_tokens=inference.prompt_tokens,
+                    encoding_format="base64" if inference.base64 else "float",
+                )
             )
         if plan.answer is None:
             text: str | None = self._corpus.text(plan.offset, plan.tokens)
@@ -116,18 +119,20 @@ class Responder:
             calls: tuple[ToolCall, ...] = ()
         else:
             text, refusal, calls = plan.answer.message(plan.tokens)
-        return encode_completion(
-            inference.kind,
-            id=plan.id,
-            created=plan.created,
-            model=inference.model,
-            text=text,
-            finish_reason=plan.finish_reason,
-            prompt_tokens=inference.prompt_tokens,
-            completion_tokens=plan.tokens,
-            system_fingerprint=FINGERPRINT,
-            tool_calls=calls,
-            refusal=refusal,
+        return dumps(
+            completion_object(
+                inference.kind,
+                id=plan.id,
+                created=plan.created,
+                model=inference.model,
+                text=text,
+                finish_reason=plan.finish_reason,
+                prompt_tokens=inference.prompt_tokens,
+                completion_tokens=plan.tokens,
+                system_fingerprint=FINGERPRINT,
+                tool_calls=calls,
+                refusal=refusal,
+            )
         )
 
     async def _whole(self, exchange: Exchange, plan: Plan, first_token: float) -> None:
