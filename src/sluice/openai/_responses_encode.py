@@ -101,10 +101,7 @@ def response_object(
 ) -> dict[str, Any]:
     """A ``response`` object; ``echo`` holds the request's settings it repeats (see
     `ECHOED`; the others are left out), defaults standing for those not given."""
-    settings = dict(_DEFAULTS)
-    if echo:
-        settings.update((key, value) for key, value in echo.items() if key in ECHOED)
-    return {
+    response = {
         "id": id,
         "object": "response",
         "created_at": created_at,
@@ -114,9 +111,12 @@ def response_object(
         "incomplete_details": None if incomplete_reason is None else {"reason": incomplete_reason},
         "model": model,
         "output": list(output),
-        **settings,
-        "usage": usage,
+        **_DEFAULTS,
     }
+    if echo:  # the defaults' keys: each keeps its place
+        response.update({key: value for key, value in echo.items() if key in ECHOED})
+    response["usage"] = usage
+    return response
 
 
 def encode_response(**fields: Any) -> bytes:

@@ -33,6 +33,7 @@ from ._schema_leaves import (
     integer_maker,
     number_maker,
     string_maker,
+    too_many_values,
     whole,
 )
 
@@ -52,7 +53,9 @@ def _check(draws: Draws, depth: int, values: int = 1) -> None:
     """Count a container and its ``values - 1`` items; refuse one nested past `_DEEPEST`."""
     if depth > _DEEPEST:
         raise SchemaError(f"the schema nests deeper than {_DEEPEST} levels with no way out")
-    draws.count(values)
+    draws.values += values  # Draws.count, without a second call for every container
+    if draws.values > MAX_VALUES:
+        raise too_many_values()
 
 
 def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:

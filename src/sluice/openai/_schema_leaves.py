@@ -21,6 +21,7 @@ __all__ = [
     "integer_maker",
     "number_maker",
     "string_maker",
+    "too_many_values",
 ]
 
 MAX_VALUES = 10_000
@@ -79,7 +80,11 @@ class Draws:
     def count(self, values: int = 1) -> None:
         self.values += values
         if self.values > MAX_VALUES:
-            raise SchemaError(f"the schema asks for more than {MAX_VALUES} values")
+            raise too_many_values()
+
+
+def too_many_values() -> SchemaError:
+    return SchemaError(f"the schema asks for more than {MAX_VALUES} values")
 
 
 Leaf = Callable[[Draws, int], Any]

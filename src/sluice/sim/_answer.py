@@ -25,7 +25,7 @@ from ._protocol import Inference
 from ._request_error import RequestError
 from ._tool_calls import call_seed, choose_calls
 
-__all__ = ["REFUSAL", "Answer", "build_answer", "token_pieces"]
+__all__ = ["REFUSAL", "Answer", "build_answer", "call_tokens", "token_pieces"]
 
 REFUSAL = "I'm sorry, but I can't help with that request."
 # The kinds of request a structured answer serves, and the parameter naming their format.
@@ -64,6 +64,14 @@ def _token_count(text: str) -> int:
     return punctuation + len(raw.translate(_WORDS_ONLY).split())
 
 
+def call_tokens(calls: tuple[ToolCall, ...]) -> int:
+    """The output tokens of ``calls``: one each for its id and name, and its arguments'."""
+    tokens = len(calls)
+    for call in calls:
+        tokens += _token_count(call.arguments)
+    return tokens
+
+
 class Answer:
     """One answer: content, a refusal, or tool calls, and its one-token units (made only
     when needed: to stream it, or to cut it short)."""
@@ -75,10 +83,7 @@ class Answer:
         self.calls = calls
         self.finish_reason = "tool_calls" if calls else "stop"
         if calls:  # a call's first unit stands for its id and name
-            tokens = len(calls)
-            for call in calls:
-                tokens += _token_count(call.arguments)
-            self.tokens = tokens
+            self.tokens = call_tokens(calls)
         else:
             self.tokens = _token_count(text)
         self._texts: list[str] = []

@@ -225,7 +225,6 @@ class MessagesEndpoint:
             answer = plan_answer(
                 request,
                 parts.corpus,
-                parts.corpus.offset(request.model, request.prompt_key),
                 output_tokens=parts.config.output_tokens,
                 tool_id=f"toolu_sim{number:x}",
                 seed=parts.config.seed,

@@ -8,7 +8,7 @@ chat (`_tool_calls`): a ``tool_use`` block each, costing one token (its id and n
 input's JSON, which streams a token at a time (``tool_use``); when the calls need more tokens
 than ``max_tokens`` allows, the answer is text (``max_tokens``).
 
-    answer = plan_answer(request, corpus, offset, output_tokens=16, tool_id="toolu_sim1", seed=0)
+    answer = plan_answer(request, corpus, output_tokens=16, tool_id="toolu_sim1", seed=0)
     answer.stop_reason, answer.output_tokens   # "end_turn", 16
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._answer import Answer as CallAnswer
-from ._answer import token_pieces
+from ..openai._fast import builder
+from ._answer import call_tokens, token_pieces
 from ._anthropic_request import MessagesRequest
 from ._content import Corpus, count_tokens
 from ._json import dumps
@@ -49,9 +49,14 @@ class Answer:
         return sum(len(block.pieces) for block in self.blocks)
 
 
+# One answer and a block or two per request: frozen values at the cost of mutable ones.
+_block = builder(Block)
+_answer = builder(Answer)
+
+
 def _text_block(pieces: list[str]) -> Block:
     text = "".join(pieces)
-    return Block({"type": "text", "text": text}, {"type": "text", "text": ""}, pieces, False)
+    return _block({"type": "text", "text": text}, {"type": "text", "text": ""}, pieces, False)
 
 
 def _cut(pieces: list[str], stops: tuple[str, ...]) -> tuple[list[str], str | None]:
@@ -73,8 +78,9 @@ def _cut(pieces: list[str], stops: tuple[str, ...]) -> tuple[list[str], str | No
     return kept, stop
 
 
-def _text(request: MessagesRequest, corpus: Corpus, offset: int, output_tokens: int) -> Answer:
+def _text(request: MessagesRequest, corpus: Corpus, output_tokens: int) -> Answer:
     count = min(output_tokens, request.max_tokens)
+    offset = corpus.offset(request.model, request.prompt_key)
     pieces, stop = _cut(corpus.pieces(offset, count), request.stop_sequences)
     if stop is not None:
         tokens = count_tokens("".join(pieces))
@@ -83,7 +89,7 @@ def _text(request: MessagesRequest, corpus: Corpus, offset: int, output_tokens: 
         tokens = count
         reason = "max_tokens" if count < output_tokens else "end_turn"
     blocks = [_text_block(pieces)] if pieces else []
-    return Answer(blocks, reason, stop, tokens)
+    return _answer(blocks, reason, stop, tokens)
 
 
 def _tool_use(head: dict[str, object], arguments: str) -> bytes:
@@ -95,7 +101,6 @@ def _tool_use(head: dict[str, object], arguments: str) -> bytes:
 def plan_answer(
     request: MessagesRequest,
     corpus: Corpus,
-    offset: int,
     *,
     output_tokens: int,
     tool_id: str,
@@ -104,12 +109,15 @@ def plan_answer(
     """The answer to ``request`` (see the module docstring); ``seed``: the simulator's."""
     spec = request.structured
     if spec is None:
-        return _text(request, corpus, offset, output_tokens)
+        return _text(request, corpus, output_tokens)
     request_seed = call_seed(seed, request.model, request.prompt_key)
     calls = choose_calls(spec.tools, spec.choice, spec.parallel, spec.after_tool, request_seed)
     if not calls:
-        return _text(request, corpus, offset, output_tokens)
-    tokens = CallAnswer.tool_calls(calls).tokens
+        return _text(request, corpus, output_tokens)
+    tokens = call_tokens(calls)
+    if tokens > request.max_tokens:
+        # The calls would not fit: the model is cut off while still writing (max_tokens).
+        return _text(request, corpus, request.max_tokens + 1)
     blocks = []
     for index, call in enumerate(calls):
         # Streamed, a call's input goes a token at a time after its head (id and name);
@@ -120,8 +128,5 @@ def plan_answer(
             "id": f"{tool_id}_{index}",
             "name": call.name,
         }
-        blocks.append(Block(_tool_use(head, call.arguments), {**head, "input": {}}, pieces, True))
-    if tokens > request.max_tokens:
-        # The calls would not fit: the model is cut off while still writing (max_tokens).
-        return _text(request, corpus, offset, request.max_tokens + 1)
-    return Answer(blocks, "tool_use", None, tokens)
+        blocks.append(_block(_tool_use(head, call.arguments), {**head, "input": {}}, pieces, True))
+    return _answer(blocks, "tool_use", None, tokens)

@@ -293,6 +293,9 @@ class SimApp:
         metrics.queue_wait_sum += self._clock() - arrival
         metrics.queue_wait_count += 1
         metrics.prompt_tokens += inference.prompt_tokens
+        offset = 0  # where the corpus text starts: tool calls, JSON or a refusal take none
+        if answer is None:
+            offset = self.corpus.offset(inference.model, inference.prompt_key)
         plan = Plan(
             endpoint=endpoint,
             inference=inference,
@@ -300,7 +303,7 @@ class SimApp:
             headers=headers,
             id=f"{_ID_PREFIX.get(kind, 'cmpl-')}sim{number:x}",
             created=int(time.time()),
-            offset=self.corpus.offset(inference.model, inference.prompt_key),
+            offset=offset,
             tokens=tokens,
             finish_reason=finish,
             answer=answer,

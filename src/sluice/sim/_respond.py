@@ -55,7 +55,7 @@ class Plan:
     headers: list[tuple[bytes, bytes]]
     id: str
     created: int
-    offset: int
+    offset: int  # where the corpus text starts (0 when the answer is not corpus text)
     tokens: int
     finish_reason: str
     answer: Answer | None = None  # tool calls, JSON or a refusal; None: corpus text

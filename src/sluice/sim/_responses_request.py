@@ -275,7 +275,7 @@ def parse_responses(raw: bytes, config: SimConfig) -> ResponsesInference:
     cap = _max_output_tokens(body)
     prompt_tokens, key, answered = _prompt(body, config.context_length)
     structured, tool_tokens = _structured(body, answered)
-    echo = {name: body[name] for name in ECHOED if name in body}
+    echo = {name: value for name, value in body.items() if name in ECHOED}
     inference = ResponsesInference(
         "response",
         model,
