@@ -2,9 +2,10 @@
 standard library wherever the two would disagree.
 
 With tools or a schema, a request carries several times plain chat's JSON and its answer
-repeats much of it; the standard codec was then the largest cost of a request (about 6 us
-to decode a request with two tools and 7 us to encode its Responses answer, against 2 and
-0.6 us through orjson; ``benchmarks/bench_sim.py`` measures the whole request).
+repeats much of it; the standard codec was then the largest cost of a request. Through
+orjson, reading such a request takes half the time and writing its answer an eighth to a
+tenth (``benchmarks/bench_sim_json.py``; ``benchmarks/bench_sim.py`` measures whole
+requests).
 
 - `loads` takes orjson's value only where it is exactly the standard library's: a body
   orjson refuses (NaN, a byte-order mark, nesting past 1,024 levels, a lone surrogate, bytes
@@ -32,7 +33,8 @@ from ..openai import encode_json
 __all__ = ["dumps", "loads"]
 
 # A digit becomes "9", anything else a space: 19 nines in a row mark a number orjson may not
-# read exactly. One translation and one search: a tenth of what a regular expression costs.
+# read exactly. One translation and one search: a fraction of what a regular expression
+# costs (benchmarks/bench_sim_json.py).
 _DIGITS_ONLY = bytes(0x39 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
 _LONG_NUMBER = b"9" * 19
 

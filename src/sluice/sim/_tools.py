@@ -162,10 +162,11 @@ class _DefinitionsCache:
         raw_format: object,
         build: Callable[[], Definitions],
     ) -> Definitions:
-        # Their JSON: it tells 1, 1.0 and true apart (== does not), in 0.6 us for two tools
-        # (marshal takes 1.4). Request bodies hold only what JSON writes back exactly (no
-        # NaN: see _body), so equal images are equal values and a hit is never wrong; an
-        # image that differs for equal values (keys in another order) is only a miss.
+        # Their JSON: it tells 1, 1.0 and true apart (== does not), in less than half of
+        # marshal's time (benchmarks/bench_sim_json.py). Request bodies hold only what JSON
+        # writes back exactly (no NaN: see _body), so equal images are equal values and a hit
+        # is never wrong; an image that differs for equal values (keys in another order) is
+        # only a miss.
         text = dumps([raw_tools, raw_format])  # RecursionError when nested past the stack
         entry = self._entries.get(key)
         if entry is not None and entry[0] == text:
