@@ -35,7 +35,7 @@ from .._errors import DeadlineExceeded
 from ..policies.rate import Rate, RateStatistics
 from .signals import refused_unprocessed, reported
 
-__all__ = ["LEARNED_BURST_SECONDS", "Gcra", "RateLimiter", "estimate_tokens"]
+__all__ = ["LEARNED_BURST_SECONDS", "Gcra", "RateLimiter", "token_estimate"]
 
 # A limit learned from an upstream's headers bursts this many seconds of its budget.
 LEARNED_BURST_SECONDS = 1.0
@@ -235,7 +235,7 @@ class RateLimiter:
                 self.book(0.0, deadline, now)  # raises, with the explanation
             requests.tat = (slot if slot > tat else tat) + interval
             return slot - now if slot > now else None
-        estimate = estimate_tokens(call.tokens)
+        estimate = token_estimate(call.tokens)
         call.tokens = estimate  # computed once, for the retries too
         most = self._tokens.most
         reserved = call.reserved = estimate if estimate < most else most
@@ -281,7 +281,7 @@ class RateLimiter:
         )
 
 
-def estimate_tokens(tokens: float | Callable[[], float] | None) -> float:
+def token_estimate(tokens: float | Callable[[], float] | None) -> float:
     """A call's token estimate as a number of tokens (computed now if it is a function)."""
     if tokens is None:
         return 0.0

@@ -31,7 +31,7 @@ from .._core.state import GateSpec
 from .._core.usage import CURRENT_USAGE, UsageBox, usage_of
 from .._errors import CircuitOpenError, DeadlineExceeded, OverloadedError
 from .._stages.lending import holder_above
-from .._stages.rate import estimate_tokens
+from .._stages.rate import token_estimate
 from .._stages.signals import refused_unprocessed
 from ._redis_outbox import Link, Outbox
 from ._redis_scripts import FULL, GO, LATE, OPEN, PAUSED, WAIT
@@ -93,7 +93,7 @@ class SharedAdmission:
         call.usage = call.usage_token = None
         tokens = 0.0
         if call.tokens is not None:
-            tokens = call.tokens = estimate_tokens(call.tokens)  # once, for the retries too
+            tokens = call.tokens = token_estimate(call.tokens)  # once, for the retries too
             box = call.usage = UsageBox()
             call.usage_token = CURRENT_USAGE.set(box)
         lease = None
