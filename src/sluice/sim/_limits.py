@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 from ..openai import RateLimits, format_rate_limits, format_retry_after
+from ..openai._fast import builder
 
 __all__ = ["KeyRateBuckets", "RateDecision", "bucket_key"]
 
@@ -55,7 +56,7 @@ class RateDecision:
     def headers(self) -> list[tuple[bytes, bytes]]:
         """``x-ratelimit-*`` headers for the limits in force, plus Retry-After when refused."""
         requests, tokens = bool(self.request_limit), bool(self.token_limit)
-        limits = RateLimits(
+        limits = _rate_limits(
             requests_limit=self.request_limit if requests else None,
             requests_remaining=self.request_remaining if requests else None,
             requests_reset=self.request_reset if requests else None,
@@ -67,6 +68,12 @@ class RateDecision:
         if not self.allowed:
             out += format_retry_after(self.retry_after)
         return out
+
+
+# One decision and its headers per request with limits: frozen values, built at the cost of
+# mutable ones.
+_rate_decision = builder(RateDecision)
+_rate_limits = builder(RateLimits)
 
 
 class _Buckets:
@@ -156,7 +163,7 @@ class KeyRateBuckets:
         token_reset = (
             (self._token_capacity - buckets.tokens) / self._token_rate if self.tpm else 0.0
         )
-        return RateDecision(
+        return _rate_decision(
             allowed=allowed,
             retry_after=retry_after,
             limited_by=limited_by,
