@@ -24,7 +24,7 @@ from ._delivery import (
     MID_STREAM,
     STOPPED,
     STREAM_HEADERS,
-    hang_over,
+    first_token,
     mid_stream_fault,
     send_whole,
     stop_exchange,
@@ -97,15 +97,16 @@ class MessagesResponder:
         self._queue = queue
 
     async def serve(self, exchange: Exchange, plan: MessagesPlan) -> None:
-        start = await hang_over(exchange, plan.fault, self._config.max_hang)
-        if start is None:
+        max_hang, tokens = self._config.max_hang, plan.request.input_tokens
+        schedule = await first_token(
+            exchange, plan.fault, max_hang, self._latency, self._queue, tokens
+        )
+        if schedule is None:
             await self._stopped(exchange, plan)
-            return
-        ttft = self._latency.time_to_first_token(plan.request.input_tokens, self._queue.active)
-        if plan.request.stream:
-            await self._stream(exchange, plan, TokenSchedule(start, ttft))
+        elif plan.request.stream:
+            await self._stream(exchange, plan, schedule)
         else:
-            await self._whole(exchange, plan, start + ttft)
+            await self._whole(exchange, plan, schedule.deadline)
 
     async def _stopped(self, exchange: Exchange, plan: MessagesPlan) -> None:
         """End an exchange whose pause was cut short: nothing if the client left."""

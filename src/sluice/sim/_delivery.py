@@ -2,14 +2,16 @@
 before the answer, a whole body sent with its fault (``truncate``, ``malformed``, ``stall``,
 ``reset``), the mid-stream faults, and an exchange ended when its pause was cut short.
 
-    start = await hang_over(exchange, plan.fault, config.max_hang)   # None: stopped
+    schedule = await first_token(exchange, plan.fault, config.max_hang, latency, queue, 50)
+    if schedule is None: ...                     # the hang was cut short: stop the exchange
     await send_whole(exchange, metrics, endpoint, body, headers, fault, config.max_hang)
 """
 
 from __future__ import annotations
 
+from ._capacity import ServerQueue
 from ._exchange import Exchange, SimulatedReset
-from ._latency import TokenSchedule
+from ._latency import LatencyModel, TokenSchedule
 from ._metrics import MetricsRecorder
 
 __all__ = [
@@ -19,7 +21,7 @@ __all__ = [
     "MID_STREAM",
     "STOPPED",
     "STREAM_HEADERS",
-    "hang_over",
+    "first_token",
     "mid_stream_fault",
     "send_whole",
     "stop_exchange",
@@ -36,15 +38,23 @@ STREAM_HEADERS = [
 MID_STREAM = frozenset({"stall", "reset", "truncate", "malformed"})  # after half the tokens
 
 
-async def hang_over(exchange: Exchange, fault: str | None, max_hang: float) -> float | None:
-    """When the answer's clock starts: now, or after the ``hang`` fault's pause; None when
-    that pause was cut short (the exchange is to be stopped)."""
+async def first_token(
+    exchange: Exchange,
+    fault: str | None,
+    max_hang: float,
+    latency: LatencyModel,
+    queue: ServerQueue,
+    prompt_tokens: int,
+) -> TokenSchedule | None:
+    """The answer's schedule: its first token a time-to-first-token after now, or after the
+    ``hang`` fault's pause; None when that pause was cut short (the exchange is to be
+    stopped)."""
     start = exchange.now()
-    if fault != "hang":
-        return start
-    if not await exchange.pause_until(start + max_hang):
-        return None
-    return exchange.now()
+    if fault == "hang":
+        if not await exchange.pause_until(start + max_hang):
+            return None
+        start = exchange.now()
+    return TokenSchedule(start, latency.time_to_first_token(prompt_tokens, queue.active))
 
 
 async def stop_exchange(

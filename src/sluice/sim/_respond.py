@@ -29,7 +29,7 @@ from ._delivery import (
     MID_STREAM,
     STOPPED,
     STREAM_HEADERS,
-    hang_over,
+    first_token,
     mid_stream_fault,
     send_whole,
     stop_exchange,
@@ -81,15 +81,16 @@ class Responder:
         self._queue = queue
 
     async def serve(self, exchange: Exchange, plan: Plan) -> None:
-        start = await hang_over(exchange, plan.fault, self._config.max_hang)
-        if start is None:
+        max_hang, tokens = self._config.max_hang, plan.inference.prompt_tokens
+        schedule = await first_token(
+            exchange, plan.fault, max_hang, self._latency, self._queue, tokens
+        )
+        if schedule is None:
             await self._stopped(exchange, plan)
-            return
-        ttft = self._latency.time_to_first_token(plan.inference.prompt_tokens, self._queue.active)
-        if plan.inference.stream:
-            await self._stream(exchange, plan, TokenSchedule(start, ttft))
+        elif plan.inference.stream:
+            await self._stream(exchange, plan, schedule)
         else:
-            await self._whole(exchange, plan, start + ttft)
+            await self._whole(exchange, plan, schedule.deadline)
 
     async def _stopped(self, exchange: Exchange, plan: Plan) -> None:
         """End an exchange whose pause was cut short: nothing if the client left."""

@@ -36,7 +36,7 @@ from ._delivery import (
     MID_STREAM,
     STOPPED,
     STREAM_HEADERS,
-    hang_over,
+    first_token,
     mid_stream_fault,
     send_whole,
     stop_exchange,
@@ -152,16 +152,18 @@ class ResponsesResponder:
     async def serve(self, exchange: Exchange, plan: Plan) -> None:
         inference = plan.inference
         assert isinstance(inference, ResponsesInference)  # routed here by kind
-        start = await hang_over(exchange, plan.fault, self.config.max_hang)
-        if start is None:
+        max_hang, tokens = self.config.max_hang, inference.prompt_tokens
+        schedule = await first_token(
+            exchange, plan.fault, max_hang, self.latency, self.queue, tokens
+        )
+        if schedule is None:
             await self.stopped(exchange, plan)
             return
-        ttft = self.latency.time_to_first_token(inference.prompt_tokens, self.queue.active)
         items = answer_output(inference, plan, self.corpus)
         if inference.stream:
-            await self._stream(exchange, plan, inference, items, TokenSchedule(start, ttft))
+            await self._stream(exchange, plan, inference, items, schedule)
         else:
-            await self._whole(exchange, plan, inference, items, start + ttft)
+            await self._whole(exchange, plan, inference, items, schedule.deadline)
 
     def _response(
         self, plan: Plan, inference: ResponsesInference, items: list[_Item], emitted: int
