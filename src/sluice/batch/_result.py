@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ._estimate import Estimate
 
-__all__ = ["BatchResult", "Progress"]
+__all__ = ["BatchResult", "Progress", "short_duration"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ class Progress:
             projected = "" if self.projected_usd is None else f" of ~{_usd(self.projected_usd)}"
             parts.append(f"{_usd(self.spent_usd)}{projected}")
         if self.eta_seconds is not None:
-            parts.append(f"ETA {_duration(self.eta_seconds)}")
+            parts.append(f"ETA {short_duration(self.eta_seconds)}")
         parts.append(f"{self.elapsed:.0f} s")
         if self.limits:
             parts.append(f"[{self.limits}]")
@@ -79,7 +79,8 @@ def _usd(amount: float) -> str:
     return f"${amount:.2f}" if amount >= 10 else f"${amount:.4f}"
 
 
-def _duration(seconds: float) -> str:
+def short_duration(seconds: float) -> str:
+    """``seconds`` as a progress line shows them: ``45s``, ``3m05s``, ``2h07m``."""
     seconds = max(0, round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)

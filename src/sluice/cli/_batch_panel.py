@@ -23,6 +23,8 @@ from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
+from ..batch._result import short_duration
+
 __all__ = ["MAX_REFRESH_HZ", "PANEL_EVERY", "BatchPanel", "render_progress"]
 
 MAX_REFRESH_HZ = 4.0
@@ -36,15 +38,6 @@ def _known(progress: Any, name: str) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _duration(seconds: float) -> str:
-    whole = max(0, round(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _count(value: float) -> str:
@@ -103,7 +96,9 @@ def render_progress(progress: Any, title: str = "sluice run") -> Panel:
         )
     eta = _known(progress, "eta_seconds")
     table.add_row(
-        "elapsed", _duration(progress.elapsed), "" if eta is None else f"ETA {_duration(eta)}"
+        "elapsed",
+        short_duration(progress.elapsed),
+        "" if eta is None else f"ETA {short_duration(eta)}",
     )
     limits = _known(progress, "limits")
     for index, limit in enumerate(_limits(limits) if limits is not None else []):
