@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..openai import encode_json
-from ._content import count_tokens
 from ._request_error import invalid
 from ._tools import (
     Definitions,
@@ -24,6 +22,7 @@ from ._tools import (
     ToolSpec,
     cached_definitions,
     check_name,
+    definitions_tokens,
     make_structured,
     schema_format,
     tool_spec,
@@ -144,7 +143,7 @@ def read_structured(
 
     def build() -> Definitions:
         tools = _tools(raw_tools)
-        tokens = count_tokens(encode_json(raw_tools).decode()) if tools else 0
+        tokens = definitions_tokens(raw_tools) if tools else 0
         return Definitions(tools, _output(raw_format), tokens)
 
     param = "tools" if raw_tools is not None else "response_format"

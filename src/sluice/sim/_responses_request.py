@@ -24,11 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..openai import encode_json
 from ..openai._responses_encode import ECHOED
 from ._body import decode_json
 from ._config import SimConfig
-from ._content import MEDIA_TOKENS, MESSAGE_OVERHEAD, REPLY_PRIMING, TokenBudget, count_tokens
+from ._content import MEDIA_TOKENS, MESSAGE_OVERHEAD, REPLY_PRIMING, TokenBudget
 from ._protocol import Inference, read_model, shown
 from ._request_error import RequestError
 from ._tools import (
@@ -38,6 +37,7 @@ from ._tools import (
     ToolSpec,
     cached_definitions,
     check_name,
+    definitions_tokens,
     make_structured,
     schema_format,
     tool_spec,
@@ -246,7 +246,7 @@ def _structured(body: dict[str, Any], after_tool: bool) -> tuple[Structured | No
 
     def build() -> Definitions:
         tools = _function_tools(raw_tools)
-        tokens = count_tokens(encode_json(raw_tools).decode()) if tools else 0
+        tokens = definitions_tokens(raw_tools) if tools else 0
         return Definitions(tools, _output(form), tokens)
 
     param = "tools" if raw_tools else "text.format"

@@ -19,8 +19,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..openai import SchemaError, compile_schema
+from ..openai import SchemaError, compile_schema, encode_json
 from ..openai._fast import builder
+from ._content import count_tokens
 from ._json import dumps
 from ._request_error import invalid
 from ._strict import check_strict
@@ -32,6 +33,7 @@ __all__ = [
     "ToolSpec",
     "cached_definitions",
     "check_name",
+    "definitions_tokens",
     "make_structured",
     "schema_format",
     "tool_spec",
@@ -122,6 +124,12 @@ def tool_spec(
     if "type" not in schema:
         schema = {"type": "object", **schema}
     return ToolSpec(name, _compiled(schema, f"function {name!r}", param), strict)
+
+
+def definitions_tokens(raw_tools: object) -> int:
+    """The prompt tokens function tool definitions cost, chat's and the Responses API's
+    alike: their JSON text (as the request gave it), by the simulator's tokenizer."""
+    return count_tokens(encode_json(raw_tools).decode())
 
 
 def unique_tools(specs: list[ToolSpec]) -> tuple[ToolSpec, ...]:
