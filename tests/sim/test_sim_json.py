@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -28,7 +29,9 @@ JSON = st.recursive(
 def test_what_loads_returns_is_what_the_standard_library_reads(value: Any) -> None:
     for raw in (json.dumps(value).encode(), json.dumps(value, ensure_ascii=False).encode()):
         read = loads(raw)
-        if read is not None:
+        if re.search(rb"[0-9]{19}", raw):  # a number orjson might read as a float
+            assert read is None
+        else:  # orjson's value, the standard library's exactly (None only for null)
             assert read == json.loads(raw)
             assert _types(read) == _types(json.loads(raw))  # 1 stays 1, never 1.0
 
