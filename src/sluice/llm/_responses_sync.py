@@ -7,18 +7,15 @@ portal loop (and from there on the loop that owns the client)::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from types import TracebackType
-
 from .. import run_sync
 from ..openai import FunctionCall, ResponseEvent, ResponseOutput, ResponseUsage
 from ._responses_stream import ResponseStream
-from ._sync_steps import SyncSteps
+from ._sync_steps import SyncStream
 
 __all__ = ["SyncResponseStream"]
 
 
-class SyncResponseStream:
+class SyncResponseStream(SyncStream[ResponseStream, ResponseEvent]):
     """A plain iterator over a `ResponseStream`, with the same figures once it is over.
     For example::
 
@@ -27,34 +24,12 @@ class SyncResponseStream:
         print(stream.status, stream.usage)
     """
 
-    def __init__(self, stream: ResponseStream) -> None:
-        self.stream = stream
-        self._steps = SyncSteps(stream)
-
-    def __iter__(self) -> Iterator[ResponseEvent]:
-        return iter(self._steps)
-
-    def close(self) -> None:
-        """Stop the stream and release its connection (idempotent)."""
-        self._steps.close()
-
     def final(self) -> ResponseOutput:
         """Iterate what is left and return the finished response."""
         if self.stream.output is None:
             for _ in self:
                 pass
         return run_sync(self.stream.final)
-
-    def __enter__(self) -> SyncResponseStream:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def text(self) -> str:

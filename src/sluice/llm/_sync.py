@@ -8,18 +8,16 @@ it::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from types import TracebackType
 from typing import Any
 
 from ..openai import ChatDelta, ToolCall, Usage
 from ._stream import ChatStream
-from ._sync_steps import SyncSteps
+from ._sync_steps import SyncStream
 
 __all__ = ["SyncChatStream"]
 
 
-class SyncChatStream:
+class SyncChatStream(SyncStream[ChatStream, ChatDelta]):
     """A plain iterator over a `ChatStream`, with the same figures once iteration is over.
     For example::
 
@@ -27,28 +25,6 @@ class SyncChatStream:
             text = "".join(delta.text for delta in stream)
         print(stream.ttft, stream.usage)
     """
-
-    def __init__(self, stream: ChatStream) -> None:
-        self.stream = stream
-        self._steps = SyncSteps(stream)
-
-    def __iter__(self) -> Iterator[ChatDelta]:
-        return iter(self._steps)
-
-    def close(self) -> None:
-        """Stop the stream and release its connection (idempotent)."""
-        self._steps.close()
-
-    def __enter__(self) -> SyncChatStream:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def text(self) -> str:

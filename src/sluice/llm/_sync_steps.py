@@ -5,16 +5,20 @@ on the loop it runs on before the stream releases its connection.
     steps = SyncSteps(stream)
     for item in steps: ...
     steps.close()
+
+`SyncStream` is what the synchronous stream wrappers share: the stream they wrap, iteration,
+``close`` and the ``with`` block.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Generic, Protocol, TypeVar
+from types import TracebackType
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from .. import run_sync
 
-__all__ = ["SyncSteps"]
+__all__ = ["SyncSteps", "SyncStream"]
 
 Item = TypeVar("Item")
 Item_co = TypeVar("Item_co", covariant=True)
@@ -59,3 +63,33 @@ class SyncSteps(Generic[Item]):
         if close is not None:  # finish the async generator on the loop it runs on
             run_sync(close)
         run_sync(self._stream.aclose)
+
+
+Stream = TypeVar("Stream", bound=_AsyncStream[Any])
+
+
+class SyncStream(Generic[Stream, Item]):
+    """A plain iterator over ``stream`` (an async stream of ``Item``), closed by `close` or
+    at the end of a ``with`` block; the wrappers add the stream's figures."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self._steps: SyncSteps[Item] = SyncSteps(stream)
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self._steps)
+
+    def close(self) -> None:
+        """Stop the stream and release its connection (idempotent)."""
+        self._steps.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
