@@ -30,7 +30,7 @@ import orjson
 
 from ..openai import encode_json
 
-__all__ = ["dumps", "loads"]
+__all__ = ["dumps", "holds_long_number", "loads"]
 
 # A digit becomes "9", anything else a space: 19 nines in a row mark a number orjson may not
 # read exactly. One translation and one search: a fraction of what a regular expression
@@ -39,10 +39,16 @@ _DIGITS_ONLY = bytes(0x39 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
 _LONG_NUMBER = b"9" * 19
 
 
+def holds_long_number(raw: bytes) -> bool:
+    """Whether ``raw`` holds a run of 19 digits or more (a number orjson may not read
+    exactly)."""
+    return _LONG_NUMBER in raw.translate(_DIGITS_ONLY)
+
+
 def loads(raw: bytes) -> Any:
     """The JSON value in ``raw`` as orjson reads it, or None when the standard library must
     read it (see the module docstring); a body that is JSON ``null`` gives None too."""
-    if _LONG_NUMBER in raw.translate(_DIGITS_ONLY):
+    if holds_long_number(raw):
         return None
     try:
         return orjson.loads(raw)
