@@ -250,9 +250,7 @@ class MessagesEndpoint:
             headers += format_retry_after(parts.config.retry_after)
             await self._error(send, endpoint, error, request_id, headers)
             return
-        parts.metrics.queue_wait_sum += parts.clock() - arrival
-        parts.metrics.queue_wait_count += 1
-        parts.metrics.prompt_tokens += request.input_tokens
+        parts.metrics.admitted(parts.clock() - arrival, request.input_tokens)
         plan = MessagesPlan(
             endpoint, request, answer, fault, headers, f"msg_sim{number:x}", request_id
         )

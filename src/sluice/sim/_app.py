@@ -289,10 +289,7 @@ class SimApp:
             headers += format_retry_after(self.config.retry_after)
             await self._error(send, endpoint, error, headers)
             return
-        metrics = self.metrics
-        metrics.queue_wait_sum += self._clock() - arrival
-        metrics.queue_wait_count += 1
-        metrics.prompt_tokens += inference.prompt_tokens
+        self.metrics.admitted(self._clock() - arrival, inference.prompt_tokens)
         offset = 0  # where the corpus text starts: tool calls, JSON or a refusal take none
         if answer is None:
             offset = self.corpus.offset(inference.model, inference.prompt_key)

@@ -129,6 +129,12 @@ class MetricsRecorder:
         key = (endpoint, status)
         self.requests[key] = self.requests.get(key, 0) + 1
 
+    def admitted(self, queue_wait: float, prompt_tokens: int) -> None:
+        """A request left the queue after ``queue_wait`` seconds, with its prompt tokens."""
+        self.queue_wait_sum += queue_wait
+        self.queue_wait_count += 1
+        self.prompt_tokens += prompt_tokens
+
     def fault(self, name: str) -> None:
         self.faults[name] = self.faults.get(name, 0) + 1
 
